@@ -1,0 +1,280 @@
+"""Baseline files: the accepted runs a new run is gated against (results-format.md, "Baselines").
+
+One JSON file per target and model, ``baselines/<target key>/<model>.json``, holding the RAW
+samples of the last few accepted runs per scenario, so the gate can pool them and estimate the
+run-to-run drift. The file is meant to be committed and reviewed: sorted keys, two-space indent,
+floats rounded to 9 significant digits, so saving the same runs twice gives the same bytes and a
+new baseline is a readable diff. Writes are atomic (:func:`files.write_atomic`) and never replace
+a file this module cannot read: a corrupt baseline is an error, not something to overwrite.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .files import write_atomic
+
+SCHEMA = "cerebras-perf-baseline/1"
+_SCHEMA_PREFIX = "cerebras-perf-baseline/"
+_SCHEMA_VERSION = 1
+_SIGNIFICANT_DIGITS = 9
+
+
+class BaselineError(Exception):
+    """A baseline file that cannot be used; the message is one line and names the file."""
+
+
+@dataclass(frozen=True)
+class BaselineRun:
+    """One accepted run of one scenario: raw samples per metric plus what it was measured with."""
+
+    run_id: str
+    accepted: str  # ISO-8601
+    commit: str | None
+    iterations: int
+    samples: dict[str, list[float]]
+    error_rate: float
+    max_completion_tokens: int | None = None
+    plugin_version: str | None = None
+    sdk_version: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "accepted": self.accepted,
+            "commit": self.commit,
+            "iterations": self.iterations,
+            "samples": {metric: list(values) for metric, values in self.samples.items()},
+            "error_rate": self.error_rate,
+            "max_completion_tokens": self.max_completion_tokens,
+            "plugin_version": self.plugin_version,
+            "sdk_version": self.sdk_version,
+        }
+
+
+@dataclass(frozen=True)
+class ScenarioBaseline:
+    """The accepted runs of one ``<scenario>@c<concurrency>``, oldest first, and its tolerances."""
+
+    runs: tuple[BaselineRun, ...]
+    tolerances: dict[str, Any]
+
+    def pooled_runs(self, metric: str, keep: int = 3, cap: int = 100) -> list[list[float]]:
+        """The samples of ``metric`` from the last ``keep`` runs, oldest first, at most ``cap`` in total.
+
+        Runs stay separate so the gate can see run-to-run drift. When the cap bites, the newest
+        runs are kept whole and the oldest one kept is cut short.
+        """
+        chosen: list[list[float]] = []
+        room = cap
+        for run in reversed(self.runs[-keep:] if keep > 0 else ()):
+            values = run.samples.get(metric, [])
+            if room <= 0:
+                break
+            if values:
+                chosen.append(list(values[:room]))
+                room -= len(chosen[-1])
+        return chosen[::-1]
+
+    def error_rates(self, keep: int = 3) -> list[float]:
+        return [run.error_rate for run in (self.runs[-keep:] if keep > 0 else ())]
+
+
+@dataclass(frozen=True)
+class Baseline:
+    path: Path
+    target: dict[str, Any]
+    model: str
+    scenarios: dict[str, ScenarioBaseline]
+
+
+def baseline_path(directory: Path, target_key: str, model: str) -> Path:
+    """``<directory>/<target key>/<model>.json`` with both parts made safe as single file names."""
+    return Path(directory) / _file_name(target_key, "target key") / f"{_file_name(model, 'model')}.json"
+
+
+def _file_name(name: str, what: str) -> str:
+    """Characters other than letters, digits, ``.``, ``_`` and ``-`` become ``_`` (``/`` too)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")
+    if not safe:
+        raise ValueError(f"{what} {name!r} gives no usable file name")
+    return safe
+
+
+def load_baseline(path: Path, *, target: Mapping[str, Any], model: str) -> Baseline | None:
+    """The baseline at ``path``, or None if there is none yet.
+
+    Raises :class:`BaselineError` for a corrupt or truncated file, a newer schema, or a file
+    recorded for another target or model: such a baseline is never compared.
+    """
+    path = Path(path)
+    read = _read(path, target, model)
+    if read is None:
+        return None
+    document, scenarios = read
+    return Baseline(path=path, target=dict(document["target"]), model=model, scenarios=scenarios)
+
+
+def save_runs(
+    path: Path,
+    *,
+    target: Mapping[str, Any],
+    model: str,
+    runs: Mapping[str, BaselineRun],
+    tolerances: Mapping[str, Mapping[str, Any]],
+    history: int = 10,
+) -> None:
+    """Append ``runs`` (scenario id -> run) to the file, keeping the last ``history`` runs per scenario.
+
+    Read-modify-write: other scenarios and unknown keys are kept as they are; a file that cannot
+    be read raises :class:`BaselineError` and is left untouched. ``tolerances`` records the
+    effective overrides per scenario id, for the reader of the file.
+    """
+    if history < 1:
+        raise ValueError(f"history must keep at least one run, got {history}")
+    path = Path(path)
+    read = _read(path, target, model)
+    document: dict[str, Any] = read[0] if read else {"schema": SCHEMA, "target": _plain(target), "model": model}
+    scenarios: dict[str, Any] = document.setdefault("scenarios", {})
+    for scenario_id, run in runs.items():
+        entry = scenarios.setdefault(scenario_id, {"runs": [], "tolerances": {}})
+        entry["runs"] = [*entry["runs"], run.to_json()][-history:]
+        if scenario_id in tolerances:
+            entry["tolerances"] = _plain(tolerances[scenario_id])
+    try:
+        text = json.dumps(_stable(document), sort_keys=True, indent=2, allow_nan=False, ensure_ascii=False)
+    except ValueError as exc:
+        raise ValueError(f"{path}: cannot save a non-finite value in a baseline ({exc})") from exc
+    write_atomic(path, text + "\n")
+
+
+# -- reading and checking ----------------------------------------------------------------------
+
+
+class _Malformed(Exception):
+    """A part of the document has the wrong shape; the message says where."""
+
+
+def _read(
+    path: Path, target: Mapping[str, Any], model: str
+) -> tuple[dict[str, Any], dict[str, ScenarioBaseline]] | None:
+    """The raw document and its parsed scenarios after every check, or None if there is no file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BaselineError(f"{path}: cannot read the baseline file ({exc})") from exc
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BaselineError(
+            f"{path}: corrupt or truncated baseline file ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
+            "restore it from version control or delete it to start a new baseline"
+        ) from exc
+    if not isinstance(document, dict):
+        raise BaselineError(f"{path}: corrupt baseline file (the top level is not a JSON object)")
+    _check_schema(path, document.get("schema"))
+    try:
+        stored_target = _expect(document.get("target"), dict, "target")
+        stored_model = _expect(document.get("model"), str, "model")
+        scenarios = {
+            scenario_id: _scenario_from_json(entry, f"scenarios.{scenario_id}")
+            for scenario_id, entry in _expect(document.get("scenarios"), dict, "scenarios").items()
+        }
+    except _Malformed as exc:
+        raise BaselineError(f"{path}: corrupt baseline file ({exc})") from exc
+    if stored_target != _plain(target) or stored_model != model:
+        raise BaselineError(
+            f"{path}: recorded for target {json.dumps(stored_target, sort_keys=True)} and model "
+            f"{stored_model!r}, not target {json.dumps(_plain(target), sort_keys=True)} and model "
+            f"{model!r}; it is never compared with this run (choose another --perf-baseline-dir)"
+        )
+    return document, scenarios
+
+
+def _check_schema(path: Path, schema: Any) -> None:
+    version = None
+    if isinstance(schema, str) and schema.startswith(_SCHEMA_PREFIX):
+        suffix = schema[len(_SCHEMA_PREFIX) :]
+        version = int(suffix) if suffix.isdigit() else None
+    if version is None:
+        raise BaselineError(f"{path}: not a pytest-cerebras-perf baseline (schema {schema!r}, expected {SCHEMA})")
+    if version > _SCHEMA_VERSION:
+        raise BaselineError(
+            f"{path} was written by schema {schema}; this plugin reads {SCHEMA} — upgrade pytest-cerebras-perf"
+        )
+    if version < _SCHEMA_VERSION:
+        raise BaselineError(f"{path}: schema {schema} is older than {SCHEMA} and cannot be read")
+
+
+def _scenario_from_json(raw: Any, where: str) -> ScenarioBaseline:
+    entry = _expect(raw, dict, where)
+    runs = _expect(entry.get("runs"), list, f"{where}.runs")
+    return ScenarioBaseline(
+        runs=tuple(_run_from_json(run, f"{where}.runs[{index}]") for index, run in enumerate(runs)),
+        tolerances=dict(_expect(entry.get("tolerances", {}), dict, f"{where}.tolerances")),
+    )
+
+
+def _run_from_json(raw: Any, where: str) -> BaselineRun:
+    run = _expect(raw, dict, where)
+    samples = _expect(run.get("samples"), dict, f"{where}.samples")
+    return BaselineRun(
+        run_id=_expect(run.get("run_id"), str, f"{where}.run_id"),
+        accepted=_expect(run.get("accepted"), str, f"{where}.accepted"),
+        commit=_optional(run.get("commit"), str, f"{where}.commit"),
+        iterations=_expect(run.get("iterations"), int, f"{where}.iterations"),
+        samples={metric: _numbers(values, f"{where}.samples.{metric}") for metric, values in samples.items()},
+        error_rate=_number(run.get("error_rate"), f"{where}.error_rate"),
+        max_completion_tokens=_optional(run.get("max_completion_tokens"), int, f"{where}.max_completion_tokens"),
+        plugin_version=_optional(run.get("plugin_version"), str, f"{where}.plugin_version"),
+        sdk_version=_optional(run.get("sdk_version"), str, f"{where}.sdk_version"),
+    )
+
+
+def _expect(value: Any, kind: type[Any], where: str) -> Any:
+    # bool is an int in Python; a baseline with "iterations": true is still corrupt
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise _Malformed(f"{where} should be {kind.__name__}, found {type(value).__name__}")
+    return value
+
+
+def _optional(value: Any, kind: type[Any], where: str) -> Any:
+    return None if value is None else _expect(value, kind, where)
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _Malformed(f"{where} should be a finite number, found {value!r}")
+    return float(value)
+
+
+def _numbers(values: Any, where: str) -> list[float]:
+    return [_number(value, f"{where}[{index}]") for index, value in enumerate(_expect(values, list, where))]
+
+
+# -- stable output ------------------------------------------------------------------------------
+
+
+def _plain(value: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON round trip: tuples become lists, so what is compared is what the file holds."""
+    plain: dict[str, Any] = json.loads(json.dumps(value))
+    return plain
+
+
+def _stable(value: Any) -> Any:
+    """Floats rounded to 9 significant digits, recursively (idempotent: a second save changes nothing)."""
+    if isinstance(value, float):
+        return float(f"{value:.{_SIGNIFICANT_DIGITS}g}") if math.isfinite(value) else value
+    if isinstance(value, dict):
+        return {key: _stable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_stable(item) for item in value]
+    return value

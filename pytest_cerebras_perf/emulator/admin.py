@@ -1,0 +1,92 @@
+"""The ``/_emulator/...`` admin API: faults, profile, ground truth, counters, reset, clock.
+
+Tests and benchmarks steer the running emulator through it; it needs no API key and answers JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from aiohttp import web
+
+from .faults import parse_faults
+from .state import STATE
+from .validation import ConfigError, as_mapping
+
+PREFIX = "/_emulator"
+
+
+async def _json_body(request: web.Request, source: str) -> dict[str, object]:
+    try:
+        return as_mapping(json.loads(await request.read()), source, "body")
+    except ValueError as error:  # json.JSONDecodeError and ConfigError both are ValueErrors
+        raise web.HTTPBadRequest(text=json.dumps({"error": str(error)}), content_type="application/json") from error
+
+
+def _bad_request(error: ConfigError) -> web.Response:
+    return web.json_response({"error": str(error)}, status=400)
+
+
+async def get_faults(request: web.Request) -> web.Response:
+    return web.json_response({"faults": [fault.to_dict() for fault in request.app[STATE].faults.faults]})
+
+
+async def post_faults(request: web.Request) -> web.Response:
+    source = f"POST {PREFIX}/faults"
+    body = await _json_body(request, source)
+    try:
+        faults = parse_faults(body.get("faults", []), source)
+    except ConfigError as error:
+        return _bad_request(error)
+    request.app[STATE].set_faults(faults)
+    return await get_faults(request)
+
+
+async def get_profile(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE].profile.to_dict())
+
+
+async def post_profile(request: web.Request) -> web.Response:
+    source = f"POST {PREFIX}/profile"
+    changes = await _json_body(request, source)
+    try:
+        profile = request.app[STATE].update_profile(changes, source)
+    except ConfigError as error:
+        return _bad_request(error)
+    return web.json_response(profile.to_dict())
+
+
+async def get_truth(request: web.Request) -> web.Response:
+    return web.json_response({"records": request.app[STATE].truth.to_list()})
+
+
+async def delete_truth(request: web.Request) -> web.Response:
+    request.app[STATE].truth.clear()
+    return web.json_response({"cleared": True})
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE].stats())
+
+
+async def post_reset(request: web.Request) -> web.Response:
+    request.app[STATE].reset()
+    return web.json_response({"reset": True})
+
+
+async def get_clock(request: web.Request) -> web.Response:
+    """Both clocks of the server process, so a client can check they match its own."""
+    return web.json_response({"monotonic_ns": time.monotonic_ns(), "perf_counter_ns": time.perf_counter_ns()})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get(f"{PREFIX}/faults", get_faults)
+    app.router.add_post(f"{PREFIX}/faults", post_faults)
+    app.router.add_get(f"{PREFIX}/profile", get_profile)
+    app.router.add_post(f"{PREFIX}/profile", post_profile)
+    app.router.add_get(f"{PREFIX}/truth", get_truth)
+    app.router.add_delete(f"{PREFIX}/truth", delete_truth)
+    app.router.add_get(f"{PREFIX}/stats", get_stats)
+    app.router.add_post(f"{PREFIX}/reset", post_reset)
+    app.router.add_get(f"{PREFIX}/clock", get_clock)

@@ -1,0 +1,173 @@
+"""Emulator profiles: the latency model, served models, rate limits and faults, loaded from YAML.
+
+A profile is a built-in name (``profiles/<name>.yaml``) or a YAML file; a file may start from a
+built-in with ``base: <name>`` and override any field. Command-line ``--set field=value`` and the
+admin endpoint apply further overrides through the same validation, so every source of a bad value
+is named in the error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .faults import FaultSpec, parse_faults
+from .validation import ConfigError, as_bool, as_int, as_list, as_mapping, as_number, as_probability, as_str
+
+PROFILES_DIR = Path(__file__).with_name("profiles")
+DEFAULT_MODELS = ("llama-3.3-70b", "llama3.1-8b", "gpt-oss-120b", "qwen-3-32b")
+UNLIMITED = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Every knob of the emulator. Times are seconds, rates tokens/s (see the package docstring)."""
+
+    name: str = "default"
+    models: tuple[str, ...] = DEFAULT_MODELS
+    seed: int = 0
+    queue_time: float = 0.0001
+    queue_spike_probability: float = 0.0
+    queue_spike_min: float = 0.016
+    queue_spike_max: float = 0.020
+    server_overhead: float = 0.0
+    ttft_base: float = 0.0
+    prompt_tps: float = 26_000.0
+    decode_tps: float = 2_200.0
+    capacity_tps: float | None = None
+    tokens_per_chunk: int = 1
+    jitter_sigma: float = 0.0
+    default_output_tokens: int = 100
+    requests_per_minute: int = UNLIMITED
+    requests_per_day: int = UNLIMITED
+    tokens_per_minute: int = UNLIMITED
+    tokens_per_day: int = UNLIMITED
+    retry_after_header: bool = False
+    behind_schedule_fraction: float = 0.05
+    behind_schedule_min: float = 0.002
+    faults: tuple[FaultSpec, ...] = field(default_factory=tuple)
+
+    def updated(self, changes: Mapping[str, object], source: str) -> Profile:
+        """A copy with ``changes`` applied; raises ConfigError naming ``source`` and the bad field."""
+        values: dict[str, Any] = {
+            name: _FIELD_PARSERS[name](value, source, name) for name, value in _known(changes, source)
+        }
+        profile = dataclasses.replace(self, **values)
+        if profile.queue_spike_min > profile.queue_spike_max:
+            raise ConfigError(source, "queue_spike_min", "must not exceed queue_spike_max")
+        return profile
+
+    def to_dict(self) -> dict[str, object]:
+        values = dataclasses.asdict(self)
+        values["models"] = list(self.models)
+        values["faults"] = [fault.to_dict() for fault in self.faults]
+        return values
+
+
+def _known(changes: Mapping[str, object], source: str) -> Iterable[tuple[str, object]]:
+    for name, value in changes.items():
+        if name not in _FIELD_PARSERS:
+            raise ConfigError(source, name, f"unknown profile field; known: {', '.join(sorted(_FIELD_PARSERS))}")
+        yield name, value
+
+
+def _models(value: object, source: str, name: str) -> tuple[str, ...]:
+    models = tuple(as_str(model, source, name) for model in as_list(value, source, name))
+    if not models:
+        raise ConfigError(source, name, "expected at least one model id")
+    return models
+
+
+def _optional_rate(value: object, source: str, name: str) -> float | None:
+    return None if value is None else as_number(value, source, name, strict=True)
+
+
+def _rate(value: object, source: str, name: str) -> float:
+    return as_number(value, source, name, strict=True)
+
+
+def _count(value: object, source: str, name: str) -> int:
+    return as_int(value, source, name, minimum=1)
+
+
+def _seed(value: object, source: str, name: str) -> int:
+    return as_int(value, source, name)
+
+
+_FIELD_PARSERS: dict[str, Callable[[object, str, str], object]] = {
+    "name": as_str,
+    "models": _models,
+    "seed": _seed,
+    "queue_time": as_number,
+    "queue_spike_probability": as_probability,
+    "queue_spike_min": as_number,
+    "queue_spike_max": as_number,
+    "server_overhead": as_number,
+    "ttft_base": as_number,
+    "prompt_tps": _rate,
+    "decode_tps": _rate,
+    "capacity_tps": _optional_rate,
+    "tokens_per_chunk": _count,
+    "jitter_sigma": as_number,
+    "default_output_tokens": _count,
+    "requests_per_minute": _count,
+    "requests_per_day": _count,
+    "tokens_per_minute": _count,
+    "tokens_per_day": _count,
+    "retry_after_header": as_bool,
+    "behind_schedule_fraction": as_probability,
+    "behind_schedule_min": as_number,
+    "faults": parse_faults,
+}
+
+
+def builtin_names() -> list[str]:
+    return sorted(path.stem for path in PROFILES_DIR.glob("*.yaml"))
+
+
+def _read_yaml(path: Path) -> dict[str, object]:
+    source = str(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(source, "", f"cannot read the file: {error.strerror}") from error
+    except yaml.YAMLError as error:
+        raise ConfigError(source, "", "invalid YAML: " + " ".join(str(error).split())) from error
+    if not isinstance(raw, (dict, type(None))):
+        raise ConfigError(source, "", f"expected a mapping of profile fields, got {type(raw).__name__}")
+    return as_mapping(raw or {}, source, "")
+
+
+def load_profile(name_or_path: str, overrides: Mapping[str, object] | None = None) -> Profile:
+    """Load a built-in profile by name or a YAML file (optionally ``base: <built-in>``), then ``overrides``."""
+    if name_or_path in builtin_names():
+        profile = Profile().updated(_read_yaml(PROFILES_DIR / f"{name_or_path}.yaml"), name_or_path)
+    else:
+        path = Path(name_or_path)
+        if not path.is_file():
+            known = ", ".join(builtin_names())
+            raise ConfigError(name_or_path, "", f"no such built-in profile ({known}) or file")
+        values = _read_yaml(path)
+        base = values.pop("base", None)
+        profile = Profile(name=path.stem) if base is None else load_profile(as_str(base, str(path), "base"))
+        profile = profile.updated({"name": path.stem, **values}, str(path))
+    return profile.updated(overrides or {}, "--set")
+
+
+def parse_assignments(assignments: Iterable[str]) -> dict[str, object]:
+    """``field=value`` strings from ``--set`` into a dict; values are YAML so numbers and lists work."""
+    values: dict[str, object] = {}
+    for assignment in assignments:
+        name, separator, text = assignment.partition("=")
+        if not separator or not name:
+            raise ConfigError("--set", assignment, "expected field=value")
+        try:
+            values[name.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ConfigError("--set", name, "invalid value: " + " ".join(str(error).split())) from error
+    return values

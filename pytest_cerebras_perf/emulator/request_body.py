@@ -1,0 +1,101 @@
+"""Reading a generation request body and deciding how long the answer is.
+
+Output length follows the API's knobs: ``max_completion_tokens`` (or the deprecated ``max_tokens``)
+caps it, ``min_completion_tokens`` / ``min_tokens`` forces it up, and otherwise the profile's
+``default_output_tokens`` is what the "model" would say before stopping on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .text import count_tokens, prompt_tokens
+from .wire import Endpoint
+
+
+class BadRequest(ValueError):
+    """The body cannot be served; ``param`` names the offending field for the 400 body."""
+
+    def __init__(self, message: str, param: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    model: str
+    stream: bool
+    prompt_tokens: int
+    max_tokens: int | None
+    min_tokens: int | None
+    seed: int | None
+    prompt_digest: str
+
+    def output_plan(self, default_output_tokens: int) -> tuple[int, str]:
+        """(completion tokens, finish_reason): "length" when the cap cut the answer short."""
+        wanted = max(default_output_tokens, self.min_tokens or 0)
+        if self.max_tokens is not None and wanted >= self.max_tokens:
+            return self.max_tokens, "length"
+        return wanted, "stop"
+
+    def text_seed(self, profile_seed: int) -> str:
+        """What fixes the output text: the same seed and prompt always give the same answer."""
+        seed = profile_seed if self.seed is None else self.seed
+        return f"{seed}|{self.model}|{self.prompt_digest}"
+
+
+def _optional_count(body: Mapping[str, object], *names: str, minimum: int) -> int | None:
+    for name in names:
+        value = body.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise BadRequest(f"'{name}' must be an integer >= {minimum}", name)
+        return value
+    return None
+
+
+def _messages(body: Mapping[str, object]) -> list[Mapping[str, object]]:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages or not all(isinstance(m, Mapping) for m in messages):
+        raise BadRequest("'messages' must be a non-empty list of message objects", "messages")
+    return messages
+
+
+def parse_generation(raw: bytes, endpoint: Endpoint) -> GenerationRequest:
+    try:
+        body = json.loads(raw)
+    except ValueError as error:
+        raise BadRequest(f"the body is not valid JSON: {error}", "body") from error
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object", "body")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("'model' is required", "model")
+    if endpoint == "chat":
+        messages = _messages(body)
+        tokens = prompt_tokens(messages)
+        prompt_material = json.dumps(messages, sort_keys=True)
+    else:
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str):
+            raise BadRequest("'prompt' must be a string", "prompt")
+        tokens = count_tokens(prompt)
+        prompt_material = prompt
+    max_tokens = _optional_count(body, "max_completion_tokens", "max_tokens", minimum=1)
+    min_tokens = _optional_count(body, "min_completion_tokens", "min_tokens", minimum=0)
+    if max_tokens is not None and min_tokens is not None and min_tokens > max_tokens:
+        raise BadRequest("'min_completion_tokens' must not exceed 'max_completion_tokens'", "min_completion_tokens")
+    seed = _optional_count(body, "seed", minimum=-(2**63))
+    return GenerationRequest(
+        model=model,
+        stream=body.get("stream") is True,
+        prompt_tokens=tokens,
+        max_tokens=max_tokens,
+        min_tokens=min_tokens,
+        seed=seed,
+        prompt_digest=hashlib.sha256(prompt_material.encode()).hexdigest()[:16],
+    )

@@ -1,0 +1,169 @@
+"""The bytes and JSON bodies the Cerebras API sends (shared/reference/cerebras-api.md).
+
+Content chunks are rendered from a per-response template (identity fields fixed, only the text
+varies) so the streaming hot path does string concatenation, not ``json.dumps`` per chunk. Every
+chunk carries ``id``, ``created`` (int), ``model``, ``object`` and ``system_fingerprint``: without
+them the SDK silently parses a chunk as another member of its union type.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from .ratelimit import LimitKind
+
+DONE = b"data: [DONE]\n\n"
+Endpoint = Literal["chat", "text"]
+
+_ESCAPED: dict[str, bytes] = {}
+
+
+def escape(piece: str) -> bytes:
+    """JSON string escaping without quotes, as bytes, cached: output pieces repeat from a small vocabulary."""
+    escaped = _ESCAPED.get(piece)
+    if escaped is None:
+        escaped = _ESCAPED[piece] = json.dumps(piece)[1:-1].encode()
+    return escaped
+
+
+def _event(payload: Mapping[str, object]) -> bytes:
+    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+
+
+@dataclass(frozen=True)
+class ResponseIdentity:
+    """The fields every chunk and body of one response repeats."""
+
+    response_id: str
+    created: int
+    model: str
+    system_fingerprint: str
+    endpoint: Endpoint
+
+    @property
+    def chunk_object(self) -> str:
+        return "chat.completion.chunk" if self.endpoint == "chat" else "text_completion"
+
+    @property
+    def body_object(self) -> str:
+        return "chat.completion" if self.endpoint == "chat" else "text_completion"
+
+    def _envelope(self, choice: Mapping[str, object], object_name: str) -> dict[str, object]:
+        return {
+            "id": self.response_id,
+            "choices": [choice],
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": self.system_fingerprint,
+            "object": object_name,
+        }
+
+    def role_frame(self) -> bytes | None:
+        """Chat streams open with a role-only frame with empty content; text completions do not."""
+        if self.endpoint != "chat":
+            return None
+        return _event(self._envelope({"delta": {"role": "assistant", "content": ""}, "index": 0}, self.chunk_object))
+
+    def content_template(self) -> tuple[bytes, bytes]:
+        """(head, tail) so that ``head + escaped_text + tail`` is one complete content event."""
+        marker = "\x00"
+        choice = {"delta": {"content": marker}, "index": 0} if self.endpoint == "chat" else {"text": marker, "index": 0}
+        rendered = _event(self._envelope(choice, self.chunk_object))
+        head, _, tail = rendered.partition(json.dumps(marker)[1:-1].encode())
+        return head, tail
+
+    def final_chunk(
+        self,
+        finish_reason: str,
+        usage: Mapping[str, object],
+        time_info: Mapping[str, object],
+        extra: Mapping[str, object],
+    ) -> bytes:
+        """The closing event: empty delta, ``finish_reason``, and the only ``usage``/``time_info``."""
+        choice: dict[str, object] = {"delta": {}} if self.endpoint == "chat" else {"text": ""}
+        choice.update(finish_reason=finish_reason, index=0)
+        return _event({**self._envelope(choice, self.chunk_object), "usage": usage, "time_info": time_info, **extra})
+
+    def body(
+        self, text: str, finish_reason: str, usage: Mapping[str, object], time_info: Mapping[str, object]
+    ) -> dict[str, object]:
+        """A non-streaming response body."""
+        choice: dict[str, object] = (
+            {"message": {"role": "assistant", "content": text}} if self.endpoint == "chat" else {"text": text}
+        )
+        choice.update(finish_reason=finish_reason, index=0)
+        return {**self._envelope(choice, self.body_object), "usage": usage, "time_info": time_info}
+
+
+def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, object]:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": 0},
+    }
+
+
+def error_body(message: str, error_type: str, param: str, code: str) -> dict[str, str]:
+    """Cerebras error bodies are flat (not wrapped in ``"error"``), like its 429s."""
+    return {"message": message, "type": error_type, "param": param, "code": code}
+
+
+RATE_LIMIT_BODIES: dict[LimitKind, dict[str, str]] = {
+    "rpm": error_body(
+        "Requests per minute limit exceeded - too many requests sent.",
+        "too_many_requests_error",
+        "quota",
+        "request_quota_exceeded",
+    ),
+    "rpd": error_body(
+        "Requests per day limit exceeded - too many requests sent.",
+        "too_many_requests_error",
+        "quota",
+        "request_quota_exceeded",
+    ),
+    "tpm": error_body(
+        "Tokens per minute limit exceeded - too many tokens processed.",
+        "too_many_requests_error",
+        "quota",
+        "token_quota_exceeded",
+    ),
+    "tpd": error_body(
+        "Tokens per day limit exceeded - too many tokens processed.",
+        "too_many_requests_error",
+        "quota",
+        "token_quota_exceeded",
+    ),
+}
+WRONG_API_KEY = error_body("Wrong API Key", "invalid_request_error", "api_key", "wrong_api_key")
+INTERNAL_ERROR = error_body("Internal server error", "server_error", "", "internal_server_error")
+SERVICE_UNAVAILABLE = error_body(
+    "Service temporarily unavailable, please retry", "server_error", "", "service_unavailable"
+)
+
+
+def model_not_found(model: str) -> dict[str, str]:
+    return error_body(
+        f"Model {model} does not exist or you do not have access to it.", "not_found_error", "model", "model_not_found"
+    )
+
+
+def bad_request(message: str, param: str) -> dict[str, str]:
+    return error_body(message, "invalid_request_error", param, "bad_request")
+
+
+def not_found(path: str) -> dict[str, str]:
+    return error_body(f"No route for {path}", "not_found_error", "", "not_found")
+
+
+def method_not_allowed(method: str, path: str) -> dict[str, str]:
+    return error_body(f"Method {method} is not allowed for {path}", "invalid_request_error", "", "method_not_allowed")
+
+
+def stream_error_event() -> bytes:
+    """The error event the API sends inside an HTTP 200 stream; the SDK maps ``status_code`` to a class."""
+    error = {"message": INTERNAL_ERROR["message"], "type": INTERNAL_ERROR["type"], "code": INTERNAL_ERROR["code"]}
+    return _event({"error": error, "status_code": 500})

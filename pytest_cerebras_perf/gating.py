@@ -1,0 +1,109 @@
+"""Which metrics a scenario run is gated on, with which tolerances, and the two-stage decision.
+
+``gate.py`` holds the statistics as pure functions; this module decides what to feed them:
+tolerances (global < per metric < scenarios.yaml < marker), runs that cannot be gated (client
+saturated, metric not reported), and when a confirmation run is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from .baselines import ScenarioBaseline
+from .gate import DEFAULT_ABS_FLOORS, GatePolicy, Tolerance, Verdict, confirm, gate_error_rate, gate_metric
+from .metrics import METRICS, Sample, metric_values
+
+ERROR_RATE = "error_rate"
+
+
+def tolerance_for(metric: str, global_relative: float, overrides: Mapping[str, Any]) -> Tolerance:
+    """``overrides`` maps metric -> relative fraction, or -> {relative, abs_floor}."""
+    base = Tolerance(relative=global_relative, abs_floor=DEFAULT_ABS_FLOORS.get(metric, 0.0))
+    override = overrides.get(metric, overrides.get("default"))
+    if override is None:
+        return base
+    if isinstance(override, Mapping):
+        return Tolerance(
+            relative=float(override.get("relative", base.relative)),
+            abs_floor=float(override.get("abs_floor", base.abs_floor)),
+        )
+    return replace(base, relative=float(override))
+
+
+def _not_gated(metric: str, note: str, current: Sequence[float]) -> Verdict:
+    spec = METRICS.get(metric)
+    return Verdict(
+        metric=metric,
+        verdict="not-gated",
+        stage=1,
+        baseline_p50=None,
+        current_p50=sorted(current)[len(current) // 2] if current else None,
+        ratio=None,
+        ratio_bound=None,
+        tolerance=0.0,
+        p_value=None,
+        mde=None,
+        tau=None,
+        tau_source=None,
+        n=len(current),
+        m=0,
+        higher_is_better=bool(spec and spec.higher_is_better),
+        note=note,
+    )
+
+
+def gate_run(
+    samples: Sequence[Sample],
+    baseline: ScenarioBaseline | None,
+    *,
+    metrics: Sequence[str],
+    global_tolerance: float,
+    overrides: Mapping[str, Any],
+    policy: GatePolicy,
+    keep_runs: int,
+    saturated: bool,
+    confirm_samples: Callable[[], Sequence[Sample]],
+) -> tuple[list[Verdict], int]:
+    """Verdicts per gated metric, and how many confirmation samples stage 2 measured (0 if none)."""
+    if saturated:
+        note = "client saturated: these figures describe the client, not the endpoint"
+        return [_not_gated(m, note, metric_values(samples, m) if m in METRICS else []) for m in metrics], 0
+    stage1: dict[str, Verdict] = {}
+    for metric in metrics:
+        if metric == ERROR_RATE:
+            failed = sum(1 for s in samples if not s.ok)
+            rates = baseline.error_rates(keep_runs) if baseline else []
+            stage1[metric] = gate_error_rate(failed, len(samples), rates)
+            continue
+        current = metric_values(samples, metric)
+        if not current:
+            stage1[metric] = _not_gated(metric, "not reported by this endpoint", current)
+            continue
+        runs = baseline.pooled_runs(metric, keep=keep_runs) if baseline else []
+        stage1[metric] = gate_metric(
+            metric,
+            current,
+            runs,
+            higher_is_better=METRICS[metric].higher_is_better,
+            tolerance=tolerance_for(metric, global_tolerance, overrides),
+            policy=policy,
+            stage=1,
+        )
+    flagged = [m for m, v in stage1.items() if v.verdict == "regression" and m != ERROR_RATE]
+    if not flagged:
+        return list(stage1.values()), 0
+    extra = list(confirm_samples())
+    pooled = [*samples, *extra]
+    for metric in flagged:
+        assert baseline is not None
+        stage1[metric] = confirm(
+            stage1[metric],
+            metric_values(pooled, metric),
+            baseline.pooled_runs(metric, keep=keep_runs),
+            higher_is_better=METRICS[metric].higher_is_better,
+            tolerance=tolerance_for(metric, global_tolerance, overrides),
+            policy=policy,
+        )
+    return list(stage1.values()), len(extra)

@@ -1,0 +1,288 @@
+"""Every per-request figure, defined once (see shared/reference/metrics.md).
+
+Data is in seconds and tokens/s; milliseconds exist only in display code. A metric the endpoint
+did not report is ``None``, never 0, so a missing ``time_info`` cannot pass for a fast server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Unit = Literal["s", "tok/s", "%", "tokens"]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """What a metric is called, how it is shown, and which direction is worse."""
+
+    name: str
+    label: str
+    unit: Unit
+    higher_is_better: bool = False
+
+
+METRICS: dict[str, MetricSpec] = {
+    spec.name: spec
+    for spec in (
+        MetricSpec("ttfb", "time to first byte", "s"),
+        MetricSpec("ttft", "time to first token", "s"),
+        MetricSpec("e2e", "end-to-end latency", "s"),
+        MetricSpec("decode_time", "decode time (e2e - ttft)", "s"),
+        MetricSpec("tpot", "time per output token", "s"),
+        MetricSpec("output_tps", "client output tokens/s", "tok/s", higher_is_better=True),
+        MetricSpec("server_queue", "server queue time", "s"),
+        MetricSpec("server_prompt", "server prompt time", "s"),
+        MetricSpec("server_completion", "server completion time", "s"),
+        MetricSpec("server_total", "server total time", "s"),
+        MetricSpec("server_output_tps", "server output tokens/s", "tok/s", higher_is_better=True),
+        MetricSpec("network_overhead", "network overhead (e2e - server total)", "s"),
+        MetricSpec("network_overhead_pct", "network overhead % of server time", "%"),
+        MetricSpec("prompt_tokens", "prompt tokens", "tokens"),
+        MetricSpec("completion_tokens", "completion tokens", "tokens"),
+    )
+}
+
+SERVER_FIELDS: dict[str, str] = {
+    "server_queue": "queue_time",
+    "server_prompt": "prompt_time",
+    "server_completion": "completion_time",
+    "server_total": "total_time",
+}
+
+
+@dataclass(frozen=True)
+class SampleError:
+    """Why a request failed after retries were exhausted (or was not retryable)."""
+
+    kind: str
+    status: int | None
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "status": self.status, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Raw client timestamps of one successful attempt (``perf_counter_ns``), nothing derived."""
+
+    t0_ns: int
+    first_event_ns: int
+    first_token_ns: int | None
+    end_ns: int
+    chunk_ns: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cached_tokens: int = 0
+    counted_from_chunks: bool = False
+
+
+@dataclass(frozen=True)
+class ServerTimes:
+    """``time_info`` as the endpoint reported it; fields it did not send stay ``None``."""
+
+    queue_time: float | None = None
+    prompt_time: float | None = None
+    completion_time: float | None = None
+    total_time: float | None = None
+
+    @classmethod
+    def from_time_info(cls, info: Mapping[str, Any] | None) -> ServerTimes:
+        if not info:
+            return cls()
+
+        def pick(key: str) -> float | None:
+            value = info.get(key)
+            return float(value) if isinstance(value, (int, float)) else None
+
+        return cls(pick("queue_time"), pick("prompt_time"), pick("completion_time"), pick("total_time"))
+
+
+def _seconds(start_ns: int, end_ns: int) -> float:
+    return (end_ns - start_ns) / 1e9
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One request's outcome. Failed requests keep their error and retry count, never a latency."""
+
+    ok: bool
+    retries: int = 0
+    error: SampleError | None = None
+    timing: Timing | None = None
+    usage: Usage | None = None
+    server: ServerTimes = field(default_factory=ServerTimes)
+    request_id: str | None = None
+    scheduled_ns: int | None = None
+    content: str = ""
+
+    # -- client timings -------------------------------------------------------------------
+    @property
+    def ttfb(self) -> float | None:
+        t = self.timing
+        return None if t is None else _seconds(t.t0_ns, t.first_event_ns)
+
+    @property
+    def ttft(self) -> float | None:
+        t = self.timing
+        if t is None or t.first_token_ns is None:
+            return None
+        return _seconds(t.t0_ns, t.first_token_ns)
+
+    @property
+    def e2e(self) -> float | None:
+        t = self.timing
+        return None if t is None else _seconds(t.t0_ns, t.end_ns)
+
+    @property
+    def decode_time(self) -> float | None:
+        ttft, e2e = self.ttft, self.e2e
+        return None if ttft is None or e2e is None else e2e - ttft
+
+    @property
+    def tpot(self) -> float | None:
+        decode, tokens = self.decode_time, self.completion_tokens
+        if decode is None or tokens is None or tokens <= 1:
+            return None
+        return decode / (tokens - 1)
+
+    @property
+    def output_tps(self) -> float | None:
+        decode, tokens = self.decode_time, self.completion_tokens
+        if decode is None or tokens is None or tokens <= 1 or decode <= 0:
+            return None
+        return (tokens - 1) / decode
+
+    @property
+    def itl(self) -> list[float]:
+        """Gaps between content-chunk arrivals: per CHUNK, not per token."""
+        t = self.timing
+        if t is None:
+            return []
+        return [(b - a) / 1e9 for a, b in zip(t.chunk_ns, t.chunk_ns[1:], strict=False)]
+
+    @property
+    def latency_from_schedule(self) -> float | None:
+        """Open-loop e2e counted from the scheduled send time, so client queueing shows."""
+        t = self.timing
+        if t is None or self.scheduled_ns is None:
+            return None
+        return _seconds(self.scheduled_ns, t.end_ns)
+
+    # -- server timings -------------------------------------------------------------------
+    @property
+    def server_queue(self) -> float | None:
+        return self.server.queue_time
+
+    @property
+    def server_prompt(self) -> float | None:
+        return self.server.prompt_time
+
+    @property
+    def server_completion(self) -> float | None:
+        return self.server.completion_time
+
+    @property
+    def server_total(self) -> float | None:
+        return self.server.total_time
+
+    @property
+    def server_output_tps(self) -> float | None:
+        completion, tokens = self.server.completion_time, self.completion_tokens
+        if completion is None or tokens is None or completion <= 0:
+            return None
+        return tokens / completion
+
+    @property
+    def network_overhead(self) -> float | None:
+        e2e, total = self.e2e, self.server.total_time
+        return None if e2e is None or total is None else e2e - total
+
+    @property
+    def network_overhead_pct(self) -> float | None:
+        overhead, total = self.network_overhead, self.server.total_time
+        if overhead is None or total is None or total <= 0:
+            return None
+        return overhead / total * 100.0
+
+    # -- tokens ---------------------------------------------------------------------------
+    @property
+    def prompt_tokens(self) -> int | None:
+        return None if self.usage is None else self.usage.prompt_tokens
+
+    @property
+    def completion_tokens(self) -> int | None:
+        return None if self.usage is None else self.usage.completion_tokens
+
+    def value(self, metric: str) -> float | None:
+        """The named metric of :data:`METRICS` for this sample (None when undefined or failed)."""
+        if metric not in METRICS:
+            raise KeyError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
+        if not self.ok:
+            return None
+        raw = getattr(self, metric)
+        return None if raw is None else float(raw)
+
+    def to_json(self) -> dict[str, Any]:
+        """The sample as results-format.md specifies it (plus extra keys, which the contract allows)."""
+        usage = self.usage
+        return {
+            "ok": self.ok,
+            "error": None if self.error is None else self.error.to_json(),
+            "retries": self.retries,
+            "request_id": self.request_id,
+            "ttfb": self.ttfb,
+            "ttft": self.ttft,
+            "e2e": self.e2e,
+            "decode_time": self.decode_time,
+            "tpot": self.tpot,
+            "output_tps": self.output_tps,
+            "itl": self.itl,
+            "latency_from_schedule": self.latency_from_schedule,
+            "server": {
+                "queue_time": self.server.queue_time,
+                "prompt_time": self.server.prompt_time,
+                "completion_time": self.server.completion_time,
+                "total_time": self.server.total_time,
+            },
+            "server_output_tps": self.server_output_tps,
+            "network_overhead": self.network_overhead,
+            "network_overhead_pct": self.network_overhead_pct,
+            "usage": None
+            if usage is None
+            else {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.total_tokens,
+                "cached_tokens": usage.cached_tokens,
+                "counted_from_chunks": usage.counted_from_chunks,
+            },
+            "content": self.content,
+        }
+
+
+def metric_values(samples: Sequence[Sample], metric: str) -> list[float]:
+    """The defined values of one metric over successful samples (None values are dropped)."""
+    values = (s.value(metric) for s in samples)
+    return [v for v in values if v is not None]
+
+
+def sample_metric_from_json(sample: Mapping[str, Any], metric: str) -> float | None:
+    """Read one metric back from a results-file sample (for the report and offline tools)."""
+    if not sample.get("ok"):
+        return None
+    if metric in SERVER_FIELDS:
+        server = sample.get("server") or {}
+        raw = server.get(SERVER_FIELDS[metric])
+    elif metric in ("prompt_tokens", "completion_tokens"):
+        raw = (sample.get("usage") or {}).get(metric)
+    else:
+        raw = sample.get(metric)
+    return None if raw is None else float(raw)

@@ -1,0 +1,218 @@
+"""pytest hooks only: options, marker, parametrization, fixture, gate failures, terminal, files.
+
+Everything with logic lives in modules a unit test can reach (settings, scenarios, session,
+terminal, artifacts); this file wires them to pytest.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import terminal
+from .baselines import BaselineError
+from .metrics import Sample
+from .retry import DailyQuotaExceeded
+from .scenarios import Scenario, ScenarioError, build_scenario, find_scenarios_file, load_scenarios, select
+from .session import DailyQuotaExceededSkip, PerfSession, Run, ScenarioRecord
+from .settings import OPTIONS, RawValues, Settings, SettingsError, resolve
+from .target import TargetError, choose_kind
+
+SETTINGS_KEY = pytest.StashKey[Settings]()
+SESSION_KEY = pytest.StashKey[PerfSession]()
+RECORDS_KEY = pytest.StashKey[list[ScenarioRecord]]()
+WRITTEN_KEY = pytest.StashKey[dict[str, Path]]()
+FIXTURE = "cerebras_call"
+CASE_ARG = "_cerebras_perf_case"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("cerebras-perf", "LLM inference performance (pytest-cerebras-perf)")
+    for option in OPTIONS:
+        env = f" [env {option.env}]" if option.env else ""
+        if option.is_flag:
+            group.addoption(option.flag, action="store_true", default=None, dest=option.dest, help=option.help + env)
+            parser.addini(option.ini, option.help, type="bool", default=False)
+        else:
+            group.addoption(
+                option.flag,
+                action="store",
+                default=None,
+                dest=option.dest,
+                metavar=option.metavar,
+                help=f"{option.help} (default {option.default}){env}",
+            )
+            parser.addini(option.ini, option.help, default=None)
+    parser.addini("perf_api_key", "API key (prefer CEREBRAS_API_KEY or a .env file)", default=None)
+
+
+def _api_key(config: pytest.Config) -> str | None:
+    key = os.environ.get("CEREBRAS_API_KEY")
+    if key:
+        return key
+    from dotenv import dotenv_values
+
+    for folder in (Path.cwd(), config.rootpath):
+        env_file = folder / ".env"
+        if env_file.is_file():
+            key = dotenv_values(env_file).get("CEREBRAS_API_KEY")
+            if key:
+                return key
+    ini_key = config.getini("perf_api_key")
+    return str(ini_key) if ini_key else None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "scenario(*names, name=None, messages=None, prompt=None, max_completion_tokens=None, ...): "
+        "parametrize a perf test over scenarios of scenarios.yaml, or define one inline",
+    )
+    values = RawValues(lambda dest: config.getoption(dest), config.getini, os.environ)
+    try:
+        config.stash[SETTINGS_KEY] = resolve(values, root=config.rootpath, api_key=_api_key(config))
+    except SettingsError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[RECORDS_KEY] = []
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    settings = config.stash.get(SETTINGS_KEY, None)
+    return terminal.header(settings, choose_kind(settings)) if settings else None
+
+
+# -- collection -------------------------------------------------------------------------------
+def _scenarios_for(metafunc: pytest.Metafunc, settings: Settings) -> list[Scenario]:
+    module = Path(str(metafunc.module.__file__))
+    where = f"{module.name}::{metafunc.function.__name__}"
+    markers = list(metafunc.definition.iter_markers("scenario"))
+    inline = [m for m in markers if m.kwargs]
+    names = [str(n) for m in markers for n in m.args]
+    scenarios: list[Scenario] = []
+    for marker in inline:
+        kwargs = dict(marker.kwargs)
+        name = kwargs.pop("name", None) or metafunc.function.__name__
+        scenarios.append(build_scenario(str(name), kwargs, where=f"{where} (marker)", base=module.parent))
+    if names or not inline:
+        path = settings.scenarios_file or find_scenarios_file(module.parent, metafunc.config.rootpath)
+        if path is None:
+            raise ScenarioError(
+                f"{where}: no scenarios.yaml found next to the test or above it; pass --perf-scenarios FILE"
+            )
+        scenarios.extend(select(load_scenarios(path), names, where=str(path)))
+    return scenarios
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if FIXTURE not in metafunc.fixturenames and metafunc.definition.get_closest_marker("scenario") is None:
+        return
+    settings = metafunc.config.stash[SETTINGS_KEY]
+    try:
+        scenarios = _scenarios_for(metafunc, settings)
+    except ScenarioError as exc:
+        raise pytest.Collector.CollectError(str(exc)) from None
+    sweep = len(settings.concurrency) > 1
+    cases = [(s, c) for s in scenarios for c in settings.concurrency]
+    ids = [f"{s.name}-c{c}" if sweep else s.name for s, c in cases]
+    metafunc.fixturenames.append(CASE_ARG)
+    metafunc.parametrize(CASE_ARG, cases, ids=ids)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    perf_items = [i for i in session.items if FIXTURE in getattr(i, "fixturenames", ())]
+    if not perf_items or session.config.option.collectonly:
+        return
+    settings = session.config.stash[SETTINGS_KEY]
+    gates = len(perf_items) * max(1, len(settings.gate_metrics))
+    perf = PerfSession(settings, root=session.config.rootpath, n_gates=gates)
+    session.config.stash[SESSION_KEY] = perf
+    try:
+        perf.start()
+    except (TargetError, BaselineError) as exc:
+        perf.close()
+        raise pytest.UsageError(str(exc)) from None
+    except Exception as exc:  # emulator start failures and the like: one line, not a traceback
+        perf.close()
+        raise pytest.UsageError(f"cerebras-perf: cannot start measuring: {exc}") from None
+    terminal.announce(session.config, perf)
+
+
+# -- the fixture ------------------------------------------------------------------------------
+class CerebrasCall:
+    """``cerebras_call()`` measures the test's scenario; ``cerebras_call.once()`` makes one request."""
+
+    def __init__(self, perf: PerfSession, scenario: Scenario, concurrency: int, item: pytest.Item) -> None:
+        self.perf, self.scenario, self.concurrency, self._item = perf, scenario, concurrency, item
+
+    def __call__(self, **overrides: Any) -> Run:
+        try:
+            record = terminal.with_progress(
+                self._item.config,
+                self.perf,
+                lambda: self.perf.measure(self.scenario, self.concurrency, self._item.nodeid, overrides),
+            )
+        except DailyQuotaExceededSkip as exc:
+            pytest.skip(str(exc))
+        except DailyQuotaExceeded as exc:
+            pytest.fail(str(exc), pytrace=False)
+        self._item.stash.setdefault(RECORDS_KEY, []).append(record)
+        return Run(record)
+
+    def once(self, **overrides: Any) -> Sample:
+        return self.perf.single(self.scenario, overrides)
+
+
+@pytest.fixture
+def cerebras_call(request: pytest.FixtureRequest) -> CerebrasCall:
+    perf = request.config.stash.get(SESSION_KEY, None)
+    if perf is None:
+        raise pytest.UsageError("cerebras_call needs the cerebras-perf session (run with -p cerebras_perf)")
+    scenario, concurrency = request.node.callspec.params[CASE_ARG]
+    return CerebrasCall(perf, scenario, concurrency, request.node)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    result = yield
+    records = item.stash.get(RECORDS_KEY, [])
+    perf = item.config.stash.get(SESSION_KEY, None)
+    for record in records:
+        for verdict in record.verdicts:
+            item.user_properties.append((f"perf:{record.id}:{verdict.metric}", verdict.verdict))
+    message = terminal.gate_failures(records, require_baseline=bool(perf and perf.settings.require_baseline))
+    if message:
+        pytest.fail(message, pytrace=False)
+    return result
+
+
+# -- the end ----------------------------------------------------------------------------------
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    perf = session.config.stash.get(SESSION_KEY, None)
+    if perf is None:
+        return
+    try:
+        if exitstatus == pytest.ExitCode.INTERRUPTED and perf.partial_reason is None:
+            perf.partial_reason = "interrupted"
+        from .artifacts import write_all  # matplotlib and jinja2 load only when there is something to write
+
+        session.config.stash[WRITTEN_KEY] = write_all(perf, argv=session.config.invocation_params.args)
+        if perf.quota_stop and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    finally:
+        perf.close()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    perf = config.stash.get(SESSION_KEY, None)
+    if perf is not None:
+        terminal.summary(terminalreporter, perf, config.stash.get(WRITTEN_KEY, None))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    perf = config.stash.get(SESSION_KEY, None)
+    if perf is not None:
+        perf.close()

@@ -1,0 +1,456 @@
+"""The results dict -> the template's context -> one self-contained HTML file.
+
+Everything a person reads is formatted here (units, verdict colours, truncation), so the template
+only lays things out. jinja2 autoescapes every value: prompts, model outputs and scenario names
+are shown as text, never interpreted as markup. Only the chart SVGs, which matplotlib generated
+and escaped itself, are marked safe.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from pytest_cerebras_perf import __version__
+from pytest_cerebras_perf.files import write_atomic
+from pytest_cerebras_perf.metrics import METRICS
+from pytest_cerebras_perf.report.charts import Chart, baseline_charts, concurrency_chart, study_charts
+from pytest_cerebras_perf.report.runs import ScenarioRun, concurrency_levels, scenario_runs
+from pytest_cerebras_perf.report.units import (
+    display_unit,
+    format_change,
+    format_metric,
+    format_number,
+    format_p_value,
+    format_percent,
+    metric_label,
+)
+from pytest_cerebras_perf.report.verdicts import (
+    VERDICTS,
+    VerdictStyle,
+    change,
+    change_bound,
+    headline,
+    verdict_counts,
+    verdict_style,
+)
+
+OUTPUT_LIMIT = 4000  # characters of one model output shown in the report
+OUTPUTS_SHOWN = 3  # distinct outputs shown per scenario run
+SUMMARY_KEYS = ("n", "mean", "std", "min", "p50", "p90", "p95", "p99", "max", "cv")
+
+_ENVIRONMENT = jinja2.Environment(
+    loader=jinja2.PackageLoader("pytest_cerebras_perf.report", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+@dataclass(frozen=True)
+class Banner:
+    css: str
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a gate decision as shown in the verdict table."""
+
+    verdict: VerdictStyle
+    change: str
+    bound: str
+    p_value: str
+
+
+@dataclass(frozen=True)
+class VerdictRow:
+    scenario: str
+    colour: str
+    metric: str
+    metric_label: str
+    verdict: VerdictStyle
+    baseline: str
+    current: str
+    change: str
+    bound: str
+    tolerance: str
+    mde: str
+    tau: str
+    tau_value: str
+    p_value: str
+    samples: str
+    stage: int
+    stage1: Stage | None
+    note: str
+
+
+@dataclass(frozen=True)
+class MatrixRow:
+    """One scenario run across the gated metrics; a cell is None where that metric was not gated."""
+
+    run: ScenarioRun
+    cells: list[VerdictRow | None]
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run: ScenarioRun
+    requests: str
+    error_rate: str
+    cells: list[str]
+    flags: list[str]
+
+
+@dataclass(frozen=True)
+class ErrorRow:
+    kind: str
+    status: str
+    message: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Output:
+    index: int
+    text: str
+    truncated_from: int | None
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    metric: str
+    unit: str
+    cells: list[str]
+
+
+@dataclass(frozen=True)
+class Detail:
+    run: ScenarioRun
+    description: str
+    prompt: str
+    max_tokens: str
+    outputs: list[Output]
+    summary: list[SummaryRow]
+    errors: list[ErrorRow]
+
+
+RUN_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("ttft", "p50", "p50 TTFT"),
+    ("ttft", "p90", "p90 TTFT"),
+    ("e2e", "p50", "p50 e2e"),
+    ("output_tps", "p50", "p50 tok/s per request"),
+    ("server_total", "p50", "p50 server total"),
+)
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _when(value: Any) -> str:
+    moment = _timestamp(value)
+    if moment is None:
+        return str(value or "–")
+    return moment.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+
+
+def _duration(run: Mapping[str, Any]) -> str:
+    start, end = _timestamp(run.get("started")), _timestamp(run.get("finished"))
+    if start is None or end is None:
+        return "–"
+    seconds = (end - start).total_seconds()
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _banners(results: Mapping[str, Any]) -> list[Banner]:
+    target = results.get("target") or {}
+    run = results.get("run") or {}
+    banners: list[Banner] = []
+    if target.get("kind") == "emulator":
+        banners.append(
+            Banner(
+                "emulator",
+                "EMULATOR",
+                "These numbers come from the built-in local emulator, not from a real inference endpoint. "
+                "They exercise the plugin; they say nothing about Cerebras.",
+            )
+        )
+    if run.get("partial"):
+        banners.append(
+            Banner(
+                "partial",
+                "PARTIAL RUN",
+                f"The run stopped early: {run.get('partial_reason') or 'interrupted'}. "
+                "Only what was measured before that is shown.",
+            )
+        )
+    return banners
+
+
+def _commit(commit: Mapping[str, Any] | None) -> str:
+    if not commit:
+        return "–"
+    text = f"{str(commit.get('id', '?'))[:12]} on {commit.get('branch', '?')}"
+    return text + " (uncommitted changes)" if commit.get("dirty") else text
+
+
+def _metadata(results: Mapping[str, Any], runs: Sequence[ScenarioRun]) -> list[tuple[str, str]]:
+    run = results.get("run") or {}
+    target = results.get("target") or {}
+    settings = results.get("settings") or {}
+    levels = ", ".join(str(level) for level in concurrency_levels(runs)) or "–"
+    rows = [
+        ("Target", f"{target.get('kind', '?')} · {target.get('base_url', '?')}"),
+        ("Model", str(target.get("model", "?"))),
+    ]
+    if target.get("emulator_profile"):
+        rows.append(("Emulator profile", str(target["emulator_profile"])))
+    rows += [
+        ("Started", _when(run.get("started"))),
+        ("Duration", _duration(run)),
+        ("Complete", "no — " + str(run.get("partial_reason") or "interrupted") if run.get("partial") else "yes"),
+        ("Iterations", f"{settings.get('iterations', '?')} per scenario (+{settings.get('warmup', 0)} warmup)"),
+        ("Concurrency", levels),
+        ("Gated metrics", ", ".join(str(m) for m in settings.get("gate_metrics") or []) or "–"),
+        ("Tolerance", format_percent(settings.get("tolerance"))),
+        ("Suite α", str(settings.get("alpha_suite", "–"))),
+        ("Commit", _commit(run.get("commit"))),
+        ("Plugin", str(run.get("plugin_version", "?"))),
+        ("cerebras-cloud-sdk", str(run.get("sdk_version", "?"))),
+        ("Python", str(run.get("python", "?"))),
+        ("Run id", str(run.get("id", "?"))),
+        ("Command", " ".join(str(a) for a in run.get("argv") or []) or "–"),
+    ]
+    return rows
+
+
+def _stage(decision: Mapping[str, Any]) -> Stage:
+    return Stage(
+        verdict_style(str(decision.get("verdict"))),
+        format_change(change(decision)),
+        format_change(change_bound(decision)),
+        format_p_value(decision.get("p_value")),
+    )
+
+
+def _tau(decision: Mapping[str, Any]) -> str:
+    tau = decision.get("tau")
+    if tau is None:
+        return "–"
+    source = decision.get("tau_source")
+    return f"{format_percent(tau)} ({source})" if source else format_percent(tau)
+
+
+def _verdict_rows(runs: Sequence[ScenarioRun]) -> list[VerdictRow]:
+    rows: list[VerdictRow] = []
+    for run in runs:
+        for decision in run.gate:
+            metric = str(decision.get("metric"))
+            stage1 = decision.get("stage1")
+            rows.append(
+                VerdictRow(
+                    scenario=run.id,
+                    colour=run.colour,
+                    metric=metric,
+                    metric_label=metric_label(metric),
+                    verdict=verdict_style(str(decision.get("verdict"))),
+                    baseline=format_metric(decision.get("baseline_p50"), metric),
+                    current=format_metric(decision.get("current_p50"), metric),
+                    change=format_change(change(decision)),
+                    bound=format_change(change_bound(decision)),
+                    tolerance=format_percent(decision.get("tolerance")),
+                    mde=format_percent(decision.get("mde")),
+                    tau=_tau(decision),
+                    tau_value=format_percent(decision.get("tau")),
+                    p_value=format_p_value(decision.get("p_value")),
+                    samples=f"{decision.get('n', '–')} / {decision.get('m', '–')}",
+                    stage=int(decision.get("stage") or 1),
+                    stage1=_stage(stage1) if stage1 else None,
+                    note=str(decision.get("note") or ""),
+                )
+            )
+    return rows
+
+
+ATTENTION = ("regression", "inconclusive", "improvement")
+
+
+def _matrix(runs: Sequence[ScenarioRun], rows: Sequence[VerdictRow]) -> tuple[list[str], list[MatrixRow]]:
+    """Scenario × gated metric, the glanceable form of the verdicts."""
+    metrics: list[str] = []
+    for row in rows:
+        if row.metric not in metrics:
+            metrics.append(row.metric)
+    by_cell = {(row.scenario, row.metric): row for row in rows}
+    matrix = [MatrixRow(run, [by_cell.get((run.id, metric)) for metric in metrics]) for run in runs if run.gate]
+    return metrics, matrix
+
+
+def _run_rows(runs: Sequence[ScenarioRun]) -> list[RunRow]:
+    rows = []
+    for run in runs:
+        aggregate = run.aggregate
+        requests = int(aggregate.get("requests") or len(run.samples))
+        ok_count = aggregate.get("ok")
+        ok = int(ok_count) if ok_count is not None else requests - len(run.failed_samples)
+        cells = [format_metric(run.stat(metric, key), metric) for metric, key, _ in RUN_COLUMNS]
+        cells.append(format_metric(aggregate.get("output_tps"), "output_tps"))
+        cells.append(format_number(aggregate.get("request_throughput"), 2))
+        flags = []
+        if aggregate.get("client_saturated"):
+            flags.append("client saturated")
+        if not run.reports_server_times:
+            flags.append("no server times")
+        rows.append(RunRow(run, f"{ok} / {requests}", format_percent(aggregate.get("error_rate")), cells, flags))
+    return rows
+
+
+def _warnings(runs: Sequence[ScenarioRun]) -> list[str]:
+    warnings: list[str] = []
+    for run in runs:
+        warnings += [f"{run.id}: {warning}" for warning in run.raw.get("warnings") or []]
+        aggregate = run.aggregate
+        if aggregate.get("client_saturated"):
+            lag = format_metric(aggregate.get("client_lag"), "e2e")
+            warnings.append(
+                f"{run.id}: the client was saturated (worst event-loop lag {lag}); its figures include "
+                "client delay and were not gated."
+            )
+        if run.failed_samples:
+            warnings.append(
+                f"{run.id}: {len(run.failed_samples)} of {len(run.samples)} requests failed (see Errors below)."
+            )
+        if run.samples and not run.reports_server_times:
+            warnings.append(
+                f"{run.id}: server times not reported by this endpoint; server metrics are missing, not zero."
+            )
+    return warnings
+
+
+def _errors(run: ScenarioRun) -> list[ErrorRow]:
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for sample in run.failed_samples:
+        error = sample.get("error") or {}
+        status = error.get("status")
+        key = (str(error.get("kind", "?")), "–" if status is None else str(status), str(error.get("message", "")))
+        counts[key] += 1
+    return [ErrorRow(kind, status, message, count) for (kind, status, message), count in counts.most_common()]
+
+
+def _outputs(run: ScenarioRun) -> list[Output]:
+    outputs: list[Output] = []
+    seen: set[str] = set()
+    for index, sample in enumerate(run.samples):
+        text = str(sample.get("content") or "")
+        if not sample.get("ok") or not text or text in seen:
+            continue
+        seen.add(text)
+        truncated = len(text) if len(text) > OUTPUT_LIMIT else None
+        outputs.append(Output(index + 1, text[:OUTPUT_LIMIT], truncated))
+        if len(outputs) == OUTPUTS_SHOWN:
+            break
+    return outputs
+
+
+def _summary_rows(run: ScenarioRun) -> list[SummaryRow]:
+    rows: list[SummaryRow] = []
+    for metric in METRICS:
+        summary = run.summary(metric)
+        if summary is None:
+            label = "not reported by this endpoint" if metric.startswith("server") else "no data"
+            rows.append(SummaryRow(metric_label(metric), "", [label]))
+            continue
+        cells = [str(summary.get("n", "–"))]
+        cells += [format_metric(summary.get(key), metric, with_unit=False) for key in SUMMARY_KEYS[1:-1]]
+        cells.append(format_percent(summary.get("cv")))
+        rows.append(SummaryRow(metric_label(metric), display_unit(metric).label, cells))
+    return rows
+
+
+def _details(runs: Sequence[ScenarioRun]) -> list[Detail]:
+    return [
+        Detail(
+            run=run,
+            description=str(run.raw.get("description") or ""),
+            prompt=str(run.raw.get("prompt") or ""),
+            max_tokens=str(run.raw.get("max_completion_tokens") or "not set"),
+            outputs=_outputs(run),
+            summary=_summary_rows(run),
+            errors=_errors(run),
+        )
+        for run in runs
+    ]
+
+
+def _gated_metrics(results: Mapping[str, Any], runs: Sequence[ScenarioRun]) -> list[str]:
+    """Gated metrics in settings order, then any other metric a gate decision mentions."""
+    ordered = [str(m) for m in (results.get("settings") or {}).get("gate_metrics") or []]
+    for run in runs:
+        ordered += [str(d.get("metric")) for d in run.gate if str(d.get("metric")) not in ordered]
+    return [metric for metric in ordered if metric in METRICS]
+
+
+def _chart_markup(chart: Chart) -> dict[str, Any]:
+    # The SVG is matplotlib's output: every text in it is drawn as glyph paths or escaped by
+    # matplotlib's writer, and the only attribute we add (aria-label) is escaped in svg.py.
+    return {"key": chart.key, "title": chart.title, "caption": chart.caption, "svg": Markup(chart.svg)}
+
+
+def build_context(results: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything the template shows, already formatted."""
+    runs = scenario_runs(results)
+    target = results.get("target") or {}
+    counts = verdict_counts(results)
+    charts = study_charts(runs) if runs else []
+    extra = baseline_charts(runs, _gated_metrics(results, runs)) if runs else []
+    trade_off = concurrency_chart(runs) if runs else None
+    verdict_rows = _verdict_rows(runs)
+    matrix_metrics, matrix = _matrix(runs, verdict_rows)
+    return {
+        "title": f"Inference performance · {target.get('model', '?')}",
+        "target": target,
+        "started": _when((results.get("run") or {}).get("started")),
+        "banners": _banners(results),
+        "headline": headline(results, emoji=False),
+        "counts": [(style, counts[name]) for name, style in VERDICTS.items() if counts[name]],
+        "verdict_rows": verdict_rows,
+        "matrix_metrics": [(metric, metric_label(metric)) for metric in matrix_metrics],
+        "matrix": matrix,
+        "attention_rows": [row for row in verdict_rows if row.verdict in (VERDICTS[v] for v in ATTENTION)],
+        "notes": [row for row in verdict_rows if row.note],
+        "warnings": _warnings(runs),
+        "metadata": _metadata(results, runs),
+        "run_columns": [label for _, _, label in RUN_COLUMNS],
+        "run_rows": _run_rows(runs),
+        "study_charts": [_chart_markup(chart) for chart in charts],
+        "baseline_charts": [_chart_markup(chart) for chart in extra],
+        "concurrency_chart": None if trade_off is None else _chart_markup(trade_off),
+        "details": _details(runs),
+        "summary_keys": SUMMARY_KEYS,
+        "version": __version__,
+    }
+
+
+def render_report(results: Mapping[str, Any]) -> str:
+    """The report as one HTML document: inline CSS and SVG, no script, no external reference."""
+    return _ENVIRONMENT.get_template("report.html.j2").render(build_context(results))
+
+
+def write_report(results: Mapping[str, Any], path: Path) -> Path:
+    """Render and write the report atomically; returns the path written."""
+    return write_atomic(Path(path), render_report(results))

@@ -1,0 +1,82 @@
+"""Gate verdicts as people read them: names, colours, emoji, counts, the headline, the change.
+
+Shared by the HTML report and the Markdown CI summary so both say the same thing the same way.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class VerdictStyle:
+    label: str
+    emoji: str
+    css: str
+
+
+VERDICTS: dict[str, VerdictStyle] = {
+    "regression": VerdictStyle("regression", "❌", "regression"),
+    "inconclusive": VerdictStyle("inconclusive", "⚠️", "inconclusive"),
+    "improvement": VerdictStyle("improvement", "🚀", "improvement"),
+    "pass": VerdictStyle("pass", "✅", "pass"),
+    "no-baseline": VerdictStyle("no baseline", "🆕", "neutral"),
+    "not-gated": VerdictStyle("not gated", "➖", "neutral"),
+}
+_UNKNOWN = VerdictStyle("unknown", "❔", "neutral")
+
+
+def verdict_style(verdict: str) -> VerdictStyle:
+    return VERDICTS.get(verdict, _UNKNOWN)
+
+
+def gate_entries(results: Mapping[str, Any]) -> Iterator[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+    """Every (scenario, gate decision) pair in run order."""
+    for scenario in results.get("scenarios", []):
+        for decision in scenario.get("gate") or []:
+            yield scenario, decision
+
+
+def verdict_counts(results: Mapping[str, Any]) -> Counter[str]:
+    return Counter(str(decision.get("verdict")) for _, decision in gate_entries(results))
+
+
+def headline(results: Mapping[str, Any], *, emoji: bool = True) -> str:
+    """One line: what the gate decided, over what, on which target (and whether the run is complete).
+
+    ``emoji=False`` for places that may lack an emoji font (the HTML report, read offline).
+    """
+    counts = verdict_counts(results)
+    parts = [
+        f"{style.emoji} {counts[name]} {style.label}" if emoji else f"{counts[name]} {style.label}"
+        for name, style in VERDICTS.items()
+        if counts[name]
+    ]
+    target = results.get("target") or {}
+    scenarios = len(results.get("scenarios", []))
+    where = f"{target.get('model', '?')} on {str(target.get('kind', '?')).upper()}"
+    summary = " · ".join(parts) if parts else "no gated metrics"
+    line = f"{summary} — {sum(counts.values())} gates over {scenarios} scenario runs, {where}"
+    run = results.get("run") or {}
+    if run.get("partial"):
+        line += f" (PARTIAL: {run.get('partial_reason') or 'run interrupted'})"
+    return line
+
+
+def _as_change(ratio: Any) -> float | None:
+    return None if ratio is None else float(ratio) - 1.0
+
+
+def change(decision: Mapping[str, Any]) -> float | None:
+    """Estimated relative change (Hodges–Lehmann), in the metric's own direction: tokens/s 30 % lower
+    is -0.30, because the gate's ``ratio`` is current / baseline in the metric's own units."""
+    return _as_change(decision.get("ratio"))
+
+
+def change_bound(decision: Mapping[str, Any]) -> float | None:
+    """The one-sided confidence bound of the change on the worse side (latency: at least this;
+    tokens/s: at most this)."""
+    return _as_change(decision.get("ratio_bound"))

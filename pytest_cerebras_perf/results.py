@@ -1,0 +1,101 @@
+"""The results JSON of results-format.md, built from a session's records and written atomically."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import __version__
+from .files import write_atomic
+from .metrics import METRICS, metric_values
+from .redact import redact
+from .stats import summarize
+
+if TYPE_CHECKING:
+    from .session import PerfSession, ScenarioRecord
+
+SCHEMA = "cerebras-perf-results/1"
+
+
+def sdk_version() -> str:
+    try:
+        return version("cerebras-cloud-sdk")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def scenario_entry(record: ScenarioRecord) -> dict[str, Any]:
+    samples = record.result.samples
+    summaries = {m: summarize(metric_values(samples, m)) for m in METRICS}
+    baseline: dict[str, Any] | None = None
+    if record.baseline is not None:
+        baseline = {
+            "runs": len(record.baseline.runs),
+            "samples": {m: [x for run in record.baseline.pooled_runs(m) for x in run] for m in METRICS},
+        }
+    return {
+        "id": record.id,
+        "name": record.scenario.name,
+        "concurrency": record.concurrency,
+        "nodeid": record.nodeid,
+        "description": record.scenario.description,
+        "prompt": record.scenario.prompt_text,
+        "max_completion_tokens": record.request.get("max_completion_tokens"),
+        "min_completion_tokens": record.request.get("min_completion_tokens"),
+        "complete": record.complete,
+        "stopped": record.result.stopped,
+        "samples": [s.to_json() for s in samples],
+        "summary": {m: (s.to_json() if s else None) for m, s in summaries.items()},
+        "aggregate": record.aggregate,
+        "gate": [v.to_json() for v in record.verdicts],
+        "baseline": baseline,
+        "confirmation_samples": record.confirmation_samples,
+        "warnings": record.warnings,
+    }
+
+
+def build_results(session: PerfSession, *, finished: str, argv: Sequence[str]) -> dict[str, Any]:
+    settings = session.settings
+    endpoint = session.endpoint
+    return {
+        "schema": SCHEMA,
+        "run": {
+            "id": session.run_id,
+            "started": session.started,
+            "finished": finished,
+            "partial": session.partial_reason is not None,
+            "partial_reason": session.partial_reason,
+            "plugin_version": __version__,
+            "sdk_version": sdk_version(),
+            "python": f"{platform.python_implementation()} {platform.python_version()}",
+            "platform": sys.platform,
+            "commit": session.commit,
+            "argv": [redact(a) for a in argv],
+        },
+        "target": {
+            **(endpoint.describe() if endpoint else {"kind": None, "base_url": None}),
+            "model": session.model,
+        },
+        "settings": {
+            "iterations": settings.iterations,
+            "warmup": settings.warmup,
+            "concurrency": list(settings.concurrency),
+            "request_rate": settings.request_rate,
+            "gate_metrics": list(settings.gate_metrics) if settings.gate else [],
+            "tolerance": settings.tolerance,
+            "alpha_suite": settings.alpha_suite,
+            "timeout": settings.timeout,
+        },
+        "scenarios": [scenario_entry(r) for r in session.records],
+    }
+
+
+def write_results(results: dict[str, Any], path: Path) -> Path:
+    """Redact the whole document once more before it touches the disk."""
+    text = redact(json.dumps(results, indent=2, sort_keys=False, allow_nan=False, default=str))
+    return write_atomic(path, text + "\n")

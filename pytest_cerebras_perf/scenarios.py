@@ -1,0 +1,216 @@
+"""Scenarios: what one perf test sends. Loaded from ``scenarios.yaml`` or defined inline by the marker.
+
+Errors name the file and line (``perf_tests/scenarios.yaml:14: scenario 'x': ...``) because a
+traceback from inside YAML parsing tells a user nothing about which of their entries is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_FILE_PLACEHOLDER = re.compile(r"\{\{\s*file:\s*([^}]+?)\s*\}\}")
+_SCENARIO_KEYS = {
+    "description",
+    "messages",
+    "prompt",
+    "system",
+    "max_completion_tokens",
+    "min_completion_tokens",
+    "temperature",
+    "seed",
+    "extra_body",
+    "tolerances",
+}
+_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+class ScenarioError(ValueError):
+    """A bad scenario definition; the message is one line that names where it came from."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One prompt type. ``tolerances`` maps a metric to a relative tolerance or a dict of overrides."""
+
+    name: str
+    messages: tuple[Mapping[str, str], ...]
+    source: str
+    max_completion_tokens: int | None = None
+    min_completion_tokens: int | None = None
+    temperature: float | None = None
+    seed: int | None = None
+    description: str = ""
+    extra_body: Mapping[str, Any] = field(default_factory=dict)
+    tolerances: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def prompt_text(self) -> str:
+        return "\n\n".join(f"[{m['role']}] {m['content']}" for m in self.messages)
+
+    def request_kwargs(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Keyword arguments for ``chat.completions.create`` (model and stream are added by the caller)."""
+        kwargs: dict[str, Any] = {"messages": [dict(m) for m in self.messages]}
+        for key in ("max_completion_tokens", "min_completion_tokens", "temperature", "seed"):
+            value = getattr(self, key)
+            if value is not None:
+                kwargs[key] = value
+        if self.extra_body:
+            kwargs["extra_body"] = dict(self.extra_body)
+        if overrides:
+            kwargs.update(overrides)
+        return kwargs
+
+
+def _where(path: Path, node: yaml.Node | None) -> str:
+    return f"{path}:{node.start_mark.line + 1}" if node is not None else str(path)
+
+
+def _expand_files(text: str, base: Path, where: str) -> str:
+    def include(match: re.Match[str]) -> str:
+        target = (base / match.group(1)).resolve()
+        try:
+            return target.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ScenarioError(f"{where}: cannot read included file {match.group(1)!r}: {exc.strerror}") from None
+
+    return _FILE_PLACEHOLDER.sub(include, text)
+
+
+def _positive_int(value: Any, where: str, key: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ScenarioError(f"{where}: field {key!r} must be a positive whole number, got {value!r}")
+    return value
+
+
+def build_scenario(
+    name: str, spec: Mapping[str, Any], *, where: str, base: Path, defaults: Mapping[str, Any] | None = None
+) -> Scenario:
+    """Validate one scenario mapping (from YAML or marker kwargs) into a :class:`Scenario`."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ScenarioError(f"{where}: scenario name {name!r} must use letters, digits, '_', '-' or '.'")
+    if not isinstance(spec, Mapping):
+        raise ScenarioError(f"{where}: scenario {name!r} must be a mapping of fields")
+    unknown = sorted(set(spec) - _SCENARIO_KEYS)
+    if unknown:
+        raise ScenarioError(
+            f"{where}: scenario {name!r}: unknown field {unknown[0]!r}; known: {', '.join(sorted(_SCENARIO_KEYS))}"
+        )
+    merged: dict[str, Any] = {**(defaults or {}), **spec}
+    messages = merged.get("messages")
+    prompt = merged.get("prompt")
+    if messages is None and prompt is None:
+        raise ScenarioError(f"{where}: scenario {name!r} has no 'messages' (or 'prompt')")
+    if messages is not None and prompt is not None and "messages" in spec and "prompt" in spec:
+        raise ScenarioError(f"{where}: scenario {name!r}: give 'messages' or 'prompt', not both")
+    if messages is None:
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ScenarioError(f"{where}: scenario {name!r}: 'prompt' must be non-empty text")
+        messages = ([{"role": "system", "content": merged["system"]}] if merged.get("system") else []) + [
+            {"role": "user", "content": prompt}
+        ]
+    if not isinstance(messages, Sequence) or isinstance(messages, str) or not messages:
+        raise ScenarioError(f"{where}: scenario {name!r}: 'messages' must be a non-empty list")
+    checked: list[dict[str, str]] = []
+    for index, message in enumerate(messages):
+        if (
+            not isinstance(message, Mapping)
+            or message.get("role") not in ("system", "user", "assistant")
+            or not isinstance(message.get("content"), str)
+        ):
+            raise ScenarioError(
+                f"{where}: scenario {name!r}: messages[{index}] needs 'role' (system|user|assistant) and 'content' text"
+            )
+        checked.append({"role": message["role"], "content": _expand_files(message["content"], base, where)})
+    max_tokens = _positive_int(merged.get("max_completion_tokens"), where, "max_completion_tokens")
+    min_tokens = _positive_int(merged.get("min_completion_tokens"), where, "min_completion_tokens")
+    if max_tokens is not None and min_tokens is not None and min_tokens > max_tokens:
+        raise ScenarioError(f"{where}: scenario {name!r}: min_completion_tokens > max_completion_tokens")
+    tolerances = merged.get("tolerances") or {}
+    if not isinstance(tolerances, Mapping):
+        raise ScenarioError(f"{where}: scenario {name!r}: 'tolerances' must map metric -> fraction")
+    for metric, value in tolerances.items():
+        numbers = value.values() if isinstance(value, Mapping) else [value]
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 for v in numbers):
+            raise ScenarioError(f"{where}: scenario {name!r}: tolerances.{metric} must be a non-negative number")
+    temperature = merged.get("temperature")
+    if temperature is not None and not isinstance(temperature, (int, float)):
+        raise ScenarioError(f"{where}: scenario {name!r}: 'temperature' must be a number")
+    extra_body = merged.get("extra_body") or {}
+    if not isinstance(extra_body, Mapping):
+        raise ScenarioError(f"{where}: scenario {name!r}: 'extra_body' must be a mapping")
+    seed = merged.get("seed")
+    return Scenario(
+        name=name,
+        messages=tuple(checked),
+        source=where,
+        max_completion_tokens=max_tokens,
+        min_completion_tokens=min_tokens,
+        temperature=None if temperature is None else float(temperature),
+        seed=seed if isinstance(seed, int) else None,
+        description=str(merged.get("description") or ""),
+        extra_body=dict(extra_body),
+        tolerances=dict(tolerances),
+    )
+
+
+def load_scenarios(path: Path) -> dict[str, Scenario]:
+    """Load every scenario of a file, in file order. Raises :class:`ScenarioError` with file:line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read scenarios file: {exc.strerror}") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ScenarioError(f"{path}{line}: invalid YAML: {problem}") from None
+    if not isinstance(data, Mapping) or not isinstance(data.get("scenarios"), Mapping) or not data["scenarios"]:
+        raise ScenarioError(f"{path}: expected a top-level 'scenarios:' mapping of name -> scenario")
+    defaults = data.get("defaults") or {}
+    if not isinstance(defaults, Mapping):
+        raise ScenarioError(f"{path}: 'defaults' must be a mapping")
+    nodes: dict[str, yaml.Node] = {}
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            if key.value == "scenarios" and isinstance(value, yaml.MappingNode):
+                nodes = {k.value: k for k, _ in value.value}
+    return {
+        str(name): build_scenario(
+            str(name), spec, where=_where(path, nodes.get(str(name))), base=path.parent, defaults=defaults
+        )
+        for name, spec in data["scenarios"].items()
+    }
+
+
+def find_scenarios_file(start: Path, root: Path) -> Path | None:
+    """``scenarios.yaml`` in ``start`` or the nearest parent up to ``root`` (the way conftest.py is found)."""
+    current = start.resolve()
+    stop = root.resolve()
+    while True:
+        candidate = current / "scenarios.yaml"
+        if candidate.is_file():
+            return candidate
+        if current == stop or current.parent == current:
+            return None
+        current = current.parent
+
+
+def select(available: Mapping[str, Scenario], names: Sequence[str], *, where: str) -> list[Scenario]:
+    """The named scenarios (all, when no name is given); unknown names list the known ones."""
+    if not names:
+        return list(available.values())
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise ScenarioError(f"{where}: unknown scenario {unknown[0]!r}; known: {', '.join(available) or '(none)'}")
+    return [available[n] for n in names]

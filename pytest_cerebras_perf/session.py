@@ -1,0 +1,353 @@
+"""The measuring session: endpoint, clients, baselines and every scenario run, from first test to files.
+
+``plugin.py`` only forwards pytest's hooks here, so everything below can be driven by unit and
+pytester tests without pytest internals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .baselines import Baseline, BaselineError, BaselineRun, ScenarioBaseline, baseline_path, load_baseline, save_runs
+from .gate import GatePolicy, Verdict
+from .gating import gate_run
+from .load import Harness, LoadPlan, LoadResult, aggregate, run_measured, warm
+from .metrics import METRICS, Sample, metric_values
+from .retry import DailyQuotaExceeded, Failure, RetryPolicy
+from .runner import LoopThread
+from .scenarios import Scenario
+from .settings import Settings
+from .stats import Summary, summarize
+from .target import Endpoint, TargetError, choose_kind, endpoint_for, list_models, new_emulator_key
+from .workers import WorkerPool
+
+EMULATOR_TAU_PRIOR = 0.01
+LIVE_TAU_PRIOR = 0.05
+
+
+def commit_info(root: Path) -> dict[str, Any] | None:
+    """pytest-benchmark's commit helper (git or hg), or None outside a repository."""
+    from pytest_benchmark.utils import get_commit_info
+
+    info = get_commit_info(str(root))  # type: ignore[no-untyped-call]
+    return info if isinstance(info, dict) and info.get("id") else None
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class ScenarioRecord:
+    """Everything one scenario × concurrency run produced, in the order it was produced."""
+
+    scenario: Scenario
+    concurrency: int
+    nodeid: str
+    request: dict[str, Any]
+    result: LoadResult
+    aggregate: dict[str, Any] = field(default_factory=dict)
+    verdicts: list[Verdict] = field(default_factory=list)
+    baseline: ScenarioBaseline | None = None
+    confirmation_samples: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return f"{self.scenario.name}@c{self.concurrency}"
+
+    @property
+    def complete(self) -> bool:
+        return self.result.stopped is None and bool(self.aggregate)
+
+
+class Run:
+    """What ``cerebras_call()`` returns: samples plus a :class:`Summary` per metric (``run.ttft.p50``)."""
+
+    def __init__(self, record: ScenarioRecord) -> None:
+        self._record = record
+
+    @property
+    def samples(self) -> list[Sample]:
+        return self._record.result.samples
+
+    @property
+    def aggregate(self) -> dict[str, Any]:
+        return self._record.aggregate
+
+    @property
+    def verdicts(self) -> list[Verdict]:
+        return self._record.verdicts
+
+    @property
+    def errors(self) -> list[Sample]:
+        return [s for s in self.samples if not s.ok]
+
+    def summary(self, metric: str) -> Summary | None:
+        return summarize(metric_values(self.samples, metric))
+
+    def __getattr__(self, name: str) -> Summary:
+        if name.startswith("_") or name not in METRICS:
+            raise AttributeError(name)
+        summary = self.summary(name)
+        if summary is None:
+            raise AttributeError(f"no {name!r} values in this run (all requests failed, or not reported)")
+        return summary
+
+    def __repr__(self) -> str:
+        return f"<Run {self._record.id} n={len(self.samples)}>"
+
+
+class PerfSession:
+    def __init__(self, settings: Settings, *, root: Path, n_gates: int = 1) -> None:
+        self.settings = settings
+        self.root = root
+        self.run_id = dt.datetime.now().strftime("%Y%m%d_%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        self.started = now_iso()
+        self.records: list[ScenarioRecord] = []
+        self.partial_reason: str | None = None
+        self.notes: list[str] = []
+        self.quota_stop: str | None = None
+        self.n_gates = max(1, n_gates)
+        self.endpoint: Endpoint | None = None
+        self.model: str | None = None
+        self.baseline: Baseline | None = None
+        self._emulator: Any = None
+        self._loop: LoopThread | None = None
+        self._harness: Harness | None = None
+        self._workers: WorkerPool | None = None
+        self.commit: dict[str, Any] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the emulator if needed, build and check the client; raises TargetError/BaselineError."""
+        settings = self.settings
+        self.commit = commit_info(self.root)
+        if choose_kind(settings) == "emulator":
+            from .emulator.process import EmulatorProcess
+
+            key = new_emulator_key()
+            self._emulator = EmulatorProcess()
+            url = self._emulator.start(profile=settings.emulator_profile, api_key=key)
+            self.endpoint = endpoint_for(settings, emulator_url=url, emulator_key=key)
+        else:
+            self.endpoint = endpoint_for(settings)
+        self._loop = LoopThread()
+        pool = max(settings.concurrency) + 2
+        policy = RetryPolicy(retries=settings.retries)
+        endpoint = self.endpoint
+
+        async def build() -> Harness:
+            return Harness(endpoint, pool_size=pool, timeout=settings.timeout, policy=policy)
+
+        self._harness = self._loop.run(build())
+        if settings.workers > 1:
+            self._workers = WorkerPool(
+                endpoint,
+                workers=settings.workers,
+                max_concurrency=max(settings.concurrency),
+                timeout=settings.timeout,
+                policy=policy,
+            )
+        models = self._loop.run(list_models(self._harness.client))
+        if settings.model is None:
+            if not models:
+                raise TargetError(f"{endpoint.display_url} lists no models; pass --model NAME")
+            self.model = models[0]
+        elif settings.model not in models:
+            raise TargetError(
+                f"--model {settings.model}: unknown at {endpoint.display_url}; it serves: {', '.join(models)}"
+            )
+        else:
+            self.model = settings.model
+        self.baseline = load_baseline(self.baseline_file, target=self.target_identity, model=self.model)
+
+    @property
+    def baseline_file(self) -> Path:
+        assert self.endpoint is not None and self.model is not None
+        return baseline_path(self.settings.baseline_dir, self.endpoint.key, self.model)
+
+    @property
+    def target_identity(self) -> dict[str, Any]:
+        assert self.endpoint is not None
+        return {"kind": self.endpoint.kind, "key": self.endpoint.key}
+
+    def close(self) -> None:
+        if self._harness is not None and self._loop is not None:
+            # closing a broken client must not hide the session's own outcome
+            with contextlib.suppress(Exception):
+                self._loop.run(self._harness.close())
+        if self._loop is not None:
+            self._loop.close()
+        if self._workers is not None:
+            self._workers.close()
+        if self._emulator is not None:
+            self._emulator.stop()
+        self._harness = self._loop = self._emulator = self._workers = None
+
+    # -- measuring ------------------------------------------------------------------------
+    def _plan(self, concurrency: int, iterations: int | None = None, warmup: int | None = None) -> LoadPlan:
+        s = self.settings
+        return LoadPlan(
+            iterations=iterations or s.iterations,
+            warmup=s.warmup if warmup is None else warmup,
+            concurrency=concurrency,
+            request_rate=s.request_rate,
+            seed=len(self.records),
+        )
+
+    def _measure_into(self, request: Mapping[str, Any], plan: LoadPlan, result: LoadResult) -> LoadResult:
+        assert self._loop is not None and self._harness is not None and self.model is not None
+        harness, model = self._harness, self.model
+        if self._workers is not None:
+            result.merge(self._workers.measure(model, request, plan))
+            if result.stopped:
+                raise DailyQuotaExceeded(Failure("daily_quota", 429, result.stopped, retryable=False), None)
+            return result
+
+        async def go() -> LoadResult:
+            await warm(harness, model, request, plan)
+            return await run_measured(harness, model, request, plan, result)
+
+        return self._loop.run(go())
+
+    def measure(
+        self, scenario: Scenario, concurrency: int, nodeid: str, overrides: Mapping[str, Any] | None = None
+    ) -> ScenarioRecord:
+        """Warm up, measure, gate. The record is kept even when this is interrupted or a quota ends it."""
+        if self.quota_stop:
+            raise DailyQuotaExceededSkip(self.quota_stop)
+        request = scenario.request_kwargs(overrides)
+        record = ScenarioRecord(scenario, concurrency, nodeid, request, LoadResult())
+        self.records.append(record)
+        plan = self._plan(concurrency)
+        try:
+            self._measure_into(request, plan, record.result)
+        except DailyQuotaExceeded as exc:
+            self.quota_stop = str(exc)
+            self.partial_reason = str(exc)
+            record.aggregate = aggregate(record.result, self.settings.max_client_lag)
+            raise
+        except BaseException:
+            self.partial_reason = self.partial_reason or "interrupted"
+            record.result.stopped = record.result.stopped or "interrupted"
+            record.aggregate = aggregate(record.result, self.settings.max_client_lag)
+            raise
+        record.aggregate = aggregate(record.result, self.settings.max_client_lag)
+        self._gate(record, overrides or {}, plan)
+        return record
+
+    def _gate(self, record: ScenarioRecord, overrides: Mapping[str, Any], plan: LoadPlan) -> None:
+        s = self.settings
+        record.baseline = self.baseline.scenarios.get(record.id) if self.baseline else None
+        if record.baseline:
+            record.warnings.extend(self._compatibility(record))
+        if not s.gate:
+            return
+        assert self.endpoint is not None
+        policy = GatePolicy(
+            alpha_suite=s.alpha_suite,
+            n_gates=self.n_gates,
+            tau_prior=EMULATOR_TAU_PRIOR if self.endpoint.kind == "emulator" else LIVE_TAU_PRIOR,
+        )
+
+        def confirmation() -> list[Sample]:
+            extra = LoadResult()
+            self._measure_into(record.request, self._plan(plan.concurrency, warmup=0), extra)
+            return extra.samples
+
+        record.verdicts, record.confirmation_samples = gate_run(
+            record.result.samples,
+            record.baseline,
+            metrics=s.gate_metrics,
+            global_tolerance=s.tolerance,
+            overrides={**record.scenario.tolerances, **overrides.get("tolerances", {})},
+            policy=policy,
+            keep_runs=s.baseline_runs,
+            saturated=bool(record.aggregate.get("client_saturated")),
+            confirm_samples=confirmation,
+        )
+
+    def _compatibility(self, record: ScenarioRecord) -> list[str]:
+        assert record.baseline is not None
+        last = record.baseline.runs[-1]
+        notes = []
+        if last.iterations != self.settings.iterations * record.concurrency:
+            notes.append(
+                f"{record.id}: baseline runs have {last.iterations} samples, this run "
+                f"{self.settings.iterations * record.concurrency}: compared anyway"
+            )
+        max_tokens = record.request.get("max_completion_tokens")
+        if last.max_completion_tokens is not None and last.max_completion_tokens != max_tokens:
+            notes.append(
+                f"{record.id}: baseline max_completion_tokens {last.max_completion_tokens} != {max_tokens}: "
+                "output lengths differ, compared anyway"
+            )
+        return notes
+
+    def single(self, scenario: Scenario, overrides: Mapping[str, Any] | None = None) -> Sample:
+        """One measured request (no warmup, no gate), for tests that check a single response."""
+        assert self._loop is not None and self._harness is not None and self.model is not None
+        harness, model = self._harness, self.model
+        request = scenario.request_kwargs(overrides)
+
+        async def go() -> Sample:
+            sample, _ = await harness.request(model, request)
+            return sample
+
+        return self._loop.run(go())
+
+    # -- accepting baselines --------------------------------------------------------------
+    def save_baselines(self) -> tuple[Path | None, list[str]]:
+        """Append complete, error-free scenario runs to the baseline file (atomically)."""
+        notes: list[str] = []
+        if self.partial_reason:
+            return None, [f"baselines NOT saved: the run is partial ({self.partial_reason})"]
+        runs: dict[str, BaselineRun] = {}
+        tolerances: dict[str, Mapping[str, Any]] = {}
+        for record in self.records:
+            if not record.complete:
+                notes.append(f"{record.id}: not saved (incomplete)")
+                continue
+            if any(not s.ok for s in record.result.samples):
+                notes.append(f"{record.id}: not saved (it had errors)")
+                continue
+            runs[record.id] = BaselineRun(
+                run_id=self.run_id,
+                accepted=now_iso(),
+                commit=(self.commit or {}).get("id"),
+                iterations=len(record.result.samples),
+                samples={m: metric_values(record.result.samples, m) for m in METRICS},
+                error_rate=float(record.aggregate.get("error_rate") or 0.0),
+                max_completion_tokens=record.request.get("max_completion_tokens"),
+                plugin_version=__version__,
+            )
+            tolerances[record.id] = dict(record.scenario.tolerances)
+        if not runs:
+            return None, notes or ["baselines NOT saved: no complete scenario run"]
+        assert self.model is not None
+        save_runs(self.baseline_file, target=self.target_identity, model=self.model, runs=runs, tolerances=tolerances)
+        return self.baseline_file, notes
+
+
+class DailyQuotaExceededSkip(Exception):
+    """Raised for scenarios after a daily quota stopped the model; the plugin turns it into a skip."""
+
+
+def baseline_error_line(exc: BaselineError) -> str:
+    return str(exc).splitlines()[0]
+
+
+def verdict_counts(records: Sequence[ScenarioRecord]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for record in records:
+        for verdict in record.verdicts:
+            counts[verdict.verdict] = counts.get(verdict.verdict, 0) + 1
+    return counts

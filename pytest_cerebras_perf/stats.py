@@ -1,0 +1,68 @@
+"""Descriptive summaries of one metric's samples, computed once and shown everywhere.
+
+The terminal, the results JSON and the HTML report all read the same :class:`Summary`, so a p90
+printed in the terminal is, to the last digit, the p90 in the report. Percentiles use linear
+interpolation between order statistics (numpy's default), which is what most readers expect and
+what pytest-benchmark's ``median`` agrees with.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+_PERCENTILES = (50.0, 90.0, 95.0, 99.0)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """n, mean, sample standard deviation (ddof=1; 0.0 for a single value), extremes, percentiles, CV.
+
+    ``cv`` is std/mean, the relative noise that decides what the gate can see; it is ``None``
+    when the mean is 0 because a ratio to zero means nothing.
+    """
+
+    n: int
+    mean: float
+    std: float
+    min: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    max: float
+    cv: float | None
+
+    def to_json(self) -> dict[str, float | int | None]:
+        return asdict(self)
+
+
+def summarize(values: Sequence[float]) -> Summary | None:
+    """The :class:`Summary` of ``values``, or ``None`` when there are none.
+
+    Non-finite values are refused: they cannot be written to JSON and would make every figure
+    meaningless, so they must be dropped (and counted as errors) before summarising.
+    """
+    if len(values) == 0:
+        return None
+    data = np.asarray(values, dtype=float)
+    if not np.all(np.isfinite(data)):
+        raise ValueError(f"cannot summarise non-finite values: {[v for v in values if not math.isfinite(v)]}")
+    mean = float(np.mean(data))
+    std = float(np.std(data, ddof=1)) if data.size > 1 else 0.0
+    p50, p90, p95, p99 = (float(p) for p in np.percentile(data, _PERCENTILES))
+    return Summary(
+        n=int(data.size),
+        mean=mean,
+        std=std,
+        min=float(np.min(data)),
+        p50=p50,
+        p90=p90,
+        p95=p95,
+        p99=p99,
+        max=float(np.max(data)),
+        cv=None if mean == 0 else std / mean,
+    )

@@ -1,0 +1,337 @@
+"""The regression gate: Mann–Whitney bounds against scipy, and verdicts on constructed samples."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+from scipy.stats import mannwhitneyu
+
+from pytest_cerebras_perf.gate import (
+    DEFAULT_ABS_FLOORS,
+    GatePolicy,
+    Tolerance,
+    Verdict,
+    confirm,
+    gate_error_rate,
+    gate_metric,
+    lower_confidence_bound,
+)
+
+POLICY = GatePolicy(n_gates=16)
+TEN_PERCENT = Tolerance(relative=0.10)
+
+
+def lognormal(n: int, *, sigma: float = 0.1, ratio: float = 1.0, seed: int = 0, median: float = 1.0) -> list[float]:
+    """n log-normal samples around ``median × ratio`` (seeded, so every test sees the same draw)."""
+    rng = np.random.default_rng(seed)
+    return list(median * ratio * np.exp(rng.normal(0.0, sigma, n)))
+
+
+def runs(k: int = 3, size: int = 10, *, sigma: float = 0.1, median: float = 1.0) -> list[list[float]]:
+    return [lognormal(size, sigma=sigma, median=median, seed=100 + i) for i in range(k)]
+
+
+def gate(
+    current: Sequence[float],
+    baseline: Sequence[Sequence[float]],
+    *,
+    higher_is_better: bool = False,
+    tolerance: Tolerance = TEN_PERCENT,
+    policy: GatePolicy = POLICY,
+    stage: int = 1,
+    metric: str = "e2e",
+) -> Verdict:
+    return gate_metric(
+        metric, current, baseline, higher_is_better=higher_is_better, tolerance=tolerance, policy=policy, stage=stage
+    )
+
+
+# -- the Mann–Whitney bound ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_lower_bound_is_the_inversion_of_scipys_mann_whitney(seed: int) -> None:
+    """Just below the bound scipy rejects "x − s > y" at α; just above it does not."""
+    rng = np.random.default_rng(seed)
+    n, m = int(rng.integers(3, 25)), int(rng.integers(3, 60))
+    x = rng.normal(rng.normal(0, 0.5), rng.uniform(0.05, 1.0), n)
+    y = rng.normal(0.0, rng.uniform(0.05, 1.0), m)
+    method = "exact" if n * m <= 1000 else "asymptotic"
+    for alpha in (0.05, 0.01, 0.01 / 16):
+        bound = lower_confidence_bound(x, y, alpha)
+        if bound is None:  # only when even the most extreme ranking cannot reach α
+            assert mannwhitneyu(x + 1e6, y, alternative="greater", method=method).pvalue > alpha
+            continue
+        below = mannwhitneyu(x - (bound - 1e-9), y, alternative="greater", method=method).pvalue
+        above = mannwhitneyu(x - (bound + 1e-9), y, alternative="greater", method=method).pvalue
+        assert below <= alpha < above, (n, m, alpha)
+
+
+def test_lower_bound_uses_the_normal_approximation_for_large_samples() -> None:
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(0.3, 1.0, 40), rng.normal(0.0, 1.0, 90)  # n·m = 3600: beyond the exact table
+    bound = lower_confidence_bound(x, y, 0.01)
+    assert bound is not None
+    assert mannwhitneyu(x - (bound - 1e-9), y, alternative="greater", method="asymptotic").pvalue <= 0.01
+    assert mannwhitneyu(x - (bound + 1e-9), y, alternative="greater", method="asymptotic").pvalue > 0.01
+
+
+def test_lower_bound_is_none_when_samples_are_too_few_for_alpha() -> None:
+    # 2 vs 2 samples: the most extreme ranking has probability 1/6, above any usual α
+    assert lower_confidence_bound([5.0, 6.0], [1.0, 2.0], 0.05) is None
+    assert lower_confidence_bound([5.0, 6.0, 7.0], [1.0, 2.0, 3.0], 0.05) == pytest.approx(2.0)  # 1/20 ≤ 0.05
+
+
+# -- verdicts ---------------------------------------------------------------------------------
+
+
+def test_clear_regression_is_flagged_and_confirmed() -> None:
+    baseline = runs()
+    current = lognormal(10, ratio=1.5, seed=1)
+    stage1 = gate(current, baseline)
+    assert stage1.verdict == "regression" and stage1.stage == 1 and stage1.needs_confirmation
+    assert stage1.ratio == pytest.approx(1.5, rel=0.1)
+    assert 1.0 < stage1.ratio_bound < stage1.ratio  # type: ignore[operator]
+    assert stage1.p_value is not None and stage1.p_value < POLICY.alpha1
+    confirmation = lognormal(10, ratio=1.5, seed=2)
+    final = confirm(
+        stage1, current + confirmation, baseline, higher_is_better=False, tolerance=TEN_PERCENT, policy=POLICY
+    )
+    assert final.verdict == "regression" and final.stage == 2 and final.flagged and not final.needs_confirmation
+    assert final.stage1 is stage1 and final.n == 20 and final.alpha == pytest.approx(0.01 / 16)
+
+
+def test_clear_improvement_is_reported_not_failed() -> None:
+    verdict = gate(lognormal(10, ratio=0.6, seed=1), runs())
+    assert verdict.verdict == "improvement" and not verdict.flagged
+    assert verdict.ratio == pytest.approx(0.6, rel=0.1)
+    assert verdict.p_value is not None and verdict.p_value < POLICY.alpha1  # the improvement side's p
+
+
+def test_identical_samples_pass() -> None:
+    baseline = runs()
+    verdict = gate(baseline[1], baseline)
+    assert verdict.verdict == "pass"
+    assert verdict.ratio == pytest.approx(1.0, abs=0.05)
+    assert verdict.p_value is not None and verdict.p_value > 0.2
+
+
+def test_ties_are_handled() -> None:
+    """Quantized timings (many equal values) still give a decision, in both directions."""
+    baseline = [[0.10, 0.10, 0.11, 0.11, 0.11, 0.12, 0.12, 0.10, 0.11, 0.12] for _ in range(3)]
+    same = gate([0.10, 0.11, 0.11, 0.12, 0.10, 0.11, 0.11, 0.12, 0.11, 0.10], baseline)
+    assert same.verdict == "pass" and same.ratio == pytest.approx(1.0)
+    slower = gate([0.15, 0.15, 0.16, 0.16, 0.15, 0.16, 0.15, 0.16, 0.16, 0.15], baseline)
+    assert slower.verdict == "regression"
+
+
+def test_all_equal_samples_pass_without_dividing_by_zero() -> None:
+    verdict = gate([0.2] * 10, [[0.2] * 10] * 3)
+    assert verdict.verdict == "pass" and verdict.ratio == 1.0 and verdict.p_value == 1.0
+
+
+def test_too_few_samples_for_alpha_is_inconclusive() -> None:
+    # stage 2 (α2 = 0.000625): 3 current vs 5 baseline samples can reach at best 1/56
+    verdict = gate([5.0, 6.0, 7.0], [[1.0, 1.1, 1.2, 1.3, 1.4]], stage=2)
+    assert verdict.verdict == "inconclusive"
+    assert "cannot reach" in verdict.note and "needs n ≥" in verdict.note
+    assert gate([5.0], runs()).verdict == "inconclusive"  # a single sample has no spread
+
+
+def test_higher_is_better_metric_regresses_when_it_drops() -> None:
+    baseline = runs(median=2000.0)  # tokens/s
+    slower = gate(lognormal(10, median=2000.0, ratio=0.6, seed=1), baseline, higher_is_better=True)
+    assert slower.verdict == "regression" and slower.higher_is_better
+    assert slower.ratio == pytest.approx(0.6, rel=0.1)  # current/baseline in tokens/s
+    assert slower.ratio < slower.ratio_bound < 1.0  # type: ignore[operator]  # bound: "at most"
+    assert 0.0 < slower.mde < 1.0  # type: ignore[operator]  # a drop, as a fraction
+    faster = gate(lognormal(10, median=2000.0, ratio=1.5, seed=1), baseline, higher_is_better=True)
+    assert faster.verdict == "improvement"
+
+
+def test_relative_tolerance_of_a_throughput_means_a_drop_of_that_fraction() -> None:
+    baseline = runs(median=1000.0, sigma=0.002)
+    # a 9.7 % drop is a log shift of 0.102: above log(1.10) = 0.095, below -log(0.90) = 0.105
+    drop_9_7 = gate(lognormal(10, median=903.0, sigma=0.002, seed=1), baseline, higher_is_better=True)
+    drop_10_5 = gate(lognormal(10, median=895.0, sigma=0.002, seed=1), baseline, higher_is_better=True)
+    assert drop_9_7.verdict == "pass" and drop_9_7.note == "significant but within tolerance"
+    assert drop_10_5.verdict == "regression"
+    assert drop_10_5.tolerance == pytest.approx(0.10)
+
+
+def test_absolute_floor_makes_small_absolute_changes_immaterial() -> None:
+    """+30 % on a 50 ms request is 15 ms: under the 20 ms floor it passes, without a floor it fails."""
+    baseline = runs(median=0.050, sigma=0.02)
+    current = lognormal(10, median=0.050, ratio=1.3, sigma=0.02, seed=1)
+    floored = gate(current, baseline, tolerance=Tolerance(0.10, DEFAULT_ABS_FLOORS["e2e"]))
+    assert floored.verdict == "pass" and floored.note == "significant but within tolerance"
+    assert floored.tolerance == pytest.approx(0.020 / floored.baseline_p50)  # type: ignore[operator]
+    assert gate(current, baseline, tolerance=Tolerance(0.10, 0.0)).verdict == "regression"
+
+
+def test_no_baseline() -> None:
+    empty: list[list[list[float]]] = [[], [[], []]]
+    for baseline in empty:
+        verdict = gate(lognormal(10), baseline)
+        assert verdict.verdict == "no-baseline" and verdict.m == 0
+        assert verdict.current_p50 == pytest.approx(float(np.median(lognormal(10))))
+        assert "--perf-save" in verdict.note
+
+
+def test_non_positive_values_are_inconclusive_with_a_reason() -> None:
+    verdict = gate([0.1] * 9 + [0.0], runs())
+    assert verdict.verdict == "inconclusive" and "non-positive" in verdict.note
+
+
+def test_p_value_is_never_below_scipys_mann_whitney() -> None:
+    baseline = runs()
+    current = lognormal(10, ratio=1.12, seed=4)
+    verdict = gate(current, baseline)
+    pooled = [v for run in baseline for v in run]
+    scipy_p = mannwhitneyu(np.log(current), np.log(pooled), alternative="greater", method="exact").pvalue
+    assert verdict.p_value is not None and verdict.p_value >= scipy_p - 1e-12
+
+
+def test_session_drift_between_runs_widens_the_bound() -> None:
+    """Runs that disagree with each other by ±10 % cannot support a +16 % verdict; agreeing runs can."""
+    current = lognormal(20, sigma=0.02, ratio=math.exp(0.15), seed=1)
+    steady = [lognormal(10, sigma=0.02, seed=10 + i) for i in range(5)]
+    drifting = [
+        lognormal(10, sigma=0.02, ratio=math.exp(shift), seed=10 + i)
+        for i, shift in enumerate((-0.1, -0.05, 0.0, 0.05, 0.1))
+    ]
+    assert gate(current, steady, stage=2).verdict == "regression"
+    drifted = gate(current, drifting, stage=2)
+    assert drifted.verdict == "pass" and drifted.tau_source == "history"
+    assert drifted.tau == pytest.approx(np.std([-0.1, -0.05, 0.0, 0.05, 0.1], ddof=1), rel=0.3)
+    assert drifted.mde > gate(current, steady, stage=2).mde  # type: ignore[operator]
+
+
+def test_drift_prior_is_used_until_enough_runs_exist() -> None:
+    policy = GatePolicy(tau_prior=0.03, min_runs_for_tau=3)
+    two = gate(lognormal(10), runs(k=2), policy=policy)
+    assert (two.tau, two.tau_source) == (0.03, "prior")
+    three = gate(lognormal(10), runs(k=3), policy=policy)
+    assert three.tau_source == "history"
+
+
+def test_mde_grows_with_noise_and_with_drift() -> None:
+    quiet = gate(lognormal(10, sigma=0.05, seed=1), runs(sigma=0.05))
+    noisy = gate(lognormal(10, sigma=0.2, seed=1), runs(sigma=0.2))
+    assert quiet.mde is not None and noisy.mde is not None
+    assert quiet.mde < noisy.mde
+    assert quiet.mde >= quiet.tolerance  # it never claims to see changes it would call immaterial
+    low_drift = gate(lognormal(10, seed=1), runs(k=2), policy=GatePolicy(tau_prior=0.01))
+    high_drift = gate(lognormal(10, seed=1), runs(k=2), policy=GatePolicy(tau_prior=0.10))
+    assert low_drift.mde < high_drift.mde  # type: ignore[operator]
+
+
+def test_confirmation_that_does_not_reproduce_is_inconclusive() -> None:
+    baseline = runs()
+    current = lognormal(10, ratio=1.5, seed=1)
+    stage1 = gate(current, baseline)
+    back_to_normal = lognormal(30, seed=2)
+    final = confirm(
+        stage1, current + back_to_normal, baseline, higher_is_better=False, tolerance=TEN_PERCENT, policy=POLICY
+    )
+    assert final.verdict == "inconclusive" and final.stage == 2 and final.stage1 is stage1
+    assert "did not confirm" in final.note and not final.flagged
+
+
+def test_confirm_leaves_an_unflagged_verdict_alone() -> None:
+    baseline = runs()
+    passed = gate(baseline[0], baseline)
+    assert (
+        confirm(passed, baseline[0] * 2, baseline, higher_is_better=False, tolerance=TEN_PERCENT, policy=POLICY)
+        is passed
+    )
+
+
+def test_json_carries_the_results_format_keys_and_both_stages() -> None:
+    baseline = runs()
+    current = lognormal(10, ratio=1.5, seed=1)
+    stage1 = gate(current, baseline)
+    final = confirm(
+        stage1,
+        current + lognormal(10, ratio=1.5, seed=2),
+        baseline,
+        higher_is_better=False,
+        tolerance=TEN_PERCENT,
+        policy=POLICY,
+    )
+    data = final.to_json()
+    contract = {
+        "metric",
+        "verdict",
+        "baseline_p50",
+        "current_p50",
+        "ratio",
+        "ratio_bound",
+        "tolerance",
+        "p_value",
+        "stage",
+        "mde",
+    }
+    assert contract <= set(data)
+    assert data["stage"] == 2 and data["stage1"]["stage"] == 1 and data["stage1"]["verdict"] == "regression"
+    assert data["tau_source"] == "history" and data["n"] == 20 and data["m"] == 30
+
+
+def test_failure_message_says_what_a_person_needs() -> None:
+    baseline = runs(median=0.400)
+    current = lognormal(10, median=0.400, ratio=1.5, seed=1)
+    stage1 = gate(current, baseline, metric="ttft")
+    final = confirm(
+        stage1,
+        current + lognormal(10, median=0.400, ratio=1.5, seed=2),
+        baseline,
+        higher_is_better=False,
+        tolerance=TEN_PERCENT,
+        policy=POLICY,
+    )
+    message = final.failure_message("long_prompt@c1")
+    for part in (
+        "long_prompt@c1",
+        "ttft",
+        "time to first token",
+        "REGRESSION at stage 2",
+        "ms",
+        "confidence bound",
+        "tolerance 10.0 %",
+        "MDE",
+        "session drift τ",
+        "stage 1 saw +",
+    ):
+        assert part in message, part
+    assert f"{1000 * final.baseline_p50:.1f} ms" in message  # type: ignore[operator]
+    assert "\n" not in message
+
+
+def test_error_rate_gate_uses_an_absolute_margin() -> None:
+    assert gate_error_rate(0, 10, [0.0, 0.0]).verdict == "pass"
+    regression = gate_error_rate(2, 10, [0.0, 0.0, 0.0])
+    assert regression.verdict == "regression" and regression.current_p50 == pytest.approx(0.2)
+    assert "2/10" in regression.note
+    assert gate_error_rate(1, 20, [0.0]).verdict == "pass"  # exactly +5 points is within the margin
+    assert gate_error_rate(3, 10, [0.1, 0.2, 0.3], margin=0.15).verdict == "pass"  # vs the mean rate, 0.2
+    assert gate_error_rate(0, 10, [0.5]).verdict == "improvement"
+    assert gate_error_rate(1, 10, []).verdict == "no-baseline"
+    assert gate_error_rate(0, 0, [0.0]).verdict == "inconclusive"
+    assert regression.failure_message("s@c1") == (
+        "s@c1: error rate REGRESSION: 2/10 requests failed (20.0 %) vs 0.0 % in the baseline (margin +5.0 points)."
+    )
+
+
+def test_policy_and_tolerance_refuse_nonsense() -> None:
+    assert GatePolicy(alpha_suite=0.01, n_gates=16).alpha(2) == pytest.approx(0.000625)
+    with pytest.raises(ValueError, match="alpha1"):
+        GatePolicy(alpha1=0.5)
+    with pytest.raises(ValueError, match="n_gates"):
+        GatePolicy(n_gates=0)
+    with pytest.raises(ValueError, match="tolerance"):
+        Tolerance(relative=-0.1)
+    with pytest.raises(ValueError, match="stage"):
+        POLICY.alpha(3)

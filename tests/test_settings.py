@@ -1,0 +1,76 @@
+"""Settings are resolved once, in priority CLI > env > ini > default, with errors naming the source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_cerebras_perf.settings import OPTIONS, RawValues, SettingsError, normalise_base_url, resolve
+
+
+def settings_from(cli: dict[str, Any] | None = None, ini: dict[str, Any] | None = None,
+                  env: dict[str, str] | None = None, api_key: str | None = None):
+    values = RawValues(lambda dest: (cli or {}).get(dest), lambda key: (ini or {}).get(key), env or {})
+    return resolve(values, root=Path("/project"), api_key=api_key)
+
+
+def test_defaults() -> None:
+    s = settings_from()
+    assert (s.iterations, s.warmup, s.concurrency, s.target) == (10, 1, (1,), "auto")
+    assert s.gate_metrics == ("ttft", "e2e", "output_tps", "server_total", "error_rate")
+    assert s.baseline_dir == Path("/project/baselines")
+    assert s.report_path == Path("/project/perf-report.html")
+
+
+def test_priority_cli_over_env_over_ini() -> None:
+    assert settings_from(ini={"perf_iterations": "4"}).iterations == 4
+    assert settings_from(ini={"perf_iterations": "4"}, env={"CEREBRAS_PERF_ITERATIONS": "5"}).iterations == 5
+    assert settings_from(cli={"iterations": "6"}, env={"CEREBRAS_PERF_ITERATIONS": "5"}).iterations == 6
+
+
+@pytest.mark.parametrize(
+    ("cli", "ini", "env", "message"),
+    [
+        ({"iterations": "0"}, {}, {}, "--iterations: must be >= 1, got 0"),
+        ({"iterations": "ten"}, {}, {}, "--iterations: expected a whole number, got 'ten'"),
+        ({}, {"perf_iterations": "-2"}, {}, "ini perf_iterations: must be >= 1, got -2"),
+        ({}, {}, {"CEREBRAS_PERF_ITERATIONS": "x"}, "env CEREBRAS_PERF_ITERATIONS: expected a whole number"),
+        ({"concurrency": "1,,8"}, {}, {}, "--concurrency: expected a comma-separated list"),
+        ({"concurrency": "1,eight"}, {}, {}, "--concurrency (item 'eight'): expected a whole number"),
+        ({"concurrency": "4,4"}, {}, {}, "--concurrency: repeated concurrency level"),
+        ({"perf_target": "mars"}, {}, {}, "--perf-target: expected one of auto, cloud, emulator, url"),
+        ({"perf_target": "url"}, {}, {}, "--perf-target url: needs --perf-base-url URL"),
+        ({"perf_target": "cloud"}, {}, {}, "--perf-target cloud: no API key"),
+        ({"perf_timeout": "-1"}, {}, {}, "--perf-timeout: must be a positive number"),
+        ({"perf_base_url": "localhost:8000"}, {}, {}, "--perf-base-url: expected an http(s) URL"),
+        ({"perf_gate_metrics": "ttft,speed"}, {}, {}, "--perf-gate-metrics: unknown metric 'speed'"),
+        ({"perf_alpha": "0.7"}, {}, {}, "--perf-alpha: must be below 0.5"),
+    ],
+)
+def test_bad_values_name_their_source(cli: dict[str, Any], ini: dict[str, Any], env: dict[str, str],
+                                      message: str) -> None:
+    with pytest.raises(SettingsError) as excinfo:
+        settings_from(cli, ini, env)
+    assert str(excinfo.value).startswith(message)
+    assert "\n" not in str(excinfo.value)
+
+
+def test_concurrency_sweep_and_base_url_normalisation() -> None:
+    s = settings_from(cli={"concurrency": "1, 8,32", "perf_base_url": "http://localhost:8000/v1/"})
+    assert s.concurrency == (1, 8, 32)
+    assert s.base_url == "http://localhost:8000"
+    assert normalise_base_url("https://user:pw@h.example/v1", "x") == "https://user:pw@h.example"
+
+
+def test_api_key_never_in_repr() -> None:
+    s = settings_from(api_key="sk-canary-123456")
+    assert s.api_key is not None and s.api_key.reveal() == "sk-canary-123456"
+    assert "sk-canary" not in repr(s) and "sk-canary" not in str(s.api_key) and "sk-canary" not in f"{s.api_key}"
+
+
+def test_every_option_has_an_ini_key_and_flag() -> None:
+    flags = [o.flag for o in OPTIONS]
+    assert len(set(flags)) == len(flags)
+    assert all(o.ini.startswith("perf_") for o in OPTIONS)

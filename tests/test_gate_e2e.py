@@ -1,0 +1,117 @@
+"""The gate end to end: save a baseline, rerun unchanged / 30 % slower / 30 % faster in decode.
+
+The emulator profile is the only thing that changes between runs, so the verdicts must follow it:
+unchanged passes, slower decode fails the decode-heavy test naming output_tps and e2e (and only
+that test), faster decode passes with ``improvement``. JUnit must show the failure.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SCENARIOS = """
+scenarios:
+  decode_heavy:
+    prompt: "Write a long story about a robot."
+    max_completion_tokens: 200
+    min_completion_tokens: 200
+  prompt_only:
+    prompt: "What is AI?"
+    max_completion_tokens: 2
+    min_completion_tokens: 2
+"""
+
+PROFILE = """
+base: fast
+ttft_base: 0.005
+decode_tps: {decode}
+jitter_sigma: 0.03
+"""
+
+TEST = """
+import pytest
+
+@pytest.mark.scenario
+def test_perf(cerebras_call):
+    cerebras_call()
+"""
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makefile(".yaml", scenarios=SCENARIOS)
+    pytester.makepyfile(test_perf=TEST)
+    for name, decode in (("base", 2000), ("slow", round(2000 / 1.3)), ("fast", 2600)):
+        (pytester.path / f"profile_{name}.yaml").write_text(PROFILE.format(decode=decode))
+    return pytester
+
+
+def run(pytester: pytest.Pytester, profile: str, *extra: str) -> tuple[pytest.RunResult, dict[str, Any]]:
+    results = pytester.path / f"results-{profile}.json"
+    outcome = pytester.runpytest_subprocess(
+        "-p", "cerebras_perf", "-p", "no:cacheprovider", "-p", "no:randomly",
+        "--perf-emulator-profile", str(pytester.path / f"profile_{profile}.yaml"),
+        "--iterations", "10", "--perf-json", str(results), "--perf-report", "none",
+        "--perf-seed-results", "none", "--junitxml", str(pytester.path / f"junit-{profile}.xml"), *extra,
+    )
+    return outcome, json.loads(results.read_text())
+
+
+def verdicts(results: dict[str, Any], scenario: str) -> dict[str, str]:
+    entry = next(s for s in results["scenarios"] if s["name"] == scenario)
+    return {g["metric"]: g["verdict"] for g in entry["gate"]}
+
+
+def test_save_then_unchanged_slower_faster(suite: pytest.Pytester) -> None:
+    outcome, first = run(suite, "base", "--perf-save")
+    outcome.assert_outcomes(passed=2)
+    assert set(verdicts(first, "decode_heavy").values()) == {"no-baseline"}
+    saved = list((suite.path / "baselines").rglob("*.json"))
+    assert [p.relative_to(suite.path).as_posix() for p in saved] == ["baselines/emulator/llama-3.3-70b.json"]
+    before = saved[0].read_bytes()
+
+    outcome, unchanged = run(suite, "base")
+    outcome.assert_outcomes(passed=2)
+    assert saved[0].read_bytes() == before  # no --perf-save: the baseline did not move
+    for scenario in ("decode_heavy", "prompt_only"):
+        assert "regression" not in verdicts(unchanged, scenario).values()
+        assert verdicts(unchanged, scenario)["ttft"] in ("pass", "inconclusive")
+
+    outcome, slower = run(suite, "slow")
+    outcome.assert_outcomes(passed=1, failed=1)
+    heavy = verdicts(slower, "decode_heavy")
+    assert heavy["output_tps"] == "regression" and heavy["e2e"] == "regression", heavy
+    assert "regression" not in verdicts(slower, "prompt_only").values()
+    text = outcome.stdout.str()
+    assert "test_perf[decode_heavy] FAILED" in text or "FAILED test_perf.py::test_perf[decode_heavy]" in text
+    assert "output_tps" in text and "e2e" in text
+    stage2 = next(g for g in next(s for s in slower["scenarios"] if s["name"] == "decode_heavy")["gate"]
+                  if g["metric"] == "output_tps")
+    assert stage2["stage"] == 2 and stage2["ratio"] < 0.85
+    junit = ET.parse(suite.path / "junit-slow.xml").getroot()
+    failures = [case.get("name") for case in junit.iter("testcase") if case.find("failure") is not None]
+    assert failures == ["test_perf[decode_heavy]"]
+
+    outcome, faster = run(suite, "fast")
+    outcome.assert_outcomes(passed=2)
+    heavy = verdicts(faster, "decode_heavy")
+    assert heavy["output_tps"] == "improvement" and heavy["e2e"] == "improvement", heavy
+    outcome.stdout.fnmatch_lines(["*IMPROVEMENT*decode_heavy@c1*output_tps*"])
+
+
+def test_require_baseline_fails_without_one(suite: pytest.Pytester) -> None:
+    outcome, _ = run(suite, "base", "--perf-require-baseline")
+    outcome.assert_outcomes(failed=2)
+    outcome.stdout.fnmatch_lines(["*no baseline (--perf-require-baseline)*"])
+
+
+def test_no_gate_records_only(suite: pytest.Pytester, tmp_path: Path) -> None:
+    outcome, results = run(suite, "base", "--perf-no-gate")
+    outcome.assert_outcomes(passed=2)
+    assert all(s["gate"] == [] for s in results["scenarios"])
+    assert results["settings"]["gate_metrics"] == []

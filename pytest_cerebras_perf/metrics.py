@@ -149,8 +149,8 @@ class Sample:
     @property
     def tpot(self) -> float | None:
         decode, tokens = self.decode_time, self.completion_tokens
-        if decode is None or tokens is None or tokens <= 1:
-            return None
+        if decode is None or tokens is None or tokens <= 1 or decode <= 0:
+            return None  # all tokens in one read: no decode interval was observed
         return decode / (tokens - 1)
 
     @property

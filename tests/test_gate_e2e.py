@@ -24,6 +24,8 @@ scenarios:
     prompt: "What is AI?"
     max_completion_tokens: 2
     min_completion_tokens: 2
+    tolerances:
+      output_tps: 5.0   # one decode step: its speed is not what this scenario is about
 """
 
 PROFILE = """

@@ -310,18 +310,23 @@ def test_failure_message_says_what_a_person_needs() -> None:
     assert "\n" not in message
 
 
-def test_error_rate_gate_uses_an_absolute_margin() -> None:
+def test_error_rate_gate_needs_a_material_and_significant_excess() -> None:
     assert gate_error_rate(0, 10, [0.0, 0.0]).verdict == "pass"
-    regression = gate_error_rate(2, 10, [0.0, 0.0, 0.0])
-    assert regression.verdict == "regression" and regression.current_p50 == pytest.approx(0.2)
-    assert "2/10" in regression.note
+    # 1 failure in 10 is what a 5 % error rate gives a third of the time: shown, not failed
+    one = gate_error_rate(1, 10, [0.0, 0.0, 0.0])
+    assert one.verdict == "inconclusive" and one.p_value == pytest.approx(1 - 0.95**10)
+    regression = gate_error_rate(4, 10, [0.0, 0.0, 0.0])
+    assert regression.verdict == "regression" and regression.current_p50 == pytest.approx(0.4)
+    assert regression.p_value is not None and regression.p_value < 0.01
+    assert "4/10" in regression.note
     assert gate_error_rate(1, 20, [0.0]).verdict == "pass"  # exactly +5 points is within the margin
     assert gate_error_rate(3, 10, [0.1, 0.2, 0.3], margin=0.15).verdict == "pass"  # vs the mean rate, 0.2
     assert gate_error_rate(0, 10, [0.5]).verdict == "improvement"
     assert gate_error_rate(1, 10, []).verdict == "no-baseline"
     assert gate_error_rate(0, 0, [0.0]).verdict == "inconclusive"
-    assert regression.failure_message("s@c1") == (
-        "s@c1: error rate REGRESSION: 2/10 requests failed (20.0 %) vs 0.0 % in the baseline (margin +5.0 points)."
+    assert regression.failure_message("s@c1").startswith(
+        "s@c1: error rate REGRESSION: 4/10 requests failed (40.0 %) vs 0.0 % in the baseline (margin +5.0 points, "
+        "binomial p = 0.001"
     )
 
 

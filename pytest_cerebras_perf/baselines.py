@@ -151,7 +151,7 @@ def save_runs(
         text = json.dumps(_stable(document), sort_keys=True, indent=2, allow_nan=False, ensure_ascii=False)
     except ValueError as exc:
         raise ValueError(f"{path}: cannot save a non-finite value in a baseline ({exc})") from exc
-    write_atomic(path, text + "\n")
+    write_atomic(path, _one_line_number_lists(text) + "\n")
 
 
 # -- reading and checking ----------------------------------------------------------------------
@@ -261,6 +261,14 @@ def _numbers(values: Any, where: str) -> list[float]:
 
 
 # -- stable output ------------------------------------------------------------------------------
+
+
+_NUMBER_LIST = re.compile(r"\[\s*(-?[0-9][0-9eE.+\-]*(?:,\s*-?[0-9][0-9eE.+\-]*)*)\s*\]")
+
+
+def _one_line_number_lists(text: str) -> str:
+    """Each run's samples of a metric on one line: a new baseline run reads as a short diff."""
+    return _NUMBER_LIST.sub(lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]", text)
 
 
 def _plain(value: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,13 +7,13 @@ terminal, artifacts); this file wires them to pytest.
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from . import terminal
+from . import distributed, terminal
 from .baselines import BaselineError
 from .metrics import Sample
 from .retry import DailyQuotaExceeded
@@ -26,6 +26,7 @@ SETTINGS_KEY = pytest.StashKey[Settings]()
 SESSION_KEY = pytest.StashKey[PerfSession]()
 RECORDS_KEY = pytest.StashKey[list[ScenarioRecord]]()
 WRITTEN_KEY = pytest.StashKey[dict[str, Path]]()
+START_ERROR_KEY = pytest.StashKey[str]()
 FIXTURE = "cerebras_call"
 CASE_ARG = "_cerebras_perf_case"
 
@@ -80,9 +81,41 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RECORDS_KEY] = []
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
+def _start(perf: PerfSession, start: Callable[[], None]) -> str | None:
+    """Start measuring; on failure close everything and return the reason in one line."""
+    try:
+        start()
+    except (TargetError, BaselineError) as exc:
+        perf.close()
+        return str(exc)
+    except Exception as exc:  # emulator start failures and the like: one line, not a traceback
+        perf.close()
+        return f"cerebras-perf: cannot start measuring: {exc}"
+    return None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under pytest-xdist the controller runs no test: it shares one endpoint and writes the files."""
+    config = session.config
+    if not distributed.is_controller(config):
+        return
+    perf = PerfSession(config.stash[SETTINGS_KEY], root=config.rootpath)
+    error = _start(perf, perf.host)
+    if error is not None:
+        raise pytest.UsageError(error)
+    config.stash[SESSION_KEY] = perf
+    config.pluginmanager.register(distributed.ControllerHooks(perf), "cerebras-perf-xdist")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
     settings = config.stash.get(SETTINGS_KEY, None)
-    return terminal.header(settings, choose_kind(settings)) if settings else None
+    if settings is None:
+        return None
+    lines = [terminal.header(settings, choose_kind(settings))]
+    perf = config.stash.get(SESSION_KEY, None)  # this early, only an xdist controller has one
+    if perf is not None:
+        lines.append(terminal.shared_endpoint(perf))
+    return lines
 
 
 # -- collection -------------------------------------------------------------------------------
@@ -103,7 +136,7 @@ def _scenarios_for(metafunc: pytest.Metafunc, settings: Settings) -> list[Scenar
             raise ScenarioError(
                 f"{where}: no scenarios.yaml found next to the test or above it; pass --perf-scenarios FILE"
             )
-        scenarios.extend(select(load_scenarios(path), names, where=str(path)))
+        scenarios.extend(select(load_scenarios(path), names, where=f"{where}: {path}"))
     return scenarios
 
 
@@ -129,16 +162,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     settings = session.config.stash[SETTINGS_KEY]
     gates = len(perf_items) * max(1, len(settings.gate_metrics))
     perf = PerfSession(settings, root=session.config.rootpath, n_gates=gates)
-    session.config.stash[SESSION_KEY] = perf
-    try:
-        perf.start()
-    except (TargetError, BaselineError) as exc:
-        perf.close()
-        raise pytest.UsageError(str(exc)) from None
-    except Exception as exc:  # emulator start failures and the like: one line, not a traceback
-        perf.close()
-        raise pytest.UsageError(f"cerebras-perf: cannot start measuring: {exc}") from None
-    terminal.announce(session.config, perf)
+    error = _start(perf, lambda: perf.start(distributed.shared_emulator(session.config)))
+    if error is None:
+        session.config.stash[SESSION_KEY] = perf
+        terminal.announce(session.config, perf)
+    elif distributed.is_worker(session.config):
+        session.config.stash[START_ERROR_KEY] = error  # a worker cannot stop the run: its perf tests error
+    else:
+        raise pytest.UsageError(error)
 
 
 # -- the fixture ------------------------------------------------------------------------------
@@ -149,6 +180,7 @@ class CerebrasCall:
         self.perf, self.scenario, self.concurrency, self._item = perf, scenario, concurrency, item
 
     def __call__(self, **overrides: Any) -> Run:
+        # ``from None``: the reason is the whole story, pytest need not print the quota exception too
         try:
             record = terminal.with_progress(
                 self._item.config,
@@ -156,9 +188,9 @@ class CerebrasCall:
                 lambda: self.perf.measure(self.scenario, self.concurrency, self._item.nodeid, overrides),
             )
         except DailyQuotaExceededSkip as exc:
-            pytest.skip(str(exc))
+            raise pytest.skip.Exception(str(exc)) from None
         except DailyQuotaExceeded as exc:
-            pytest.fail(str(exc), pytrace=False)
+            raise pytest.fail.Exception(str(exc), pytrace=False) from None
         self._item.stash.setdefault(RECORDS_KEY, []).append(record)
         return Run(record)
 
@@ -168,6 +200,9 @@ class CerebrasCall:
 
 @pytest.fixture
 def cerebras_call(request: pytest.FixtureRequest) -> CerebrasCall:
+    error = request.config.stash.get(START_ERROR_KEY, None)
+    if error is not None:
+        pytest.fail(error, pytrace=False)
     perf = request.config.stash.get(SESSION_KEY, None)
     if perf is None:
         raise pytest.UsageError("cerebras_call needs the cerebras-perf session (run with -p cerebras_perf)")
@@ -183,7 +218,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     for record in records:
         for verdict in record.verdicts:
             item.user_properties.append((f"perf:{record.id}:{verdict.metric}", verdict.verdict))
-    message = terminal.gate_failures(records, require_baseline=bool(perf and perf.settings.require_baseline))
+    message = terminal.why_failed(records, require_baseline=bool(perf and perf.settings.require_baseline))
     if message:
         pytest.fail(message, pytrace=False)
     return result
@@ -197,6 +232,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     try:
         if exitstatus == pytest.ExitCode.INTERRUPTED and perf.partial_reason is None:
             perf.partial_reason = "interrupted"
+        if distributed.is_worker(session.config):
+            distributed.hand_over(session.config, perf)  # the controller writes the files
+            return
         from .artifacts import write_all  # matplotlib and jinja2 load only when there is something to write
 
         session.config.stash[WRITTEN_KEY] = write_all(perf, argv=session.config.invocation_params.args)

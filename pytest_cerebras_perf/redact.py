@@ -6,7 +6,7 @@ each one, every message that leaves the plugin goes through :func:`redact`.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 _SECRETS: set[str] = set()
 MASK = "***"
@@ -26,20 +26,23 @@ def redact(text: str) -> str:
 
 
 def strip_credentials(url: str) -> str:
-    """A URL safe to show: ``https://user:pw@host/x`` becomes ``https://***@host/x``."""
+    """``url`` without its user info: ``https://user:pw@host/x`` becomes ``https://host/x``."""
     parts = urlsplit(url)
     if parts.username is None and parts.password is None:
         return url
     host = parts.hostname or ""
     if parts.port is not None:
         host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"{MASK}@{host}", parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
 def register_url_credentials(url: str | None) -> None:
+    """Register a URL's password, as written and percent-decoded (libraries show either)."""
     if not url:
         return
     parts = urlsplit(url)
-    register_secret(parts.password)
-    if parts.username and parts.password:
-        register_secret(f"{parts.username}:{parts.password}")
+    if parts.password:
+        register_secret(parts.password)
+        register_secret(unquote(parts.password))
+        if parts.username:
+            register_secret(f"{parts.username}:{parts.password}")

@@ -9,11 +9,14 @@ the response says; a daily quota cannot be waited out inside a CI job, so it sto
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+import aiohttp
 import httpx
 from cerebras.cloud.sdk import APIConnectionError, APIStatusError, APITimeoutError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_random_exponential
@@ -38,11 +41,28 @@ class Failure:
 class DailyQuotaExceeded(Exception):
     """The model's daily quota is spent: stop measuring it, keep what was measured."""
 
-    def __init__(self, failure: Failure, reset_in: float | None) -> None:
-        when = f"; resets in {reset_in / 3600:.1f} h" if reset_in else ""
-        super().__init__(f"daily quota exhausted for this model ({failure.message}){when}")
+    def __init__(self, failure: Failure, reset_in: float | None, message: str | None = None) -> None:
+        reason = f"daily quota exhausted for this model ({failure.message}); {reset_phrase(reset_in)}"
+        super().__init__(message or reason)
         self.failure = failure
         self.reset_in = reset_in
+
+    @classmethod
+    def relayed(cls, message: str) -> DailyQuotaExceeded:
+        """The same stop, reported by a client process that only sent its message."""
+        return cls(Failure("daily_quota", 429, message, retryable=False), None, message)
+
+
+def reset_phrase(reset_in: float | None, now: dt.datetime | None = None) -> str:
+    """When a quota comes back, for a person: ``resets in 3 h 20 min (at 2025-03-01 18:05 UTC)``."""
+    if reset_in is None:
+        return "the endpoint did not say when it resets"
+    now = now or dt.datetime.now(dt.timezone.utc)
+    at = now + dt.timedelta(seconds=reset_in)
+    minutes, seconds = divmod(round(reset_in), 60)
+    hours, minutes = divmod(minutes, 60)
+    span = f"{hours} h {minutes} min" if hours else f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+    return f"resets in {span} (at {at:%Y-%m-%d %H:%M} UTC)"
 
 
 class Exhausted(Exception):
@@ -77,6 +97,12 @@ def _is_daily(message: str, headers: Mapping[str, str]) -> bool:
     return False
 
 
+def _day_resets(message: str) -> tuple[str, str]:
+    """The reset headers to read for a daily quota, the exhausted bucket's first."""
+    tokens, requests = "x-ratelimit-reset-tokens-day", "x-ratelimit-reset-requests-day"
+    return (requests, tokens) if "requests per day" in message.lower() else (tokens, requests)
+
+
 def _status_message(exc: APIStatusError) -> str:
     body = exc.body
     if isinstance(body, dict) and body.get("message"):
@@ -92,7 +118,7 @@ def classify(exc: BaseException) -> Failure:
         status = exc.status_code
         if status == 429:
             if _is_daily(message, headers):
-                reset = _header_seconds(headers, "x-ratelimit-reset-tokens-day", "x-ratelimit-reset-requests-day")
+                reset = _header_seconds(headers, *_day_resets(message))
                 return Failure("daily_quota", 429, message, retryable=False, wait_hint=reset)
             hint = _header_seconds(
                 headers, "retry-after", "x-ratelimit-reset-requests-minute", "x-ratelimit-reset-tokens-minute"
@@ -105,12 +131,25 @@ def classify(exc: BaseException) -> Failure:
         if exc.status == 429:
             return Failure("rate_limit", 429, redact(str(exc)), retryable=True)
         return Failure("stream_error", exc.status, redact(str(exc)), retryable=True)
-    if isinstance(exc, (APITimeoutError, httpx.TimeoutException, asyncio.TimeoutError, TimeoutError)):
+    hung_up = _hung_up(exc)
+    if isinstance(exc, (APITimeoutError, httpx.TimeoutException, asyncio.TimeoutError, TimeoutError)) and not hung_up:
         return Failure("timeout", None, "request timed out", retryable=True)
-    if isinstance(exc, (APIConnectionError, httpx.TransportError, IncompleteStream, ConnectionError)):
-        detail = str(exc) or type(exc).__name__
+    if hung_up or isinstance(exc, (APIConnectionError, httpx.TransportError, IncompleteStream, ConnectionError)):
+        detail = str(hung_up or exc) or type(exc).__name__
         return Failure("connection", None, redact(detail).splitlines()[0], retryable=True)
     return Failure("client_error", None, redact(f"{type(exc).__name__}: {exc}").splitlines()[0], retryable=False)
+
+
+def _hung_up(exc: BaseException) -> BaseException | None:
+    """The aiohttp connection error behind ``exc``, if any. httpx-aiohttp reports a server that
+    closed the connection (``ServerDisconnectedError``) as ``httpx.ConnectTimeout``, which the SDK
+    turns into ``APITimeoutError``: a dropped connection must not be recorded as a timeout."""
+    link: BaseException | None = exc
+    while link is not None:
+        if isinstance(link, aiohttp.ClientConnectionError) and not isinstance(link, aiohttp.ServerTimeoutError):
+            return link
+        link = link.__cause__ or link.__context__
+    return None
 
 
 @dataclass(frozen=True)
@@ -185,44 +224,93 @@ async def call_with_retries(operation: Callable[[], Awaitable[T]], policy: Retry
     return value, attempts - 1
 
 
+MINUTE = 60.0
+
+
+@dataclass
+class _MinuteBudget:
+    """The server's per-minute bucket as the last response described it, minus what we sent since.
+
+    Cerebras buckets refill continuously, so with the ``x-ratelimit-limit-*`` header the room comes
+    back at ``limit / 60`` per second; without it, only the reset time (bucket full) is known.
+    """
+
+    remaining: float
+    limit: float | None
+    observed_at: float
+    full_at: float
+
+    def room(self, now: float) -> float:
+        if now >= self.full_at:
+            return math.inf
+        if self.limit is None:
+            return self.remaining
+        return min(self.limit, self.remaining + (now - self.observed_at) * self.limit / MINUTE)
+
+    def delay_for(self, amount: float, now: float) -> float:
+        room = self.room(now)
+        if room >= amount:
+            return 0.0
+        until_full = self.full_at - now
+        if self.limit is None:
+            return until_full
+        return min(until_full, (amount - room) * MINUTE / self.limit)
+
+    def book(self, amount: float, now: float) -> None:
+        room = self.room(now)
+        if math.isfinite(room):
+            self.remaining, self.observed_at = room - amount, now
+
+
+def _budget(headers: Mapping[str, str], what: str, now: float) -> _MinuteBudget | None:
+    remaining = _header_seconds(headers, f"x-ratelimit-remaining-{what}-minute")
+    if remaining is None:
+        return None
+    limit = _header_seconds(headers, f"x-ratelimit-limit-{what}-minute")
+    reset = _header_seconds(headers, f"x-ratelimit-reset-{what}-minute") or 0.0
+    return _MinuteBudget(remaining, limit or None, now, now + reset)
+
+
+def _tighter(booked: _MinuteBudget | None, observed: _MinuteBudget | None, now: float) -> _MinuteBudget | None:
+    if observed is None or booked is None:
+        return observed or booked
+    return booked if booked.room(now) < observed.room(now) else observed
+
+
 class Pacer:
-    """Waits before sending when the last ``x-ratelimit-remaining-*`` headers say a request would be refused.
+    """Waits before sending when the last ``x-ratelimit-*`` headers say a request would be refused.
 
     Collecting a 429 costs a round trip and, on shared quotas, other users' requests; the headers
-    already say when there is room again.
+    already say when there is room again. The wait happens before the request's clock starts, so it
+    is never part of a latency.
     """
 
     def __init__(self) -> None:
-        self._remaining_requests: float | None = None
-        self._remaining_tokens: float | None = None
-        self._requests_reset_at = 0.0
-        self._tokens_reset_at = 0.0
+        self._requests: _MinuteBudget | None = None
+        self._tokens: _MinuteBudget | None = None
+        self._blind: list[int] = []  # token reserves of requests sent before any header was seen
         self._lock = asyncio.Lock()
 
     def observe(self, headers: Mapping[str, str]) -> None:
+        """Take the server's word, except that a response's headers predate the requests booked
+        while it streamed: never give back room that was already spent."""
         now = time.monotonic()
-        requests = _header_seconds(headers, "x-ratelimit-remaining-requests-minute")
-        tokens = _header_seconds(headers, "x-ratelimit-remaining-tokens-minute")
-        if requests is not None:
-            self._remaining_requests = requests
-            self._requests_reset_at = now + (_header_seconds(headers, "x-ratelimit-reset-requests-minute") or 0.0)
-        if tokens is not None:
-            self._remaining_tokens = tokens
-            self._tokens_reset_at = now + (_header_seconds(headers, "x-ratelimit-reset-tokens-minute") or 0.0)
+        self._requests = _tighter(self._requests, _budget(headers, "requests", now), now)
+        self._tokens = _tighter(self._tokens, _budget(headers, "tokens", now), now)
+        if self._blind and (self._requests or self._tokens):
+            # The first headers count the first request only; the others sent blind are still to come.
+            self._book(len(self._blind) - 1, sum(self._blind[1:]), now)
+            self._blind = []
 
     def delay_for(self, reserve_tokens: int) -> float:
         """Seconds to wait before a request reserving ``reserve_tokens`` fits the minute budget."""
         now = time.monotonic()
-        delay = 0.0
-        if self._remaining_requests is not None and self._remaining_requests < 1 and now < self._requests_reset_at:
-            delay = max(delay, self._requests_reset_at - now)
-        if (
-            self._remaining_tokens is not None
-            and self._remaining_tokens < reserve_tokens
-            and now < self._tokens_reset_at
-        ):
-            delay = max(delay, self._tokens_reset_at - now)
-        return delay
+        delays = [
+            budget.delay_for(amount, now)
+            for budget, amount in ((self._requests, 1), (self._tokens, reserve_tokens))
+            if budget is not None
+        ]
+        return max(delays, default=0.0)
 
     async def before_send(self, reserve_tokens: int) -> float:
         """Sleep if needed and book the request; returns how long it waited (recorded, never timed)."""
@@ -230,10 +318,12 @@ class Pacer:
             delay = self.delay_for(reserve_tokens)
             if delay > 0:
                 await asyncio.sleep(delay)
-                self._remaining_requests = None
-                self._remaining_tokens = None
-            if self._remaining_requests is not None:
-                self._remaining_requests -= 1
-            if self._remaining_tokens is not None:
-                self._remaining_tokens -= reserve_tokens
+            if self._requests is None and self._tokens is None:
+                self._blind.append(reserve_tokens)
+            self._book(1, reserve_tokens, time.monotonic())
             return delay
+
+    def _book(self, requests: int, tokens: int, now: float) -> None:
+        for budget, amount in ((self._requests, requests), (self._tokens, tokens)):
+            if budget is not None:
+                budget.book(amount, now)

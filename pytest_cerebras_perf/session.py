@@ -20,7 +20,7 @@ from .gate import GatePolicy, Verdict
 from .gating import gate_run
 from .load import Harness, LoadPlan, LoadResult, aggregate, run_measured, warm
 from .metrics import METRICS, Sample, metric_values
-from .retry import DailyQuotaExceeded, Failure, RetryPolicy
+from .retry import DailyQuotaExceeded, RetryPolicy
 from .runner import LoopThread
 from .scenarios import Scenario
 from .settings import Settings
@@ -66,6 +66,17 @@ class ScenarioRecord:
     @property
     def complete(self) -> bool:
         return self.result.stopped is None and bool(self.aggregate)
+
+
+@dataclass
+class Measured:
+    """What a session measured and how it ended: all a pytest-xdist worker hands to its controller."""
+
+    records: list[ScenarioRecord]
+    model: str | None
+    partial_reason: str | None
+    quota_stop: str | None
+    notes: list[str]
 
 
 class Run:
@@ -126,19 +137,14 @@ class PerfSession:
         self.commit: dict[str, Any] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
-    def start(self) -> None:
-        """Start the emulator if needed, build and check the client; raises TargetError/BaselineError."""
+    def start(self, emulator: tuple[str, str] | None = None) -> None:
+        """Resolve the endpoint, build and check the client, load the baseline; raises
+        TargetError/BaselineError. ``emulator`` is the (url, key) of an emulator that is already
+        running (a pytest-xdist worker measures the one its controller started); without it the
+        emulator target starts its own."""
         settings = self.settings
         self.commit = commit_info(self.root)
-        if choose_kind(settings) == "emulator":
-            from .emulator.process import EmulatorProcess
-
-            key = new_emulator_key()
-            self._emulator = EmulatorProcess()
-            url = self._emulator.start(profile=settings.emulator_profile, api_key=key)
-            self.endpoint = endpoint_for(settings, emulator_url=url, emulator_key=key)
-        else:
-            self.endpoint = endpoint_for(settings)
+        self.endpoint = self._resolve_endpoint(emulator)
         self._loop = LoopThread()
         pool = max(settings.concurrency) + 2
         policy = RetryPolicy(retries=settings.retries)
@@ -156,18 +162,54 @@ class PerfSession:
                 timeout=settings.timeout,
                 policy=policy,
             )
-        models = self._loop.run(list_models(self._harness.client))
+        models = self._loop.run(list_models(self._harness.client, endpoint))
         if settings.model is None:
             if not models:
-                raise TargetError(f"{endpoint.display_url} lists no models; pass --model NAME")
+                raise TargetError(f"{endpoint.base_url} lists no models; pass --model NAME")
             self.model = models[0]
         elif settings.model not in models:
             raise TargetError(
-                f"--model {settings.model}: unknown at {endpoint.display_url}; it serves: {', '.join(models)}"
+                f"--model {settings.model}: unknown at {endpoint.base_url}; it serves: {', '.join(models)}"
             )
         else:
             self.model = settings.model
         self.baseline = load_baseline(self.baseline_file, target=self.target_identity, model=self.model)
+
+    def host(self) -> None:
+        """The pytest-xdist controller's start: resolve the endpoint (starting the emulator its
+        workers will share, if that is the target) without measuring anything."""
+        self.commit = commit_info(self.root)
+        self.endpoint = self._resolve_endpoint(None)
+
+    def _resolve_endpoint(self, emulator: tuple[str, str] | None) -> Endpoint:
+        settings = self.settings
+        if choose_kind(settings) != "emulator":
+            endpoint = endpoint_for(settings)
+            if endpoint.dropped_credentials:
+                self.notes.append(
+                    "--perf-base-url: the user:password in the URL is not sent; the API key goes in the "
+                    "Authorization header (set it with CEREBRAS_API_KEY)"
+                )
+            return endpoint
+        if emulator is None:
+            from .emulator.process import EmulatorProcess
+
+            key = new_emulator_key()
+            self._emulator = EmulatorProcess()
+            emulator = (self._emulator.start(profile=settings.emulator_profile, api_key=key), key)
+        url, key = emulator
+        return endpoint_for(settings, emulator_url=url, emulator_key=key)
+
+    def measured(self) -> Measured:
+        return Measured(self.records, self.model, self.partial_reason, self.quota_stop, self.notes)
+
+    def absorb(self, measured: Measured) -> None:
+        """Take over what another session measured (a pytest-xdist worker's), to write it with ours."""
+        self.records.extend(measured.records)
+        self.model = self.model or measured.model
+        self.partial_reason = self.partial_reason or measured.partial_reason
+        self.quota_stop = self.quota_stop or measured.quota_stop
+        self.notes.extend(note for note in measured.notes if note not in self.notes)
 
     @property
     def baseline_file(self) -> Path:
@@ -209,7 +251,7 @@ class PerfSession:
         if self._workers is not None:
             result.merge(self._workers.measure(model, request, plan))
             if result.stopped:
-                raise DailyQuotaExceeded(Failure("daily_quota", 429, result.stopped, retryable=False), None)
+                raise DailyQuotaExceeded.relayed(result.stopped)
             return result
 
         async def go() -> LoadResult:
@@ -229,19 +271,19 @@ class PerfSession:
         self.records.append(record)
         plan = self._plan(concurrency)
         try:
-            self._measure_into(request, plan, record.result)
-        except DailyQuotaExceeded as exc:
-            self.quota_stop = str(exc)
-            self.partial_reason = str(exc)
-            record.aggregate = aggregate(record.result, self.settings.max_client_lag)
+            try:
+                self._measure_into(request, plan, record.result)
+            finally:
+                record.aggregate = aggregate(record.result, self.settings.max_client_lag)
+            self._gate(record, overrides or {}, plan)
+        except DailyQuotaExceeded as exc:  # in the warmup, the measured run or the gate's confirmation re-run
+            self.quota_stop = self.partial_reason = str(exc)
+            record.result.stopped = record.result.stopped or str(exc)
             raise
         except BaseException:
             self.partial_reason = self.partial_reason or "interrupted"
             record.result.stopped = record.result.stopped or "interrupted"
-            record.aggregate = aggregate(record.result, self.settings.max_client_lag)
             raise
-        record.aggregate = aggregate(record.result, self.settings.max_client_lag)
-        self._gate(record, overrides or {}, plan)
         return record
 
     def _gate(self, record: ScenarioRecord, overrides: Mapping[str, Any], plan: LoadPlan) -> None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .redact import register_secret, register_url_credentials
+
 TargetKind = Literal["auto", "cloud", "emulator", "url"]
 
 
@@ -225,12 +227,17 @@ class Settings:
 
 
 class Secret:
-    """The API key, kept out of every repr, str and f-string so it cannot reach output by accident."""
+    """The API key, kept out of every repr, str and f-string so it cannot reach output by accident.
+
+    Creating one registers the value with :func:`redact.register_secret`, so even a message that
+    some library builds around the raw value (an SDK error, a URL) is masked before it is shown.
+    """
 
     __slots__ = ("_value",)
 
     def __init__(self, value: str) -> None:
         self._value = value
+        register_secret(value)
 
     def reveal(self) -> str:
         return self._value
@@ -306,10 +313,14 @@ def _path_or_none(raw: Any, root: Path) -> Path | None:
 
 
 def normalise_base_url(url: str, source: str) -> str:
-    """Strip a trailing ``/v1``: the SDK's paths start with ``/v1`` and would double it."""
+    """Strip a trailing ``/v1``: the SDK's paths start with ``/v1`` and would double it.
+
+    Credentials in the URL are registered for redaction here, where the URL enters the plugin.
+    """
     from urllib.parse import urlsplit
 
     text = url.strip().rstrip("/")
+    register_url_credentials(text)
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SettingsError(f"{source}: expected an http(s) URL like http://localhost:8000, got a malformed value")

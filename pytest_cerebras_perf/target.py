@@ -7,6 +7,7 @@ emulator's kind is part of the baseline key and is shouted in every artifact.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from collections.abc import Awaitable, Callable
@@ -15,9 +16,9 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import httpx
-from cerebras.cloud.sdk import AsyncCerebras, DefaultAioHttpClient
+from cerebras.cloud.sdk import APIStatusError, AsyncCerebras, DefaultAioHttpClient
 
-from .redact import redact, register_secret, register_url_credentials, strip_credentials
+from .redact import redact, strip_credentials
 from .settings import Secret, Settings
 
 CLOUD_URL = "https://api.cerebras.ai"
@@ -30,14 +31,15 @@ class TargetError(Exception):
 
 @dataclass(frozen=True)
 class Endpoint:
+    """Where requests go. ``base_url`` never holds credentials: the SDK sends the key as
+    ``Authorization: Bearer``, which URL user info would clash with (aiohttp refuses the request,
+    httpx replaces the key with Basic auth), so ``dropped_credentials`` says they were left out."""
+
     kind: EndpointKind
     base_url: str
     api_key: Secret = field(repr=False)
     emulator_profile: str | None = None
-
-    @property
-    def display_url(self) -> str:
-        return strip_credentials(self.base_url)
+    dropped_credentials: bool = False
 
     @property
     def key(self) -> str:
@@ -55,7 +57,7 @@ class Endpoint:
     def describe(self) -> dict[str, str | None]:
         return {
             "kind": self.kind,
-            "base_url": self.display_url,
+            "base_url": self.base_url,
             "emulator_profile": self.emulator_profile,
         }
 
@@ -77,17 +79,15 @@ def endpoint_for(settings: Settings, *, emulator_url: str | None = None, emulato
             raise TargetError("the emulator was not started")
         return Endpoint("emulator", emulator_url, Secret(emulator_key), settings.emulator_profile)
     base_url = CLOUD_URL if kind == "cloud" else str(settings.base_url)
-    register_url_credentials(base_url)
     # OpenAI-compatible servers often need no key, but the SDK insists on one.
     key = settings.api_key or Secret("no-key-required")
-    register_secret(key.reveal())
-    return Endpoint(kind, base_url, key)
+    bare_url = strip_credentials(base_url)
+    return Endpoint(kind, bare_url, key, dropped_credentials=bare_url != base_url)
 
 
 def new_emulator_key() -> str:
-    key = "emu-" + secrets.token_urlsafe(16)
-    register_secret(key)
-    return key
+    """A fresh key per session, so the emulator answers only this session's clients."""
+    return "emu-" + secrets.token_urlsafe(16)
 
 
 def build_client(
@@ -110,10 +110,39 @@ def build_client(
     )
 
 
-async def list_models(client: AsyncCerebras) -> list[str]:
-    """Model ids the endpoint serves; a failure becomes a one-line :class:`TargetError`."""
+async def list_models(client: AsyncCerebras, endpoint: Endpoint) -> list[str]:
+    """Model ids the endpoint serves; a failure becomes a one-line :class:`TargetError` that says
+    which endpoint (and which option) and what went wrong."""
     try:
         page = await client.models.list()
-    except Exception as exc:  # any transport or status error means the endpoint is unusable
-        raise TargetError(redact(f"{type(exc).__name__}: {exc}").splitlines()[0]) from None
+    except APIStatusError as exc:
+        raise TargetError(_refused(endpoint, exc)) from None
+    except Exception as exc:  # any transport error means the endpoint is unusable
+        raise TargetError(f"{_where(endpoint)}: cannot reach it: {_root_cause(exc)}") from None
     return [model.id for model in page.data]
+
+
+def _where(endpoint: Endpoint) -> str:
+    option = {"cloud": "the Cerebras cloud", "custom": "--perf-base-url", "emulator": "the emulator"}[endpoint.kind]
+    return f"{option} {endpoint.base_url}"
+
+
+def _refused(endpoint: Endpoint, exc: APIStatusError) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    reason = redact(str(body.get("message") or exc.message)).splitlines()[0]
+    line = f"{_where(endpoint)}: GET /v1/models answered {exc.status_code} ({reason})"
+    if exc.status_code in (401, 403):
+        line += "; check the API key (CEREBRAS_API_KEY, .env or ini perf_api_key)"
+        if endpoint.dropped_credentials:
+            line += "; user:password in the URL is not sent (the key uses the Authorization header)"
+    return line
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost error's text: the SDK says "Connection error.", the socket says why
+    ("Connection refused", "Name or service not known")."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    if isinstance(exc, OSError) and exc.errno:  # resolver errors (socket.gaierror) have negative numbers
+        return os.strerror(exc.errno) if exc.errno > 0 else str(exc.strerror)
+    return redact(str(exc) or type(exc).__name__).splitlines()[0]

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from .metrics import METRICS, metric_values
+from .metrics import METRICS, Sample, metric_values
 from .session import PerfSession, ScenarioRecord
 from .settings import Settings
 from .stats import summarize
@@ -42,7 +42,17 @@ def announce(config: pytest.Config, perf: PerfSession) -> None:
     runs = sum(len(s.runs) for s in perf.baseline.scenarios.values()) if perf.baseline else 0
     baseline = f"{perf.baseline_file} ({runs} accepted scenario runs)" if perf.baseline else "none yet"
     reporter.write_line(
-        f"cerebras-perf: measuring {kind} at {perf.endpoint.display_url}, model {perf.model}; baseline: {baseline}"
+        f"cerebras-perf: measuring {kind} at {perf.endpoint.base_url}, model {perf.model}; baseline: {baseline}"
+    )
+
+
+def shared_endpoint(perf: PerfSession) -> str:
+    """The pytest-xdist controller's header line: one endpoint for every worker, and what that costs."""
+    kind = "EMULATOR" if perf.endpoint is not None and perf.endpoint.kind == "emulator" else "the endpoint"
+    where = perf.endpoint.base_url if perf.endpoint is not None else ""
+    return (
+        f"cerebras-perf: every pytest-xdist worker measures {kind} at {where}; scenarios running in "
+        "parallel share it, so their latencies are not those of a serial run"
     )
 
 
@@ -70,9 +80,14 @@ def with_progress(config: pytest.Config, perf: PerfSession, work: Callable[[], T
         thread.join(timeout=1)
 
 
-def gate_failures(records: Sequence[ScenarioRecord], *, require_baseline: bool) -> str | None:
+def why_failed(records: Sequence[ScenarioRecord], *, require_baseline: bool) -> str | None:
+    """Why the test fails, one line per reason: a run where no request succeeded measured nothing
+    (a test that passed then would hide an outage), a confirmed regression, a missing required baseline."""
     lines = []
     for record in records:
+        samples = record.result.samples
+        if samples and not any(s.ok for s in samples):
+            lines.append(f"{record.id}: all {len(samples)} requests failed, nothing was measured: {_errors(samples)}")
         for verdict in record.verdicts:
             if verdict.verdict == "regression":
                 lines.append(verdict.failure_message(record.id))
@@ -81,6 +96,17 @@ def gate_failures(records: Sequence[ScenarioRecord], *, require_baseline: bool) 
                     f"{record.id}: {verdict.metric}: no baseline (--perf-require-baseline); accept one with --perf-save"
                 )
     return "\n".join(lines) if lines else None
+
+
+def _errors(samples: Sequence[Sample]) -> str:
+    """``3x server_error 500 (Internal server error), 1x timeout (request timed out)``."""
+    counts: dict[str, int] = {}
+    for sample in samples:
+        if sample.error is not None:
+            status = f" {sample.error.status}" if sample.error.status is not None else ""
+            key = f"{sample.error.kind}{status} ({sample.error.message})"
+            counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{n}x {key}" for key, n in sorted(counts.items(), key=lambda item: -item[1]))
 
 
 def _cell(value: float | None, unit: str) -> str:
@@ -119,7 +145,7 @@ def summary(reporter: Any, perf: PerfSession, written: Mapping[str, Path] | None
         if perf.endpoint and perf.endpoint.kind == "emulator"
         else (perf.endpoint.kind if perf.endpoint else "?")
     )
-    reporter.write_line(f"target {kind} {perf.endpoint.display_url if perf.endpoint else ''}, model {perf.model}")
+    reporter.write_line(f"target {kind} {perf.endpoint.base_url if perf.endpoint else ''}, model {perf.model}")
     for line in table(perf.records):
         reporter.write_line(line)
     notable = [

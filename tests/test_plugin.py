@@ -48,7 +48,7 @@ def test_bare_marker_runs_every_scenario_and_writes_results(suite: pytest.Pytest
         @pytest.mark.scenario
         def test_latency(cerebras_call):
             run = cerebras_call()
-            assert run.ttft.p50 < run.e2e.p50
+            assert run.ttft.p50 <= run.e2e.p50
             assert len(run.samples) == 3
     """)
     outcome, results = run(suite, "--iterations", "3", "-v")
@@ -66,8 +66,11 @@ def test_bare_marker_runs_every_scenario_and_writes_results(suite: pytest.Pytest
         assert len(scenario["samples"]) == 3
         for sample in scenario["samples"]:
             assert sample["ok"] and sample["retries"] == 0
-            assert 0 < sample["ttfb"] <= sample["ttft"] < sample["e2e"]
-            assert sample["output_tps"] == pytest.approx(1 / sample["tpot"], rel=1e-9)
+            assert 0 < sample["ttfb"] <= sample["ttft"] <= sample["e2e"]  # one read may carry every token
+            if sample["tpot"] is None:  # no decode interval observed: both are undefined, never 0
+                assert sample["output_tps"] is None and sample["ttft"] == sample["e2e"]
+            else:
+                assert sample["output_tps"] == pytest.approx(1 / sample["tpot"], rel=1e-9)
             assert sample["usage"]["completion_tokens"] == (20 if scenario["name"] == "short" else 60)
             server = sample["server"]
             assert server["total_time"] >= server["queue_time"] + server["prompt_time"] + server["completion_time"]
@@ -93,7 +96,7 @@ def test_named_inline_and_unknown_markers(suite: pytest.Pytester) -> None:
             run = cerebras_call(max_completion_tokens=5, min_completion_tokens=5)
             assert {s.completion_tokens for s in run.samples} == {5}
             sample = cerebras_call.once()
-            assert sample.ok and sample.completion_tokens == 20 and sample.ttft < sample.e2e
+            assert sample.ok and sample.completion_tokens == 20 and sample.ttft <= sample.e2e
     """)
     outcome, results = run(suite, "--iterations", "2", "--strict-markers", "-v")
     outcome.assert_outcomes(passed=3)

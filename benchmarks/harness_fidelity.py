@@ -6,9 +6,9 @@ cerebras-cloud-sdk over aiohttp) against the emulator at concurrency 1, 16, 64 a
 sample with the emulator's ground-truth log (matched by the ``x-perf-request-id`` header):
 
 - TTFT error = client (first content token - t0) - server (first content write - arrival).
-  The client interval starts when the request's body is written to the socket and ends when the
-  chunk with the first token is read; the server's starts when its handler starts and ends when
-  the first content chunk is written. The difference is everything between the two processes:
+  The client interval runs from the harness's t0 (metrics.md, stamped in measure.py) to the read
+  of the network chunk that holds the first token; the server's from its handler's start to its
+  write of the first content chunk. The difference is everything between the two processes:
   the harness's own delays plus the kernel's loopback plus the emulator's time to accept and parse
   the request. It is split into its two legs on one clock: the request leg (server arrival - t0)
   and the first-token leg (client read - server write).
@@ -30,7 +30,7 @@ Both clocks are CLOCK_MONOTONIC on Linux (``perf_counter_ns`` here, ``monotonic_
 emulator), so cross-process legs need no correction; elsewhere the emulator's estimated offset is
 subtracted. Interval errors (TTFT, e2e) do not depend on the offset at all.
 
-    python benchmarks/harness_fidelity.py [--levels 1,16,64,128] [--workers 1,2] [--samples 64]
+    python benchmarks/harness_fidelity.py [--levels 1,16,64,128] [--workers 1,2] [--samples 128]
 """
 
 from __future__ import annotations
@@ -57,13 +57,21 @@ from pytest_cerebras_perf.workers import WorkerPool
 MODEL = "llama-3.3-70b"
 TOKENS = 256
 PROFILE = {
-    "decode_tps": 2000.0, "ttft_base": 0.15, "capacity_tps": None, "tokens_per_chunk": 1,
-    "prompt_tps": 1e12, "queue_time": 0.0, "queue_spike_probability": 0.0, "server_overhead": 0.0,
-    "jitter_sigma": 0.0, "default_output_tokens": TOKENS,
+    "decode_tps": 2000.0,
+    "ttft_base": 0.15,
+    "capacity_tps": None,
+    "tokens_per_chunk": 1,
+    "prompt_tps": 1e12,
+    "queue_time": 0.0,
+    "queue_spike_probability": 0.0,
+    "server_overhead": 0.0,
+    "jitter_sigma": 0.0,
+    "default_output_tokens": TOKENS,
 }
 REQUEST = {
     "messages": [{"role": "user", "content": "Tell me about wafer-scale inference."}],
-    "max_completion_tokens": TOKENS, "min_completion_tokens": TOKENS,
+    "max_completion_tokens": TOKENS,
+    "min_completion_tokens": TOKENS,
 }
 MAX_CLIENT_LAG = 0.010
 TIMEOUT = 120.0
@@ -127,7 +135,9 @@ def compare(samples: Sequence[Sample], truth: Sequence[dict[str, Any]], offset_n
         matched.append(record)
     window = max(r["last_token_ns"] for r in matched) - min(r["arrival_ns"] for r in matched)
     return {
-        "ttft": _p50_p99(ttft), "e2e": _p50_p99(e2e), "request_leg": _p50_p99(request_leg),
+        "ttft": _p50_p99(ttft),
+        "e2e": _p50_p99(e2e),
+        "request_leg": _p50_p99(request_leg),
         "token_leg": _p50_p99(token_leg),
         "truth_tps": sum(r["completion_tokens"] for r in matched) / (window / 1e9),
         "behind": sum(1 for r in matched if r["behind_schedule"]),
@@ -148,10 +158,12 @@ def _measure_in_process(endpoint: Endpoint, plan: LoadPlan, emulator: EmulatorPr
     return asyncio.run(go())
 
 
-def _measure_with_workers(endpoint: Endpoint, plan: LoadPlan, workers: int,
-                          emulator: EmulatorProcess) -> tuple[LoadResult, int]:
-    pool = WorkerPool(endpoint, workers=workers, max_concurrency=plan.concurrency, timeout=TIMEOUT,
-                      policy=RetryPolicy(retries=0))
+def _measure_with_workers(
+    endpoint: Endpoint, plan: LoadPlan, workers: int, emulator: EmulatorProcess
+) -> tuple[LoadResult, int]:
+    pool = WorkerPool(
+        endpoint, workers=workers, max_concurrency=plan.concurrency, timeout=TIMEOUT, policy=RetryPolicy(retries=0)
+    )
     try:
         pool.warm(MODEL, REQUEST, plan)
         connections = emulator.stats()["connections"]
@@ -161,8 +173,9 @@ def _measure_with_workers(endpoint: Endpoint, plan: LoadPlan, workers: int,
         pool.close()
 
 
-def measure_level(emulator: EmulatorProcess, endpoint: Endpoint, concurrency: int, workers: int,
-                  samples: int, offset_ns: int) -> Row:
+def measure_level(
+    emulator: EmulatorProcess, endpoint: Endpoint, concurrency: int, workers: int, samples: int, offset_ns: int
+) -> Row:
     plan = LoadPlan(iterations=max(3, math.ceil(samples / concurrency)), warmup=1, concurrency=concurrency)
     emulator.clear_truth()
     if workers == 1:
@@ -172,19 +185,30 @@ def measure_level(emulator: EmulatorProcess, endpoint: Endpoint, concurrency: in
     figures = aggregate(result, MAX_CLIENT_LAG)
     found = compare(result.samples, emulator.truth(), offset_ns)
     return Row(
-        concurrency=concurrency, workers=workers, samples=len(result.samples),
-        ttft_ms=found["ttft"], e2e_ms=found["e2e"], request_leg_ms=found["request_leg"],
-        token_leg_ms=found["token_leg"], tps=figures["output_tps"], truth_tps=found["truth_tps"],
-        cpu_per_1k=figures["client_cpu_per_1k_tokens"], in_flight=figures["mean_in_flight"],
-        loop_lag_ms=figures["loop_lag_p99"] * 1000, dispatch_share=figures["dispatch_share"],
+        concurrency=concurrency,
+        workers=workers,
+        samples=len(result.samples),
+        ttft_ms=found["ttft"],
+        e2e_ms=found["e2e"],
+        request_leg_ms=found["request_leg"],
+        token_leg_ms=found["token_leg"],
+        tps=figures["output_tps"],
+        truth_tps=found["truth_tps"],
+        cpu_per_1k=figures["client_cpu_per_1k_tokens"],
+        in_flight=figures["mean_in_flight"],
+        loop_lag_ms=figures["loop_lag_p99"] * 1000,
+        dispatch_share=figures["dispatch_share"],
         saturated=figures["client_saturated"],
-        behind=found["behind"], new_connections=new_connections,
+        behind=found["behind"],
+        new_connections=new_connections,
     )
 
 
-HEADER = (f"{'conc':>4} {'wkr':>3} {'n':>4} | {'ttft err ms':>13} | {'e2e err ms':>13} | {'req leg ms':>13} | "
-          f"{'tok leg ms':>13} | {'agg tok/s':>9} {'truth':>9} {'err':>7} | {'cpu s/1k':>8} | "
-          f"{'inflight':>8} {'loop p99':>8} {'disp %':>6} {'satur.':>6} | {'behind':>6} {'new conns':>9}")
+HEADER = (
+    f"{'conc':>4} {'wkr':>3} {'n':>4} | {'ttft err ms':>13} | {'e2e err ms':>13} | {'req leg ms':>13} | "
+    f"{'tok leg ms':>13} | {'agg tok/s':>9} {'truth':>9} {'err':>7} | {'cpu s/1k':>8} | "
+    f"{'inflight':>8} {'loop p99':>8} {'disp %':>6} {'satur.':>6} | {'behind':>6} {'new conns':>9}"
+)
 
 
 def _pair(values: tuple[float, float]) -> str:
@@ -192,11 +216,13 @@ def _pair(values: tuple[float, float]) -> str:
 
 
 def format_row(row: Row) -> str:
-    return (f"{row.concurrency:>4} {row.workers:>3} {row.samples:>4} | {_pair(row.ttft_ms)} | {_pair(row.e2e_ms)} | "
-            f"{_pair(row.request_leg_ms)} | {_pair(row.token_leg_ms)} | {row.tps:>9,.0f} {row.truth_tps:>9,.0f} "
-            f"{row.tps_error:>+7.2%} | {row.cpu_per_1k:>8.4f} | {row.in_flight:>8.1f} {row.loop_lag_ms:>8.2f} "
-            f"{row.dispatch_share:>6.1%} "
-            f"{'YES' if row.saturated else 'no':>6} | {row.behind:>6} {row.new_connections:>9}")
+    return (
+        f"{row.concurrency:>4} {row.workers:>3} {row.samples:>4} | {_pair(row.ttft_ms)} | {_pair(row.e2e_ms)} | "
+        f"{_pair(row.request_leg_ms)} | {_pair(row.token_leg_ms)} | {row.tps:>9,.0f} {row.truth_tps:>9,.0f} "
+        f"{row.tps_error:>+7.2%} | {row.cpu_per_1k:>8.4f} | {row.in_flight:>8.1f} {row.loop_lag_ms:>8.2f} "
+        f"{row.dispatch_share:>6.1%} "
+        f"{'YES' if row.saturated else 'no':>6} | {row.behind:>6} {row.new_connections:>9}"
+    )
 
 
 def verdicts(rows: Sequence[Row]) -> list[str]:
@@ -205,13 +231,17 @@ def verdicts(rows: Sequence[Row]) -> list[str]:
     for row in rows:
         if row.concurrency == 16:
             ok = row.ttft_ms[0] < 1 and row.ttft_ms[1] < 5 and abs(row.tps_error) < 0.03
-            lines.append(f"c=16 workers={row.workers}: acceptance (ttft err p50 < 1 ms, p99 < 5 ms, agg tok/s "
-                         f"within 3 %): {'MET' if ok else 'NOT MET'}")
+            lines.append(
+                f"c=16 workers={row.workers}: acceptance (ttft err p50 < 1 ms, p99 < 5 ms, agg tok/s "
+                f"within 3 %): {'MET' if ok else 'NOT MET'}"
+            )
         peer = PEER_BEST_TTFT_MS.get(row.concurrency)
         if peer is not None:
             ok = abs(row.ttft_ms[0]) <= peer[0] / 2 and abs(row.ttft_ms[1]) <= peer[1] / 2
-            lines.append(f"c={row.concurrency} workers={row.workers}: best peer ttft err {peer[0]}/{peer[1]} ms, "
-                         f"target half: {'MET' if ok else 'NOT MET'}")
+            lines.append(
+                f"c={row.concurrency} workers={row.workers}: best peer ttft err {peer[0]}/{peer[1]} ms, "
+                f"target half: {'MET' if ok else 'NOT MET'}"
+            )
     return lines
 
 
@@ -219,22 +249,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", default="1,16,64,128")
     parser.add_argument("--workers", default="1,2", help="client process counts to compare (1 = in-process)")
-    parser.add_argument("--samples", type=int, default=64, help="measured requests per level (at least 3 rounds)")
+    parser.add_argument("--samples", type=int, default=128, help="measured requests per level (at least 3 rounds)")
     args = parser.parse_args()
     levels = [int(level) for level in args.levels.split(",")]
     worker_counts = [int(count) for count in args.workers.split(",")]
-    print(f"harness fidelity: {TOKENS} tokens at {PROFILE['decode_tps']:,.0f} tok/s per stream, "
-          f"TTFT {PROFILE['ttft_base'] * 1000:.0f} ms, unlimited capacity; real SDK over aiohttp")
-    print(f"NOTE: the emulator and the client share this machine's {os.cpu_count()} cores (and whatever else "
-          f"runs on it; load average now {os.getloadavg()[0]:.2f}): at high concurrency they compete for CPU.")
-    print("errors are client minus ground truth, p50/p99 in ms; legs: request = server arrival - t0, "
-          "token = client read - server write of the first token")
+    print(
+        f"harness fidelity: {TOKENS} tokens at {PROFILE['decode_tps']:,.0f} tok/s per stream, "
+        f"TTFT {PROFILE['ttft_base'] * 1000:.0f} ms, unlimited capacity; real SDK over aiohttp"
+    )
+    print(
+        f"NOTE: the emulator and the client share this machine's {os.cpu_count()} cores (and whatever else "
+        f"runs on it; load average now {os.getloadavg()[0]:.2f}): at high concurrency they compete for CPU."
+    )
+    print(
+        "errors are client minus ground truth, p50/p99 in ms; legs: request = server arrival - t0, "
+        "token = client read - server write of the first token"
+    )
     with EmulatorProcess() as emulator:
         url = emulator.start("fast", api_key=API_KEY, overrides=PROFILE)
         endpoint = Endpoint("emulator", url, Secret(API_KEY), "fast")
         offset = clock_offset_ns(emulator)
-        print(f"clock offset applied to server stamps: {offset} ns "
-              f"(emulator's own estimate {emulator.clock_offset_ns() / 1e3:+.1f} us)")
+        print(
+            f"clock offset applied to server stamps: {offset} ns "
+            f"(emulator's own estimate {emulator.clock_offset_ns() / 1e3:+.1f} us)"
+        )
         print(HEADER, flush=True)
         rows = []
         for concurrency in levels:

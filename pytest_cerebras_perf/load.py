@@ -1,26 +1,42 @@
 """Run a scenario's requests: warmup, then a closed loop of C in flight (or Poisson open loop).
 
-The client watches itself while it measures: if its event loop stalls or requests leave late,
-its figures describe the client, not the endpoint, so the run is marked ``client_saturated`` and
-the gate leaves it alone.
+One Python process reads every stream, stamps every chunk and builds every request on one event
+loop, so anything that holds the loop delays the timestamps of all streams in flight. Measured on
+the emulator at 16 streams x 2,000 tok/s (benchmarks/harness_fidelity.py), two of them are kept
+out of the measured window here:
+
+- building requests in the SDK (~1.4 ms each), which closed-loop slots do in bursts when their
+  streams end together: one build at a time, and only after the loop has read what its sockets
+  hold (:class:`BuildTurn`);
+- full garbage collections (20-40 ms with the SDK loaded): objects alive when the window opens
+  are frozen out of the collector.
+
+The client also watches itself: if its event loop still stalls or requests wait for it, its
+figures describe the client, not the endpoint, so the run is marked ``client_saturated`` and the
+gate leaves it alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .measure import RequestClock, measure_stream
+import httpx
+
+from .measure import Measurement, RequestClock, measure_stream
 from .metrics import Sample, SampleError
 from .retry import DailyQuotaExceeded, Exhausted, Pacer, RetryPolicy, call_with_retries
 from .stats import summarize
 from .target import Endpoint, build_client
 
 LAG_PROBE_INTERVAL = 0.005
+# Share of the requests' time spent waiting for this client to send them (see ``aggregate``).
+MAX_DISPATCH_SHARE = 0.10
 
 
 @dataclass(frozen=True)
@@ -46,29 +62,45 @@ class LoadResult:
     loop_lag: list[float] = field(default_factory=list)
     dispatch_lag: list[float] = field(default_factory=list)
     stopped: str | None = None
+    cpu_seconds: float = 0.0
 
     def merge(self, other: LoadResult) -> None:
         self.samples.extend(other.samples)
         self.loop_lag.extend(other.loop_lag)
         self.dispatch_lag.extend(other.dispatch_lag)
+        self.cpu_seconds += other.cpu_seconds
         self.stopped = self.stopped or other.stopped
 
 
 def aggregate(result: LoadResult, max_client_lag: float) -> dict[str, Any]:
-    """Window figures of metrics.md: aggregate tokens/s, request throughput, error rate, client lag."""
+    """Window figures of metrics.md (aggregate tokens/s, request throughput, error rate) and the
+    client's self-check.
+
+    The client is saturated when its figures stop describing the endpoint: its event loop wakes up
+    more than ``max_client_lag`` late (p99), so chunks are stamped late; or its requests spend more
+    than ``MAX_DISPATCH_SHARE`` of their lives waiting for it to send them, so fewer requests are in
+    flight than the run claims. The second is a share, not a time: closed-loop slots whose streams
+    end together queue for the SDK's ~1.4 ms builds (16 slots: up to ~20 ms, ~4 % of a 0.3 s
+    request), which costs the endpoint nothing, while a client that cannot keep up loses a growing
+    share of every slot.
+    """
     timed = [s.timing for s in result.samples if s.ok and s.timing is not None]
     window = (max(t.end_ns for t in timed) - min(t.t0_ns for t in timed)) / 1e9 if timed else 0.0
+    busy = sum(t.end_ns - t.t0_ns for t in timed) / 1e9
     ok = [s for s in result.samples if s.ok]
     tokens = sum(s.completion_tokens or 0 for s in ok)
     loop = summarize(result.loop_lag)
     dispatch = summarize(result.dispatch_lag)
     loop_p99 = loop.p99 if loop else 0.0
     dispatch_p99 = dispatch.p99 if dispatch else 0.0
+    waited = sum(result.dispatch_lag)
+    dispatch_share = waited / (waited + busy) if waited + busy > 0 else 0.0
     requests = len(result.samples)
     return {
         "output_tps": tokens / window if window > 0 else None,
         "request_throughput": len(ok) / window if window > 0 else None,
         "window": window,
+        "mean_in_flight": busy / window if window > 0 else None,
         "error_rate": (requests - len(ok)) / requests if requests else 0.0,
         "requests": requests,
         "ok": len(ok),
@@ -78,8 +110,43 @@ def aggregate(result: LoadResult, max_client_lag: float) -> dict[str, Any]:
         "client_lag_max": max([0.0, *result.loop_lag, *result.dispatch_lag]),
         "loop_lag_p99": loop_p99,
         "dispatch_lag_p99": dispatch_p99,
-        "client_saturated": max(loop_p99, dispatch_p99) > max_client_lag,
+        "dispatch_share": dispatch_share,
+        "client_saturated": loop_p99 > max_client_lag or dispatch_share > MAX_DISPATCH_SHARE,
+        "client_cpu_per_1k_tokens": 1000 * result.cpu_seconds / tokens if tokens else None,
     }
+
+
+class BuildTurn:
+    """One SDK request build at a time, each started only after the loop has read its sockets.
+
+    The SDK holds the loop ~1.4 ms per request it builds. When closed-loop streams end together,
+    their slots would build back to back while the last chunks of other streams wait unread, so
+    those chunks are stamped late. A slot takes the turn, then yields twice: the first yield lets
+    the loop poll its sockets (asyncio polls between rounds of ready callbacks), the second lets the
+    reads that poll woke up run before the build. The request hook gives the turn back as soon as
+    the SDK hands its request to the transport.
+    """
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._holder: object | None = None
+
+    async def take(self) -> object:
+        await self._lock.acquire()
+        token = self._holder = object()
+        try:
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+        except BaseException:
+            self.give_back(token)
+            raise
+        return token
+
+    def give_back(self, token: object | None = None) -> None:
+        """Release the turn: whoever holds it (``None``, from the request hook) or only ``token``."""
+        if self._lock.locked() and (token is None or token is self._holder):
+            self._holder = None
+            self._lock.release()
 
 
 class Harness:
@@ -87,7 +154,8 @@ class Harness:
 
     def __init__(self, endpoint: Endpoint, *, pool_size: int, timeout: float, policy: RetryPolicy) -> None:
         self.clock = RequestClock()
-        self.client = build_client(endpoint, pool_size=pool_size, timeout=timeout, on_request=self.clock.on_request)
+        self.turn = BuildTurn()
+        self.client = build_client(endpoint, pool_size=pool_size, timeout=timeout, on_request=self._on_request)
         self.pacer = Pacer()
         self.policy = policy
         self.timeout = timeout
@@ -95,29 +163,40 @@ class Harness:
     async def close(self) -> None:
         await self.client.close()
 
+    async def _on_request(self, request: httpx.Request) -> None:
+        await self.clock.on_request(request)
+        self.turn.give_back()
+
+    async def _measure(self, model: str, request: Mapping[str, Any]) -> tuple[Measurement, int]:
+        """One attempt and how long it waited for its turn to build."""
+        asked = time.perf_counter_ns()
+        token = await self.turn.take()
+        waited = time.perf_counter_ns() - asked
+        try:
+            measurement = await measure_stream(
+                self.client, self.clock, model=model, request=request, timeout=self.timeout
+            )
+        finally:
+            self.turn.give_back(token)
+        return measurement, waited
+
     async def request(
         self, model: str, request: Mapping[str, Any], *, scheduled_ns: int | None = None
-    ) -> tuple[Sample, float]:
-        """One sample (ok or error) and its dispatch lag; raises only on a daily quota."""
+    ) -> tuple[Sample, float | None]:
+        """One sample (ok or error) and how long it waited for this client (``None`` if it failed);
+        raises only on a daily quota."""
         reserve = int(request.get("max_completion_tokens") or 0) + 1000
         await self.pacer.before_send(reserve)
-        dispatched: list[int] = []
 
-        async def attempt() -> Any:
-            dispatched.append(time.perf_counter_ns())
-            return await asyncio.wait_for(
-                measure_stream(self.client, self.clock, model=model, request=request, timeout=self.timeout),
-                self.timeout,
-            )
+        async def attempt() -> tuple[Measurement, int]:
+            return await asyncio.wait_for(self._measure(model, request), self.timeout)
 
         try:
-            measurement, retries = await call_with_retries(attempt, self.policy)
+            (measurement, waited), retries = await call_with_retries(attempt, self.policy)
         except Exhausted as exc:
             failure = exc.failure
             error = SampleError(failure.kind, failure.status, failure.message)
-            return Sample(ok=False, retries=exc.retries, error=error, scheduled_ns=scheduled_ns), 0.0
-        except DailyQuotaExceeded:
-            raise
+            return Sample(ok=False, retries=exc.retries, error=error, scheduled_ns=scheduled_ns), None
         self.pacer.observe(measurement.headers)
         sample = Sample(
             ok=True,
@@ -129,8 +208,7 @@ class Harness:
             scheduled_ns=scheduled_ns,
             content=measurement.content,
         )
-        lag = (measurement.timing.t0_ns - dispatched[-1]) / 1e9
-        return sample, lag
+        return sample, waited / 1e9
 
 
 async def _watch_loop(lags: list[float], stop: asyncio.Event) -> None:
@@ -158,24 +236,34 @@ async def run_measured(
     *,
     start_at_ns: int | None = None,
 ) -> LoadResult:
-    """Fill ``result`` as samples complete, so an interrupted run still has what it measured."""
-    if start_at_ns is not None:
-        delay = (start_at_ns - time.perf_counter_ns()) / 1e9
-        if delay > 0:
-            await asyncio.sleep(delay)
-    stop = asyncio.Event()
-    watcher = asyncio.create_task(_watch_loop(result.loop_lag, stop))
+    """Fill ``result`` as requests complete, so an interrupted run still has what it measured.
+
+    ``result.cpu_seconds`` gets this process's CPU time from the first request to the last.
+    """
+    gc.collect()
+    gc.freeze()
+    cpu_start = time.process_time()
     try:
-        if plan.request_rate is None:
-            await _closed_loop(harness, model, request, plan, result)
-        else:
-            await _open_loop(harness, model, request, plan, result)
-    except DailyQuotaExceeded as exc:
-        result.stopped = str(exc)
-        raise
+        if start_at_ns is not None:
+            delay = (start_at_ns - time.perf_counter_ns()) / 1e9
+            if delay > 0:
+                await asyncio.sleep(delay)
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(_watch_loop(result.loop_lag, stop))
+        try:
+            if plan.request_rate is None:
+                await _closed_loop(harness, model, request, plan, result)
+            else:
+                await _open_loop(harness, model, request, plan, result)
+        except DailyQuotaExceeded as exc:
+            result.stopped = str(exc)
+            raise
+        finally:
+            stop.set()
+            await watcher
     finally:
-        stop.set()
-        await watcher
+        gc.unfreeze()
+        result.cpu_seconds += time.process_time() - cpu_start
     return result
 
 
@@ -190,7 +278,8 @@ async def _closed_loop(
             remaining -= 1
             sample, lag = await harness.request(model, request)
             result.samples.append(sample)
-            result.dispatch_lag.append(lag)
+            if lag is not None:
+                result.dispatch_lag.append(lag)
 
     await asyncio.gather(*(slot() for _ in range(plan.concurrency)))
 
@@ -215,10 +304,11 @@ async def _open_loop(
     tasks: list[asyncio.Task[None]] = []
 
     async def one(scheduled_ns: int) -> None:
-        sample, _ = await harness.request(model, request, scheduled_ns=scheduled_ns)
+        started_late = (time.perf_counter_ns() - scheduled_ns) / 1e9
+        sample, lag = await harness.request(model, request, scheduled_ns=scheduled_ns)
         result.samples.append(sample)
-        if sample.timing is not None:
-            result.dispatch_lag.append((sample.timing.t0_ns - scheduled_ns) / 1e9)
+        if lag is not None:
+            result.dispatch_lag.append(started_late + lag)
 
     for offset in poisson_schedule(plan.request_rate, plan.requests, plan.seed):
         scheduled = start + int(offset * 1e9)

@@ -44,22 +44,26 @@ def _serve(conn: Connection, endpoint: Endpoint, pool_size: int, timeout: float,
             command, args = conn.recv()
             if command == "stop":
                 break
-            model, request, plan = args["model"], args["request"], args["plan"]
-            if command == "warm":
-                loop.run_until_complete(warm(harness, model, request, plan))
-                conn.send(("ok", None))
-                continue
-            result = LoadResult()
             try:
-                loop.run_until_complete(
-                    run_measured(harness, model, request, plan, result, start_at_ns=args["start_at_ns"])
-                )
-                conn.send(("ok", result))
-            except DailyQuotaExceeded as exc:
-                conn.send(("quota", (str(exc), result)))
+                conn.send(_run(loop, harness, command, args))
+            except Exception as exc:  # reported to the parent, which raises it with the worker's name
+                conn.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
         loop.run_until_complete(harness.close())
         loop.close()
+
+
+def _run(loop: asyncio.AbstractEventLoop, harness: Harness, command: str, args: dict[str, Any]) -> tuple[str, Any]:
+    model, request, plan = args["model"], args["request"], args["plan"]
+    if command == "warm":
+        loop.run_until_complete(warm(harness, model, request, plan))
+        return "ok", None
+    result = LoadResult()
+    try:
+        loop.run_until_complete(run_measured(harness, model, request, plan, result, start_at_ns=args["start_at_ns"]))
+    except DailyQuotaExceeded as exc:
+        return "quota", (str(exc), result)
+    return "ok", result
 
 
 class WorkerPool:
@@ -85,23 +89,47 @@ class WorkerPool:
             self._procs.append(process)
 
     def _each(self, command: str, args_for: list[dict[str, Any] | None]) -> list[tuple[str, Any]]:
-        active = [(conn, args) for conn, args in zip(self._conns, args_for, strict=True) if args is not None]
-        for conn, args in active:
+        active = [
+            (i, conn, args)
+            for i, (conn, args) in enumerate(zip(self._conns, args_for, strict=True))
+            if args is not None
+        ]
+        for _, conn, args in active:
             conn.send((command, args))
-        return [conn.recv() for conn, _ in active]
+        replies = [(i, conn.recv()) for i, conn, _ in active]
+        for i, (status, payload) in replies:
+            if status == "error":
+                raise RuntimeError(f"client worker {i} failed: {payload}")
+        return [reply for _, reply in replies]
 
-    def measure(self, model: str, request: Mapping[str, Any], plan: LoadPlan) -> LoadResult:
-        """Warm every worker, then run their shares in one shared window and merge the samples."""
+    def _plans(self, plan: LoadPlan) -> list[LoadPlan | None]:
+        """Each worker's share of the slots and, in an open loop, of the arrival rate (a sum of
+        independent Poisson processes is the Poisson process at the summed rate)."""
         shares = split(plan.concurrency, len(self._conns))
-        plans = [
-            None if share == 0 else replace(plan, concurrency=share, seed=plan.seed * 1000 + i)
+        rate = plan.request_rate
+        return [
+            None
+            if share == 0
+            else replace(
+                plan,
+                concurrency=share,
+                seed=plan.seed * 1000 + i,
+                request_rate=None if rate is None else rate * share / plan.concurrency,
+            )
             for i, share in enumerate(shares)
         ]
+
+    def warm(self, model: str, request: Mapping[str, Any], plan: LoadPlan) -> None:
+        """Each worker opens its share of the connections and runs its warmup requests."""
         base = {"model": model, "request": dict(request)}
-        self._each("warm", [None if p is None else {**base, "plan": p} for p in plans])
+        self._each("warm", [None if p is None else {**base, "plan": p} for p in self._plans(plan)])
+
+    def run(self, model: str, request: Mapping[str, Any], plan: LoadPlan) -> LoadResult:
+        """The workers' measured windows, started at one shared instant, merged into one result."""
+        base = {"model": model, "request": dict(request)}
         start_at = time.perf_counter_ns() + START_MARGIN_NS
         replies = self._each(
-            "measure", [None if p is None else {**base, "plan": p, "start_at_ns": start_at} for p in plans]
+            "measure", [None if p is None else {**base, "plan": p, "start_at_ns": start_at} for p in self._plans(plan)]
         )
         merged = LoadResult()
         quota: str | None = None
@@ -114,6 +142,11 @@ class WorkerPool:
         if quota is not None:
             merged.stopped = quota
         return merged
+
+    def measure(self, model: str, request: Mapping[str, Any], plan: LoadPlan) -> LoadResult:
+        """Warm every worker, then run their shares in one shared window and merge the samples."""
+        self.warm(model, request, plan)
+        return self.run(model, request, plan)
 
     def close(self) -> None:
         for conn in self._conns:

@@ -2,9 +2,11 @@
 
 One Python process reads every stream, stamps every chunk and builds every request on one event
 loop, so anything that holds the loop delays the timestamps of all streams in flight. Measured on
-the emulator at 16 streams x 2,000 tok/s (benchmarks/harness_fidelity.py), two of them are kept
-out of the measured window here:
+the emulator at 16 streams x 2,000 tok/s (benchmarks/harness_fidelity.py), three things did, and
+each is kept out of the measured window here:
 
+- parsing a finished response (~4 ms of JSON for 256 tokens): responses are kept as raw bytes and
+  parsed when the window ends (:class:`LoadResult`);
 - building requests in the SDK (~1.4 ms each), which closed-loop slots do in bursts when their
   streams end together: one build at a time, and only after the loop has read what its sockets
   hold (:class:`BuildTurn`);
@@ -28,13 +30,16 @@ from typing import Any
 
 import httpx
 
-from .measure import Measurement, RequestClock, measure_stream
+from .measure import IncompleteStream, RawStream, RequestClock, StreamError, read_stream
 from .metrics import Sample, SampleError
-from .retry import DailyQuotaExceeded, Exhausted, Pacer, RetryPolicy, call_with_retries
+from .retry import DailyQuotaExceeded, Exhausted, Pacer, RetryPolicy, call_with_retries, classify
 from .stats import summarize
 from .target import Endpoint, build_client
 
 LAG_PROBE_INTERVAL = 0.005
+# Raw response bytes a run may hold unparsed (a few hundred typical responses); beyond it the
+# oldest are parsed during the window: memory wins over timing precision.
+PARSE_BUDGET_BYTES = 32 * 1024 * 1024
 # Share of the requests' time spent waiting for this client to send them (see ``aggregate``).
 MAX_DISPATCH_SHARE = 0.10
 
@@ -54,22 +59,87 @@ class LoadPlan:
         return self.iterations * self.concurrency
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """A finished request: its stream still unparsed, or the error that ended its retries."""
+
+    retries: int
+    scheduled_ns: int | None = None
+    raw: RawStream | None = None
+    error: SampleError | None = None
+    turn_wait_ns: int = 0
+
+    @property
+    def dispatch_lag(self) -> float | None:
+        """Seconds the successful attempt waited for this client, not counting the SDK's own build:
+        for its turn to build, then, built, for the loop to write it to the socket."""
+        if self.raw is None:
+            return None
+        return (self.turn_wait_ns + self.raw.t0_ns - self.raw.handed_ns) / 1e9
+
+    def sample(self) -> Sample:
+        if self.raw is None:
+            return Sample(ok=False, retries=self.retries, error=self.error, scheduled_ns=self.scheduled_ns)
+        try:
+            measurement = self.raw.measurement()
+        except (StreamError, IncompleteStream) as exc:  # read_stream let it through as clean: keep the run
+            failure = classify(exc)
+            error = SampleError(failure.kind, failure.status, failure.message)
+            return Sample(ok=False, retries=self.retries, error=error, scheduled_ns=self.scheduled_ns)
+        return Sample(
+            ok=True,
+            retries=self.retries,
+            timing=measurement.timing,
+            usage=measurement.usage,
+            server=measurement.server,
+            request_id=measurement.request_id,
+            scheduled_ns=self.scheduled_ns,
+            content=measurement.content,
+        )
+
+
 @dataclass
 class LoadResult:
-    """Measured samples (warmup excluded) and the client's view of its own health."""
+    """Measured samples (warmup excluded) and the client's view of its own health.
+
+    Finished requests wait in ``unparsed`` while others still stream; :meth:`parse` turns them into
+    samples when the window ends (also when it is interrupted).
+    """
 
     samples: list[Sample] = field(default_factory=list)
     loop_lag: list[float] = field(default_factory=list)
     dispatch_lag: list[float] = field(default_factory=list)
     stopped: str | None = None
     cpu_seconds: float = 0.0
+    unparsed: list[Outcome] = field(default_factory=list)
+    unparsed_bytes: int = 0
+
+    def add(self, outcome: Outcome, dispatch_lag: float | None) -> None:
+        self.unparsed.append(outcome)
+        if dispatch_lag is not None:
+            self.dispatch_lag.append(dispatch_lag)
+        self.unparsed_bytes += _size(outcome)
+        while self.unparsed_bytes > PARSE_BUDGET_BYTES:
+            oldest = self.unparsed.pop(0)
+            self.unparsed_bytes -= _size(oldest)
+            self.samples.append(oldest.sample())
+
+    def parse(self) -> None:
+        self.samples.extend(outcome.sample() for outcome in self.unparsed)
+        self.unparsed.clear()
+        self.unparsed_bytes = 0
 
     def merge(self, other: LoadResult) -> None:
+        other.parse()
         self.samples.extend(other.samples)
         self.loop_lag.extend(other.loop_lag)
         self.dispatch_lag.extend(other.dispatch_lag)
         self.cpu_seconds += other.cpu_seconds
         self.stopped = self.stopped or other.stopped
+
+
+def _size(outcome: Outcome) -> int:
+    return 0 if outcome.raw is None else outcome.raw.size
 
 
 def aggregate(result: LoadResult, max_client_lag: float) -> dict[str, Any]:
@@ -155,7 +225,13 @@ class Harness:
     def __init__(self, endpoint: Endpoint, *, pool_size: int, timeout: float, policy: RetryPolicy) -> None:
         self.clock = RequestClock()
         self.turn = BuildTurn()
-        self.client = build_client(endpoint, pool_size=pool_size, timeout=timeout, on_request=self._on_request)
+        self.client = build_client(
+            endpoint,
+            pool_size=pool_size,
+            timeout=timeout,
+            on_request=self._on_request,
+            trace=self.clock.trace_config(),
+        )
         self.pacer = Pacer()
         self.policy = policy
         self.timeout = timeout
@@ -167,48 +243,37 @@ class Harness:
         await self.clock.on_request(request)
         self.turn.give_back()
 
-    async def _measure(self, model: str, request: Mapping[str, Any]) -> tuple[Measurement, int]:
+    async def _read(self, model: str, request: Mapping[str, Any]) -> tuple[RawStream, int]:
         """One attempt and how long it waited for its turn to build."""
         asked = time.perf_counter_ns()
         token = await self.turn.take()
         waited = time.perf_counter_ns() - asked
         try:
-            measurement = await measure_stream(
-                self.client, self.clock, model=model, request=request, timeout=self.timeout
-            )
+            raw = await read_stream(self.client, self.clock, model=model, request=request, timeout=self.timeout)
         finally:
             self.turn.give_back(token)
-        return measurement, waited
+        return raw, waited
 
-    async def request(
-        self, model: str, request: Mapping[str, Any], *, scheduled_ns: int | None = None
-    ) -> tuple[Sample, float | None]:
-        """One sample (ok or error) and how long it waited for this client (``None`` if it failed);
-        raises only on a daily quota."""
+    async def send(self, model: str, request: Mapping[str, Any], *, scheduled_ns: int | None = None) -> Outcome:
+        """One request with its retries, its stream left unparsed; raises only on a daily quota."""
         reserve = int(request.get("max_completion_tokens") or 0) + 1000
         await self.pacer.before_send(reserve)
 
-        async def attempt() -> tuple[Measurement, int]:
-            return await asyncio.wait_for(self._measure(model, request), self.timeout)
+        async def attempt() -> tuple[RawStream, int]:
+            return await asyncio.wait_for(self._read(model, request), self.timeout)
 
         try:
-            (measurement, waited), retries = await call_with_retries(attempt, self.policy)
+            (raw, waited), retries = await call_with_retries(attempt, self.policy)
         except Exhausted as exc:
             failure = exc.failure
             error = SampleError(failure.kind, failure.status, failure.message)
-            return Sample(ok=False, retries=exc.retries, error=error, scheduled_ns=scheduled_ns), None
-        self.pacer.observe(measurement.headers)
-        sample = Sample(
-            ok=True,
-            retries=retries,
-            timing=measurement.timing,
-            usage=measurement.usage,
-            server=measurement.server,
-            request_id=measurement.request_id,
-            scheduled_ns=scheduled_ns,
-            content=measurement.content,
-        )
-        return sample, waited / 1e9
+            return Outcome(retries=exc.retries, scheduled_ns=scheduled_ns, error=error)
+        self.pacer.observe(raw.headers)
+        return Outcome(retries=retries, scheduled_ns=scheduled_ns, raw=raw, turn_wait_ns=waited)
+
+    async def request(self, model: str, request: Mapping[str, Any]) -> Sample:
+        """One request parsed at once: warmup and single checks, where nothing else is timed."""
+        return (await self.send(model, request)).sample()
 
 
 async def _watch_loop(lags: list[float], stop: asyncio.Event) -> None:
@@ -238,7 +303,7 @@ async def run_measured(
 ) -> LoadResult:
     """Fill ``result`` as requests complete, so an interrupted run still has what it measured.
 
-    ``result.cpu_seconds`` gets this process's CPU time from the first request to the last.
+    ``result.cpu_seconds`` gets this process's CPU time from the first request to the last parse.
     """
     gc.collect()
     gc.freeze()
@@ -263,6 +328,7 @@ async def run_measured(
             await watcher
     finally:
         gc.unfreeze()
+        result.parse()
         result.cpu_seconds += time.process_time() - cpu_start
     return result
 
@@ -276,10 +342,8 @@ async def _closed_loop(
         nonlocal remaining
         while remaining > 0:
             remaining -= 1
-            sample, lag = await harness.request(model, request)
-            result.samples.append(sample)
-            if lag is not None:
-                result.dispatch_lag.append(lag)
+            outcome = await harness.send(model, request)
+            result.add(outcome, outcome.dispatch_lag)
 
     await asyncio.gather(*(slot() for _ in range(plan.concurrency)))
 
@@ -305,10 +369,9 @@ async def _open_loop(
 
     async def one(scheduled_ns: int) -> None:
         started_late = (time.perf_counter_ns() - scheduled_ns) / 1e9
-        sample, lag = await harness.request(model, request, scheduled_ns=scheduled_ns)
-        result.samples.append(sample)
-        if lag is not None:
-            result.dispatch_lag.append(started_late + lag)
+        outcome = await harness.send(model, request, scheduled_ns=scheduled_ns)
+        lag = outcome.dispatch_lag
+        result.add(outcome, None if lag is None else started_late + lag)
 
     for offset in poisson_schedule(plan.request_rate, plan.requests, plan.seed):
         scheduled = start + int(offset * 1e9)

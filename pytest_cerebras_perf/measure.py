@@ -1,41 +1,77 @@
 """One measured request through the real SDK: timestamps in the hot path, parsing after.
 
-``t0`` is taken in an httpx request hook, after the SDK has built the request, so the SDK's own
-request building (~1.4 ms) is not counted as server latency. While the response streams, the hot
-path only appends ``(perf_counter_ns(), bytes)``; SSE framing, JSON and token accounting happen
-after the last byte, so a 2,000 tok/s stream is never slowed or skewed by our own parsing.
+``t0`` is when the request's body is written to the socket (an aiohttp trace), not when the SDK
+starts building it (~1.4 ms earlier) nor when it hands the request to the transport: on Python < 3.12
+aiohttp writes the body from a task that waits for its turn on the event loop, milliseconds at high
+concurrency, and none of that is the endpoint's time. The httpx request hook's stamp (``handed_ns``)
+is kept: ``t0 - handed_ns`` is the client's own queueing, one of its saturation signals.
+
+While the response streams, the hot path only appends ``(perf_counter_ns(), bytes)``. Parsing waits
+even longer: :func:`read_stream` only checks that the stream ended cleanly (``[DONE]``, no error
+event) and returns a :class:`RawStream`; load.py parses it when the measured window ends, so a
+finished request's ~4 ms of JSON never delays the timestamps of the streams still running.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 import httpx
 from cerebras.cloud.sdk import AsyncCerebras
 
 from .metrics import ServerTimes, Timing, Usage
 
 REQUEST_ID_HEADER = "x-perf-request-id"
+_ERROR_KEY = re.compile(rb'"error"\s*:')
 
 
 class RequestClock:
-    """Send times per request id, stamped by the transport's request hook (the t0 of metrics.md)."""
+    """Per request id: when the SDK handed the request to the transport (httpx hook) and when its body
+    was written to the socket (aiohttp trace); the latter is the t0 of metrics.md."""
 
     def __init__(self) -> None:
-        self._t0: dict[str, int] = {}
+        self._handed: dict[str, int] = {}
+        self._sent: dict[str, int] = {}
 
     async def on_request(self, request: httpx.Request) -> None:
         request_id = request.headers.get(REQUEST_ID_HEADER)
         if request_id is not None:
-            self._t0[request_id] = time.perf_counter_ns()
+            self._handed[request_id] = time.perf_counter_ns()
 
-    def pop(self, request_id: str) -> int | None:
-        return self._t0.pop(request_id, None)
+    def trace_config(self) -> aiohttp.TraceConfig:
+        """Stamps the first body write of each request; give it to the transport's ``ClientSession``."""
+        config = aiohttp.TraceConfig()
+        config.on_request_start.append(self._on_start)
+        config.on_request_chunk_sent.append(self._on_chunk_sent)
+        return config
+
+    async def _on_start(
+        self, _: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestStartParams
+    ) -> None:
+        context.request_id = params.headers.get(REQUEST_ID_HEADER)
+
+    async def _on_chunk_sent(
+        self, _: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestChunkSentParams
+    ) -> None:
+        request_id = context.request_id
+        if request_id is not None and request_id not in self._sent:
+            self._sent[request_id] = time.perf_counter_ns()
+
+    def pop(self, request_id: str) -> tuple[int, int] | None:
+        """``(handed_ns, t0_ns)``; t0 falls back to the hand-over when the trace did not fire."""
+        handed = self._handed.pop(request_id, None)
+        sent = self._sent.pop(request_id, None)
+        if handed is None:
+            return None
+        return handed, handed if sent is None else sent
 
 
 class StreamError(Exception):
@@ -140,15 +176,64 @@ def _usage(parsed: _Parsed, warnings: list[str]) -> Usage:
     )
 
 
-async def measure_stream(
+@dataclass(frozen=True)
+class RawStream:
+    """One response as it arrived: timestamped bytes, not yet parsed (see the module docstring)."""
+
+    request_id: str
+    handed_ns: int
+    t0_ns: int
+    end_ns: int
+    chunks: list[tuple[int, bytes]]
+    headers: Mapping[str, str]
+
+    @property
+    def size(self) -> int:
+        return sum(len(chunk) for _, chunk in self.chunks)
+
+    def ends_cleanly(self) -> bool:
+        """``[DONE]`` last and no error event anywhere: then parsing can wait and cannot fail."""
+        raw = b"".join(chunk for _, chunk in self.chunks)
+        return raw.rstrip().endswith(b"[DONE]") and _ERROR_KEY.search(raw) is None
+
+    def measurement(self) -> Measurement:
+        """Parse; raises :class:`StreamError` or :class:`IncompleteStream` for a failed attempt."""
+        chunks = self.chunks
+        parsed = parse_stream(chunks)
+        if not chunks:
+            raise IncompleteStream("the endpoint closed the stream without sending any event")
+        if parsed.done_ns is None and parsed.usage is None:
+            raise IncompleteStream(f"the stream ended after {len(parsed.chunk_ns)} content chunks without [DONE]")
+        warnings: list[str] = []
+        usage = _usage(parsed, warnings)
+        timing = Timing(
+            t0_ns=self.t0_ns,
+            first_event_ns=chunks[0][0],
+            first_token_ns=parsed.first_token_ns,
+            end_ns=parsed.done_ns if parsed.done_ns is not None else min(self.end_ns, chunks[-1][0]),
+            chunk_ns=tuple(parsed.chunk_ns),
+        )
+        return Measurement(
+            request_id=self.request_id,
+            timing=timing,
+            usage=usage,
+            server=ServerTimes.from_time_info(parsed.time_info),
+            content="".join(parsed.content),
+            headers=self.headers,
+            warnings=tuple(warnings),
+        )
+
+
+async def read_stream(
     client: AsyncCerebras,
     clock: RequestClock,
     *,
     model: str,
     request: Mapping[str, Any],
     timeout: float,
-) -> Measurement:
-    """Send one streaming chat completion and time it. SDK errors propagate for the retry policy."""
+) -> RawStream:
+    """Send one streaming chat completion and keep its timestamped bytes. SDK errors propagate for the
+    retry policy, and so do stream errors: a stream that did not end cleanly is parsed at once."""
     request_id = uuid.uuid4().hex
     chunks: list[tuple[int, bytes]] = []
     append = chunks.append
@@ -166,29 +251,10 @@ async def measure_stream(
                 append((clock_ns(), chunk))
         end_ns = clock_ns()
     finally:
-        t0_ns = clock.pop(request_id)
-    parsed = parse_stream(chunks)
-    if t0_ns is None:
+        stamps = clock.pop(request_id)
+    if stamps is None:
         raise RuntimeError("the transport's request hook did not run: cannot time this request")
-    if not chunks:
-        raise IncompleteStream("the endpoint closed the stream without sending any event")
-    if parsed.done_ns is None and parsed.usage is None:
-        raise IncompleteStream(f"the stream ended after {len(parsed.chunk_ns)} content chunks without [DONE]")
-    warnings: list[str] = []
-    usage = _usage(parsed, warnings)
-    timing = Timing(
-        t0_ns=t0_ns,
-        first_event_ns=chunks[0][0],
-        first_token_ns=parsed.first_token_ns,
-        end_ns=parsed.done_ns if parsed.done_ns is not None else min(end_ns, chunks[-1][0]),
-        chunk_ns=tuple(parsed.chunk_ns),
-    )
-    return Measurement(
-        request_id=request_id,
-        timing=timing,
-        usage=usage,
-        server=ServerTimes.from_time_info(parsed.time_info),
-        content="".join(parsed.content),
-        headers=headers,
-        warnings=tuple(warnings),
-    )
+    raw = RawStream(request_id, stamps[0], stamps[1], end_ns, chunks, headers)
+    if not raw.ends_cleanly():
+        raw.measurement()
+    return raw

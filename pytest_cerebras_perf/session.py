@@ -341,8 +341,7 @@ class PerfSession:
         request = scenario.request_kwargs(overrides)
 
         async def go() -> Sample:
-            sample, _ = await harness.request(model, request)
-            return sample
+            return await harness.request(model, request)
 
         return self._loop.run(go())
 

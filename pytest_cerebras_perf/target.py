@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
+import aiohttp
 import httpx
 from cerebras.cloud.sdk import APIStatusError, AsyncCerebras, DefaultAioHttpClient
+from httpx_aiohttp import AiohttpTransport
 
 from .redact import redact, strip_credentials
 from .settings import Secret, Settings
@@ -91,12 +93,24 @@ def new_emulator_key() -> str:
 
 
 def build_client(
-    endpoint: Endpoint, *, pool_size: int, timeout: float, on_request: Callable[[httpx.Request], Awaitable[None]]
+    endpoint: Endpoint,
+    *,
+    pool_size: int,
+    timeout: float,
+    on_request: Callable[[httpx.Request], Awaitable[None]],
+    trace: aiohttp.TraceConfig,
 ) -> AsyncCerebras:
     """An ``AsyncCerebras`` over the aiohttp transport: no SDK retries, no hidden warming request,
-    and a pool as large as the concurrency so requests never queue for a connection."""
+    a pool as large as the concurrency so requests never queue for a connection, and ``trace`` on
+    the aiohttp session so t0 can be stamped when the request really leaves (measure.py)."""
+    limits = httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size)
+
+    def session() -> aiohttp.ClientSession:  # built on first use, inside the loop that will use it
+        connector = aiohttp.TCPConnector(limit=pool_size, keepalive_timeout=limits.keepalive_expiry)
+        return aiohttp.ClientSession(connector=connector, trace_configs=[trace])
+
     http_client = DefaultAioHttpClient(
-        limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
+        transport=AiohttpTransport(limits=limits, client=session),
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         event_hooks={"request": [on_request]},
     )

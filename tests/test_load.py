@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from pytest_cerebras_perf import load
 from pytest_cerebras_perf.baselines import BaselineRun, ScenarioBaseline
 from pytest_cerebras_perf.emulator import EmulatorProcess, load_profile
 from pytest_cerebras_perf.gate import GatePolicy
@@ -19,11 +20,13 @@ from pytest_cerebras_perf.load import (
     Harness,
     LoadPlan,
     LoadResult,
+    Outcome,
     aggregate,
     poisson_schedule,
     run_measured,
     warm,
 )
+from pytest_cerebras_perf.measure import RawStream
 from pytest_cerebras_perf.metrics import metric_values
 from pytest_cerebras_perf.retry import RetryPolicy
 from pytest_cerebras_perf.settings import Secret
@@ -175,6 +178,34 @@ def test_streams_that_fail_midway_are_retried_outside_the_timer(emulator: Emulat
     assert sum(s.retries for s in result.samples) == 2 and retried
     clean_e2e = [s.e2e for s in result.samples if not s.retries and s.e2e is not None]
     assert all(s.e2e is not None and s.e2e < 1.5 * max(clean_e2e) for s in retried)
+
+
+def _finished(index: int) -> Outcome:
+    usage = b'"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}'
+    body = (
+        b'data: {"choices":[{"index":0,"delta":{"content":"a"}}]}\n\n'
+        b'data: {"choices":[{"index":0,"delta":{"content":"b"}}],' + usage + b"}\n\ndata: [DONE]\n\n"
+    )
+    raw = RawStream(f"r{index}", handed_ns=10, t0_ns=20, end_ns=90, chunks=[(50, body)], headers={})
+    return Outcome(retries=0, raw=raw)
+
+
+def test_finished_streams_are_parsed_when_the_window_ends_or_the_budget_is_full(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    raw = _finished(0).raw
+    assert raw is not None
+    size = raw.size
+    monkeypatch.setattr(load, "PARSE_BUDGET_BYTES", 2 * size)
+    result = LoadResult()
+    for index in range(2):
+        result.add(_finished(index), 0.0)
+    assert result.samples == [] and len(result.unparsed) == 2  # nothing parsed while streams run
+    result.add(_finished(2), 0.0)
+    assert [s.request_id for s in result.samples] == ["r0"]  # over budget: the oldest is parsed now
+    result.parse()
+    assert [s.request_id for s in result.samples] == ["r0", "r1", "r2"] and not result.unparsed
+    assert all(s.ok and s.completion_tokens == 2 and s.ttft == 30e-9 for s in result.samples)
 
 
 def test_poisson_schedule_is_seeded() -> None:

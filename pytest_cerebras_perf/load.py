@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from cerebras.cloud.sdk import APIStatusError
 
 from .measure import IncompleteStream, RawStream, RequestClock, StreamError, read_stream
 from .metrics import Sample, SampleError
@@ -256,11 +257,16 @@ class Harness:
 
     async def send(self, model: str, request: Mapping[str, Any], *, scheduled_ns: int | None = None) -> Outcome:
         """One request with its retries, its stream left unparsed; raises only on a daily quota."""
-        reserve = int(request.get("max_completion_tokens") or 0) + 1000
-        await self.pacer.before_send(reserve)
+        reserve = reserved_tokens(request)
 
         async def attempt() -> tuple[RawStream, int]:
-            return await asyncio.wait_for(self._read(model, request), self.timeout)
+            # Every attempt asks the pacer (a retry is a request too); its sleep is before t0.
+            await self.pacer.before_send(reserve)
+            try:
+                return await asyncio.wait_for(self._read(model, request), self.timeout)
+            except APIStatusError as exc:
+                self.pacer.observe(exc.response.headers)  # a 429 says best when there is room again
+                raise
 
         try:
             (raw, waited), retries = await call_with_retries(attempt, self.policy)
@@ -274,6 +280,12 @@ class Harness:
     async def request(self, model: str, request: Mapping[str, Any]) -> Sample:
         """One request parsed at once: warmup and single checks, where nothing else is timed."""
         return (await self.send(model, request)).sample()
+
+
+def reserved_tokens(request: Mapping[str, Any]) -> int:
+    """What the server books for a request: prompt tokens (about 4 characters each) + max completion."""
+    characters = sum(len(str(m.get("content") or "")) for m in request.get("messages") or ())
+    return characters // 4 + 16 + int(request.get("max_completion_tokens") or request.get("max_tokens") or 0)
 
 
 async def _watch_loop(lags: list[float], stop: asyncio.Event) -> None:

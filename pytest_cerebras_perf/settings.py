@@ -135,7 +135,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "perf_max_client_lag",
         "--perf-max-client-lag",
-        "client event-loop/dispatch lag (s, p99) above which a run is marked client_saturated and not gated",
+        "client event-loop lag (s, p99) above which a run is marked client_saturated and not gated; also "
+        "marked when requests spend over 10% of their time waiting for the client",
         "0.010",
         None,
         "S",

@@ -165,7 +165,9 @@ def summary(reporter: Any, perf: PerfSession, written: Mapping[str, Path] | None
             reporter.write_line(f"warning: {warning}", yellow=True)
         if record.aggregate.get("client_saturated"):
             reporter.write_line(
-                f"warning: {record.id}: the client was saturated (lag {record.aggregate['client_lag'] * 1000:.1f} ms);"
+                f"warning: {record.id}: the client was saturated (event-loop lag p99 "
+                f"{record.aggregate.get('loop_lag_p99', 0.0) * 1000:.1f} ms, "
+                f"{record.aggregate.get('dispatch_share', 0.0) * 100:.0f}% of request time waiting for the client);"
                 " its figures are not gated: lower --concurrency or use --perf-workers N",
                 yellow=True,
             )

@@ -239,3 +239,11 @@ def test_open_loop_follows_the_seeded_schedule_and_counts_queueing(
     expected = poisson_schedule(plan.request_rate or 0.0, plan.requests, plan.seed)
     for got, want in zip(scheduled, expected, strict=True):
         assert (got - scheduled[0]) / 1e9 == pytest.approx(want - expected[0], abs=1e-6)
+
+
+def test_reserved_tokens_counts_prompt_and_max_completion() -> None:
+    from pytest_cerebras_perf.load import reserved_tokens
+
+    short = reserved_tokens({"messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 100})
+    long = reserved_tokens({"messages": [{"role": "user", "content": "x" * 10_000}], "max_completion_tokens": 100})
+    assert 100 < short < 130 and long - short == 10_000 // 4

@@ -323,13 +323,13 @@ class PerfSession:
         notes = []
         if last.iterations != self.settings.iterations * record.concurrency:
             notes.append(
-                f"{record.id}: baseline runs have {last.iterations} samples, this run "
+                f"baseline runs have {last.iterations} samples, this run "
                 f"{self.settings.iterations * record.concurrency}: compared anyway"
             )
         max_tokens = record.request.get("max_completion_tokens")
         if last.max_completion_tokens is not None and last.max_completion_tokens != max_tokens:
             notes.append(
-                f"{record.id}: baseline max_completion_tokens {last.max_completion_tokens} != {max_tokens}: "
+                f"baseline max_completion_tokens {last.max_completion_tokens} != {max_tokens}: "
                 "output lengths differ, compared anyway"
             )
         return notes

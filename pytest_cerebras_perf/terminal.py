@@ -136,6 +136,16 @@ def table(records: Sequence[ScenarioRecord]) -> list[str]:
     ]
 
 
+def grouped_warnings(records: Sequence[ScenarioRecord]) -> dict[str, list[str]]:
+    """One line per distinct warning, naming the scenario runs it applies to (not four copies)."""
+    grouped: dict[str, list[str]] = {}
+    for record in records:
+        for warning in record.warnings:
+            text = warning.removeprefix(f"{record.id}: ")
+            grouped.setdefault(text, []).append(record.id)
+    return grouped
+
+
 def summary(reporter: Any, perf: PerfSession, written: Mapping[str, Path] | None) -> None:
     if not perf.records:
         return
@@ -160,9 +170,9 @@ def summary(reporter: Any, perf: PerfSession, written: Mapping[str, Path] | None
             counts[verdict.verdict] = counts.get(verdict.verdict, 0) + 1
     if counts:
         reporter.write_line("gate: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    for warning, ids in grouped_warnings(perf.records).items():
+        reporter.write_line(f"warning: {warning} ({', '.join(ids)})", yellow=True)
     for record in perf.records:
-        for warning in record.warnings:
-            reporter.write_line(f"warning: {warning}", yellow=True)
         if record.aggregate.get("client_saturated"):
             reporter.write_line(
                 f"warning: {record.id}: the client was saturated (event-loop lag p99 "

@@ -191,3 +191,15 @@ def test_medians_match_emulator_ground_truth(pytester: pytest.Pytester, tmp_path
         e2e_error.append(sample["e2e"] - server_e2e)
     assert abs(statistics.median(ttft_error)) < 0.003, ttft_error
     assert abs(statistics.median(e2e_error)) < 0.003, e2e_error
+
+
+def test_warnings_are_grouped_per_distinct_text() -> None:
+    from types import SimpleNamespace
+
+    from pytest_cerebras_perf.terminal import grouped_warnings
+
+    records = [SimpleNamespace(id=f"s{i}@c1", warnings=[f"s{i}@c1: baseline runs have 20 samples, this run 10"])
+               for i in range(3)]
+    assert grouped_warnings(records) == {  # type: ignore[arg-type]
+        "baseline runs have 20 samples, this run 10": ["s0@c1", "s1@c1", "s2@c1"]
+    }

@@ -9,13 +9,13 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .baselines import Baseline, BaselineError, BaselineRun, ScenarioBaseline, baseline_path, load_baseline, save_runs
+from .baselines import Baseline, BaselineRun, ScenarioBaseline, baseline_path, load_baseline, save_runs
 from .gate import GatePolicy, Verdict
 from .gating import gate_run
 from .load import Harness, LoadPlan, LoadResult, aggregate, run_measured, warm
@@ -380,15 +380,3 @@ class PerfSession:
 
 class DailyQuotaExceededSkip(Exception):
     """Raised for scenarios after a daily quota stopped the model; the plugin turns it into a skip."""
-
-
-def baseline_error_line(exc: BaselineError) -> str:
-    return str(exc).splitlines()[0]
-
-
-def verdict_counts(records: Sequence[ScenarioRecord]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for record in records:
-        for verdict in record.verdicts:
-            counts[verdict.verdict] = counts.get(verdict.verdict, 0) + 1
-    return counts

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -188,6 +187,3 @@ def summary(reporter: Any, perf: PerfSession, written: Mapping[str, Path] | None
     for name, path in (written or {}).items():
         reporter.write_line(f"{name}: {path}")
 
-
-def stderr_line(text: str) -> None:
-    sys.stderr.write(text + "\n")

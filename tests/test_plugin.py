@@ -203,3 +203,30 @@ def test_warnings_are_grouped_per_distinct_text() -> None:
     assert grouped_warnings(records) == {  # type: ignore[arg-type]
         "baseline runs have 20 samples, this run 10": ["s0@c1", "s1@c1", "s2@c1"]
     }
+
+
+def test_capacity_limited_sweep_in_results_and_report(pytester: pytest.Pytester) -> None:
+    """Continuous batching, seen end to end: per-request tok/s falls, aggregate tok/s rises."""
+    pytester.makefile(".yaml", scenarios=SCENARIOS)
+    pytester.makepyfile(test_perf="""
+        import pytest
+
+        @pytest.mark.scenario("long")
+        def test_sweep(cerebras_call):
+            cerebras_call()
+    """)
+    report = pytester.path / "report.html"
+    outcome = pytester.runpytest_subprocess(
+        "-p", "cerebras_perf", "--perf-emulator-profile", "capacity-limited", "--concurrency", "1,4,16",
+        "--iterations", "2", "--perf-json", "results.json", "--perf-report", str(report),
+        "--perf-seed-results", "none", "--perf-no-gate",
+    )
+    outcome.assert_outcomes(passed=3)
+    results = json.loads((pytester.path / "results.json").read_text())
+    by_level = {s["concurrency"]: s for s in results["scenarios"]}
+    per_request = [by_level[c]["summary"]["output_tps"]["p50"] for c in (1, 4, 16)]
+    aggregate = [by_level[c]["aggregate"]["output_tps"] for c in (1, 4, 16)]
+    assert per_request[0] > per_request[1] > per_request[2], per_request
+    assert aggregate[0] < aggregate[1] < aggregate[2] * 1.05, aggregate  # 8,000 tok/s shared: 16 saturates it
+    html = report.read_text()
+    assert 'data-figure="concurrency"' in html  # the throughput–latency curve of a sweep

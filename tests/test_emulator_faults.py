@@ -37,13 +37,6 @@ UNLIMITED = {"requests_per_minute": 10**9, "requests_per_day": 10**9, "tokens_pe
              "tokens_per_day": 10**9, "retry_after_header": False}
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorProcess]:
-    with EmulatorProcess() as process:
-        process.start("fast", api_key=API_KEY)
-        yield process
-
-
 @pytest.fixture
 def client(emulator: EmulatorProcess) -> Iterator[Cerebras]:
     emulator.set_profile(UNLIMITED)

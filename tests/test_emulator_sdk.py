@@ -23,13 +23,6 @@ BASELINE = {"default_output_tokens": 16, "decode_tps": 50_000.0, "tokens_per_min
             "behind_schedule_min": 0.002, "behind_schedule_fraction": 0.05}
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorProcess]:
-    with EmulatorProcess() as process:
-        process.start("fast")
-        yield process
-
-
 @pytest.fixture
 def client(emulator: EmulatorProcess) -> Iterator[Cerebras]:
     emulator.set_profile(BASELINE)

@@ -40,13 +40,6 @@ NO_RETRIES = RetryPolicy(retries=0)
 STEADY = {"ttft_base": 0.01, "decode_tps": 2000.0, "default_output_tokens": 40, "jitter_sigma": 0.0}
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorProcess]:
-    with EmulatorProcess() as process:
-        process.start("fast", api_key=API_KEY)
-        yield process
-
-
 @pytest.fixture
 def endpoint(emulator: EmulatorProcess) -> Iterator[Endpoint]:
     emulator.set_profile(load_profile("fast").to_dict())

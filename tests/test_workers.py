@@ -22,13 +22,6 @@ STEADY = {"ttft_base": 0.01, "decode_tps": 2000.0, "jitter_sigma": 0.0}
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorProcess]:
-    with EmulatorProcess() as process:
-        process.start("fast", api_key=API_KEY)
-        yield process
-
-
-@pytest.fixture(scope="module")
 def pool(emulator: EmulatorProcess) -> Iterator[WorkerPool]:
     endpoint = Endpoint("emulator", emulator.url, Secret(API_KEY), "fast")
     workers = WorkerPool(endpoint, workers=2, max_concurrency=5, timeout=30.0, policy=RetryPolicy(retries=0))

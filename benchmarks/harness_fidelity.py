@@ -146,14 +146,13 @@ def compare(samples: Sequence[Sample], truth: Sequence[dict[str, Any]], offset_n
 
 def _measure_in_process(endpoint: Endpoint, plan: LoadPlan, emulator: EmulatorProcess) -> tuple[LoadResult, int]:
     async def go() -> tuple[LoadResult, int]:
-        harness = Harness(endpoint, pool_size=plan.concurrency, timeout=TIMEOUT, policy=RetryPolicy(retries=0))
-        try:
+        async with Harness(
+            endpoint, pool_size=plan.concurrency, timeout=TIMEOUT, policy=RetryPolicy(retries=0)
+        ) as harness:
             await warm(harness, MODEL, REQUEST, plan)
             connections = emulator.stats()["connections"]
             result = await run_measured(harness, MODEL, REQUEST, plan, LoadResult())
             return result, emulator.stats()["connections"] - connections
-        finally:
-            await harness.close()
 
     return asyncio.run(go())
 

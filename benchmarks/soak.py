@@ -65,12 +65,9 @@ def fault_rules(rate: float) -> list[dict[str, Any]]:
 
 async def soak(url: str, plan: LoadPlan, policy: RetryPolicy) -> LoadResult:
     endpoint = Endpoint("emulator", url, Secret(KEY), "fast")
-    harness = Harness(endpoint, pool_size=plan.concurrency + 2, timeout=TIMEOUT, policy=policy)
     result = LoadResult()
-    try:
+    async with Harness(endpoint, pool_size=plan.concurrency + 2, timeout=TIMEOUT, policy=policy) as harness:
         await run_measured(harness, MODEL, REQUEST, plan, result)
-    finally:
-        await harness.close()
     return result
 
 

@@ -240,6 +240,12 @@ class Harness:
     async def close(self) -> None:
         await self.client.close()
 
+    async def __aenter__(self) -> Harness:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
     async def _on_request(self, request: httpx.Request) -> None:
         await self.clock.on_request(request)
         self.turn.give_back()

@@ -234,12 +234,9 @@ def test_a_daily_quota_stops_the_model_keeps_the_results_and_never_touches_basel
 def measure(url: str, key: str, plan: LoadPlan, policy: RetryPolicy, timeout: float = 5.0) -> list[Sample]:
     async def go() -> list[Sample]:
         endpoint = Endpoint("emulator", url, Secret(key), "fast")
-        harness = Harness(endpoint, pool_size=plan.concurrency + 2, timeout=timeout, policy=policy)
         result = LoadResult()
-        try:
+        async with Harness(endpoint, pool_size=plan.concurrency + 2, timeout=timeout, policy=policy) as harness:
             await run_measured(harness, MODEL, REQUEST, plan, result)
-        finally:
-            await harness.close()
         return result.samples
 
     return asyncio.run(go())

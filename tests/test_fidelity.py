@@ -44,15 +44,13 @@ def measure(emulator: EmulatorProcess, plan: LoadPlan) -> tuple[LoadResult, dict
     endpoint = Endpoint("emulator", emulator.url, Secret(API_KEY), "fast")
 
     async def go() -> tuple[LoadResult, int]:
-        harness = Harness(endpoint, pool_size=plan.concurrency, timeout=30.0, policy=RetryPolicy(retries=0))
-        try:
+        policy = RetryPolicy(retries=0)
+        async with Harness(endpoint, pool_size=plan.concurrency, timeout=30.0, policy=policy) as harness:
             await warm(harness, MODEL, REQUEST, plan)
             emulator.clear_truth()
             before = emulator.stats()["connections"]
             result = await run_measured(harness, MODEL, REQUEST, plan, LoadResult())
             return result, emulator.stats()["connections"] - before
-        finally:
-            await harness.close()
 
     result, opened = asyncio.run(go())
     return result, {record["request_id"]: record for record in emulator.truth()}, opened

@@ -58,8 +58,7 @@ def measure(
     """Warm up and measure ``plan`` with a fresh harness; ``beside`` runs on the same loop meanwhile."""
 
     async def go() -> LoadResult:
-        harness = Harness(endpoint, pool_size=plan.concurrency, timeout=30.0, policy=policy)
-        try:
+        async with Harness(endpoint, pool_size=plan.concurrency, timeout=30.0, policy=policy) as harness:
             await warm(harness, MODEL, request, plan)
             stop = asyncio.Event()
             extra = asyncio.create_task(beside(stop)) if beside else None
@@ -68,8 +67,6 @@ def measure(
             if extra is not None:
                 await extra
             return result
-        finally:
-            await harness.close()
 
     return asyncio.run(go())
 

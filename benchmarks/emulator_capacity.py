@@ -60,8 +60,15 @@ async def _stream(session: aiohttp.ClientSession, url: str, body: bytes, request
 
 
 async def _run_level(url: str, concurrency: int, tokens: int) -> None:
-    body = json.dumps({"model": MODEL, "stream": True, "messages": [{"role": "user", "content": "go"}],
-                       "min_completion_tokens": tokens, "max_completion_tokens": tokens}).encode()
+    body = json.dumps(
+        {
+            "model": MODEL,
+            "stream": True,
+            "messages": [{"role": "user", "content": "go"}],
+            "min_completion_tokens": tokens,
+            "max_completion_tokens": tokens,
+        }
+    ).encode()
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=600)) as session:
         await asyncio.gather(*(_stream(session, url, body, f"c{concurrency}-{i}") for i in range(concurrency)))
@@ -84,14 +91,27 @@ def _analyse(records: list[dict[str, Any]], tokens_per_chunk: int, concurrency: 
         decode_ratios.append(scheduled / (r["last_token_ns"] - r["first_token_due_ns"]))
     window = (max(r["last_token_ns"] for r in streams) - min(r["first_token_ns"] for r in streams)) / 1e9
     total = sum(r["completion_tokens"] for r in streams)
-    return LevelResult(tokens_per_chunk, concurrency, total / window, min(ttft_ratios), min(decode_ratios),
-                       sum(1 for r in streams if r["behind_schedule"]),
-                       max(r["behind_schedule_s"] for r in streams) * 1000)
+    return LevelResult(
+        tokens_per_chunk,
+        concurrency,
+        total / window,
+        min(ttft_ratios),
+        min(decode_ratios),
+        sum(1 for r in streams if r["behind_schedule"]),
+        max(r["behind_schedule_s"] for r in streams) * 1000,
+    )
 
 
 def measure(tokens_per_chunk: int, levels: Sequence[int], tokens: int, tolerance: float) -> list[LevelResult]:
-    overrides = {"decode_tps": DECODE_TPS, "capacity_tps": None, "tokens_per_chunk": tokens_per_chunk,
-                 "ttft_base": TTFT_S, "queue_time": 0.0, "jitter_sigma": 0.0, "server_overhead": 0.0}
+    overrides = {
+        "decode_tps": DECODE_TPS,
+        "capacity_tps": None,
+        "tokens_per_chunk": tokens_per_chunk,
+        "ttft_base": TTFT_S,
+        "queue_time": 0.0,
+        "jitter_sigma": 0.0,
+        "server_overhead": 0.0,
+    }
     results = []
     with EmulatorProcess() as emulator:
         url = emulator.start("fast", overrides=overrides)
@@ -108,10 +128,12 @@ def measure(tokens_per_chunk: int, levels: Sequence[int], tokens: int, tolerance
 
 
 def _print_row(result: LevelResult, tolerance: float) -> None:
-    print(f"{result.tokens_per_chunk:>5} {result.concurrency:>6} {result.concurrency * DECODE_TPS:>12,.0f} "
-          f"{result.aggregate_tps:>12,.0f} {result.worst_ttft_ratio:>8.3f} {result.worst_decode_ratio:>8.3f} "
-          f"{result.behind:>7} {result.max_late_ms:>9.1f} {'yes' if result.within(tolerance) else 'NO':>5}",
-          flush=True)
+    print(
+        f"{result.tokens_per_chunk:>5} {result.concurrency:>6} {result.concurrency * DECODE_TPS:>12,.0f} "
+        f"{result.aggregate_tps:>12,.0f} {result.worst_ttft_ratio:>8.3f} {result.worst_decode_ratio:>8.3f} "
+        f"{result.behind:>7} {result.max_late_ms:>9.1f} {'yes' if result.within(tolerance) else 'NO':>5}",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -122,8 +144,10 @@ def main() -> None:
     parser.add_argument("--chunk-sizes", default="1,8")
     args = parser.parse_args()
     levels = [int(level) for level in args.levels.split(",")]
-    print(f"{'tok/ch':>5} {'conc':>6} {'target tok/s':>12} {'actual tok/s':>12} {'ttft':>8} {'decode':>8} "
-          f"{'behind':>7} {'late ms':>9} {'ok':>5}")
+    print(
+        f"{'tok/ch':>5} {'conc':>6} {'target tok/s':>12} {'actual tok/s':>12} {'ttft':>8} {'decode':>8} "
+        f"{'behind':>7} {'late ms':>9} {'ok':>5}"
+    )
     ceilings = []
     for tokens_per_chunk in (int(size) for size in args.chunk_sizes.split(",")):
         results = measure(tokens_per_chunk, levels, args.tokens, args.tolerance)
@@ -134,9 +158,11 @@ def main() -> None:
         if best is None:
             print(f"{tokens_per_chunk} token(s)/chunk: never within {args.tolerance:.0%} of schedule")
         else:
-            print(f"{tokens_per_chunk} token(s)/chunk: ceiling {best.aggregate_tps:,.0f} tok/s aggregate at "
-                  f"concurrency {best.concurrency} "
-                  f"(every stream within {args.tolerance:.0%} of {DECODE_TPS:,.0f} tok/s)")
+            print(
+                f"{tokens_per_chunk} token(s)/chunk: ceiling {best.aggregate_tps:,.0f} tok/s aggregate at "
+                f"concurrency {best.concurrency} "
+                f"(every stream within {args.tolerance:.0%} of {DECODE_TPS:,.0f} tok/s)"
+            )
 
 
 if __name__ == "__main__":

@@ -28,11 +28,29 @@ ROOT = Path(__file__).resolve().parents[1]
 def pytest_run(workdir: Path, profile: str, iterations: int, index: int, save: bool) -> dict:
     results = workdir / f"results-{index}.json"
     command = [
-        sys.executable, "-m", "pytest", str(ROOT / "perf_tests"), "-p", "cerebras_perf", "-q",
-        "-p", "no:cacheprovider", "--rootdir", str(ROOT),
-        "--iterations", str(iterations), "--perf-emulator-profile", profile,
-        "--perf-baseline-dir", str(workdir / "baselines"), "--perf-json", str(results),
-        "--perf-report", "none", "--perf-seed-results", "none",
+        sys.executable,
+        "-m",
+        "pytest",
+        str(ROOT / "perf_tests"),
+        "-p",
+        "cerebras_perf",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--rootdir",
+        str(ROOT),
+        "--iterations",
+        str(iterations),
+        "--perf-emulator-profile",
+        profile,
+        "--perf-baseline-dir",
+        str(workdir / "baselines"),
+        "--perf-json",
+        str(results),
+        "--perf-report",
+        "none",
+        "--perf-seed-results",
+        "none",
     ]
     if save:
         command.append("--perf-save")
@@ -67,8 +85,10 @@ def main() -> int:
                         mdes.setdefault(gate["metric"], []).append(gate["mde"])
     elapsed = time.perf_counter() - started
     gates = sum(verdicts.values())
-    print(f"profile {args.profile}, {args.baselines} saved baseline runs, {args.reruns} unchanged reruns, "
-          f"{args.iterations} iterations each ({elapsed:.0f} s)")
+    print(
+        f"profile {args.profile}, {args.baselines} saved baseline runs, {args.reruns} unchanged reruns, "
+        f"{args.iterations} iterations each ({elapsed:.0f} s)"
+    )
     print(f"gates evaluated: {gates}")
     for verdict, count in sorted(verdicts.items()):
         print(f"  {verdict:13} {count:5}  ({count / gates * 100:.1f} %)")

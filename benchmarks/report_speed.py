@@ -42,10 +42,12 @@ def main() -> None:
         size = path.stat().st_size
     runs = len(results["scenarios"])
     samples = sum(len(s["samples"]) for s in results["scenarios"])
-    print(f"report of {runs} scenario runs ({samples} requests): first {first:.2f} s (cold caches), "
-          f"median {statistics.median(times):.2f} s, min {min(times):.2f} s, max {max(times):.2f} s "
-          f"over {args.rounds} rounds; {size / 1e6:.2f} MB; target < {TARGET_SECONDS:.0f} s: "
-          f"{'met' if statistics.median(times) < TARGET_SECONDS else 'MISSED'}")
+    print(
+        f"report of {runs} scenario runs ({samples} requests): first {first:.2f} s (cold caches), "
+        f"median {statistics.median(times):.2f} s, min {min(times):.2f} s, max {max(times):.2f} s "
+        f"over {args.rounds} rounds; {size / 1e6:.2f} MB; target < {TARGET_SECONDS:.0f} s: "
+        f"{'met' if statistics.median(times) < TARGET_SECONDS else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

@@ -186,4 +186,3 @@ def summary(reporter: Any, perf: PerfSession, written: Mapping[str, Path] | None
         reporter.write_line(f"PARTIAL RUN: {perf.partial_reason}", red=True)
     for name, path in (written or {}).items():
         reporter.write_line(f"{name}: {path}")
-

@@ -43,15 +43,27 @@ PROFILES: dict[str, Profile] = {
     for p in (
         Profile("short_input_short_output", 42, 130, 0.003, 2300.0, "What is AI?"),
         Profile(
-            "short_input_long_output", 58, 1650, 0.004, 1750.0,
+            "short_input_long_output",
+            58,
+            1650,
+            0.004,
+            1750.0,
             "Write a long and meandering story about a space explorer discovering a new civilization.",
         ),
         Profile(
-            "long_input_short_output", 3050, 90, 0.095, 1300.0,
+            "long_input_short_output",
+            3050,
+            90,
+            0.095,
+            1300.0,
             "A 4,000-word document about quantum computing ... Provide a one-paragraph executive summary.",
         ),
         Profile(
-            "long_input_long_output", 3120, 1700, 0.11, 2200.0,
+            "long_input_long_output",
+            3120,
+            1700,
+            0.11,
+            2200.0,
             "A 4,000-word document about quantum computing ... Explain how it might impact machine learning.",
         ),
     )
@@ -323,8 +335,15 @@ def _add_edge_cases(rng: np.random.Generator, entries: list[dict[str, Any]], ite
         nodeid=f"perf_tests/test_scenarios.py::test_latency[{MARKUP_SCENARIO}]",
         baseline=None,
         gate=[
-            {**_gate(custom, metric, "no-baseline"), "baseline_p50": None, "ratio": None, "ratio_bound": None,
-             "p_value": None, "mde": None, "m": 0}
+            {
+                **_gate(custom, metric, "no-baseline"),
+                "baseline_p50": None,
+                "ratio": None,
+                "ratio_bound": None,
+                "p_value": None,
+                "mde": None,
+                "m": 0,
+            }
             for metric in ("ttft", "e2e")
         ],
     )

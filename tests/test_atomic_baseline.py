@@ -39,9 +39,23 @@ KILL_AT_BASELINE_RENAME = """
 
 def save_run(pytester: pytest.Pytester) -> pytest.RunResult:
     return pytester.runpytest_subprocess(
-        "-p", "cerebras_perf", "-p", "no:cacheprovider", "--perf-emulator-profile", "fast",
-        "--iterations", "3", "--perf-report", "none", "--perf-seed-results", "none",
-        "--perf-json", "results.json", "--perf-baseline-dir", "baselines", "--perf-save",
+        "-p",
+        "cerebras_perf",
+        "-p",
+        "no:cacheprovider",
+        "--perf-emulator-profile",
+        "fast",
+        "--iterations",
+        "3",
+        "--perf-report",
+        "none",
+        "--perf-seed-results",
+        "none",
+        "--perf-json",
+        "results.json",
+        "--perf-baseline-dir",
+        "baselines",
+        "--perf-save",
     )
 
 

@@ -25,8 +25,19 @@ BARE_MARKER_TEST = """
 
 def run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, str]:
     outcome = pytester.runpytest_inprocess(
-        "-p", "cerebras_perf", "-p", "no:cacheprovider", "--perf-emulator-profile", "fast",
-        "--iterations", "2", "--perf-report", "none", "--perf-seed-results", "none", *args,
+        "-p",
+        "cerebras_perf",
+        "-p",
+        "no:cacheprovider",
+        "--perf-emulator-profile",
+        "fast",
+        "--iterations",
+        "2",
+        "--perf-report",
+        "none",
+        "--perf-seed-results",
+        "none",
+        *args,
     )
     text = outcome.stdout.str() + outcome.stderr.str()
     assert "Traceback" not in text
@@ -73,8 +84,10 @@ def test_an_unknown_scenario_name_lists_the_known_ones(pytester: pytest.Pytester
     outcome, _ = run(pytester)
     assert outcome.ret == pytest.ExitCode.INTERRUPTED
     outcome.stdout.fnmatch_lines(  # the test whose marker names it, the file searched, what it offers
-        ["test_an_unknown_scenario_name_lists_the_known_ones.py::test_latency: */scenarios.yaml: "
-         "unknown scenario 'shrot'; known: short"]
+        [
+            "test_an_unknown_scenario_name_lists_the_known_ones.py::test_latency: */scenarios.yaml: "
+            "unknown scenario 'shrot'; known: short"
+        ]
     )
 
 

@@ -27,14 +27,31 @@ from pytest_cerebras_perf.emulator import EmulatorProcess
 MODEL = "llama-3.3-70b"
 MESSAGES = [{"role": "user", "content": "hello"}]
 API_KEY = "emulator-test-key"
-RPM_BODY = {"message": "Requests per minute limit exceeded - too many requests sent.",
-            "type": "too_many_requests_error", "param": "quota", "code": "request_quota_exceeded"}
-TPM_BODY = {"message": "Tokens per minute limit exceeded - too many tokens processed.",
-            "type": "too_many_requests_error", "param": "quota", "code": "token_quota_exceeded"}
-TPD_BODY = {"message": "Tokens per day limit exceeded - too many tokens processed.",
-            "type": "too_many_requests_error", "param": "quota", "code": "token_quota_exceeded"}
-UNLIMITED = {"requests_per_minute": 10**9, "requests_per_day": 10**9, "tokens_per_minute": 10**9,
-             "tokens_per_day": 10**9, "retry_after_header": False}
+RPM_BODY = {
+    "message": "Requests per minute limit exceeded - too many requests sent.",
+    "type": "too_many_requests_error",
+    "param": "quota",
+    "code": "request_quota_exceeded",
+}
+TPM_BODY = {
+    "message": "Tokens per minute limit exceeded - too many tokens processed.",
+    "type": "too_many_requests_error",
+    "param": "quota",
+    "code": "token_quota_exceeded",
+}
+TPD_BODY = {
+    "message": "Tokens per day limit exceeded - too many tokens processed.",
+    "type": "too_many_requests_error",
+    "param": "quota",
+    "code": "token_quota_exceeded",
+}
+UNLIMITED = {
+    "requests_per_minute": 10**9,
+    "requests_per_day": 10**9,
+    "tokens_per_minute": 10**9,
+    "tokens_per_day": 10**9,
+    "retry_after_header": False,
+}
 
 
 @pytest.fixture
@@ -59,10 +76,12 @@ def _drain(client: Cerebras) -> list[str]:
     return pieces
 
 
-@pytest.mark.parametrize(("kind", "body"), [("rate_limit_rpm", RPM_BODY), ("rate_limit_tpm", TPM_BODY),
-                                            ("rate_limit_tpd", TPD_BODY)])
-def test_injected_429s_raise_rate_limit_error_with_the_exact_body(emulator: EmulatorProcess, client: Cerebras,
-                                                                  kind: str, body: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("kind", "body"), [("rate_limit_rpm", RPM_BODY), ("rate_limit_tpm", TPM_BODY), ("rate_limit_tpd", TPD_BODY)]
+)
+def test_injected_429s_raise_rate_limit_error_with_the_exact_body(
+    emulator: EmulatorProcess, client: Cerebras, kind: str, body: dict[str, str]
+) -> None:
     emulator.set_faults([{"kind": kind, "at": [1], "retry_after": 2.5}])
     with pytest.raises(RateLimitError) as raised:
         _chat(client, stream=True)
@@ -91,13 +110,13 @@ def test_real_buckets_refuse_each_quota_with_its_own_body(emulator: EmulatorProc
     with pytest.raises(RateLimitError) as raised:
         _chat(client, max_completion_tokens=200)
     assert raised.value.body == TPD_BODY
-    assert [record["outcome"] for record in emulator.truth()] == ["ok", "rate_limited", "rate_limited",
-                                                                    "rate_limited"]
+    assert [record["outcome"] for record in emulator.truth()] == ["ok", "rate_limited", "rate_limited", "rate_limited"]
 
 
 @pytest.mark.parametrize(("kind", "status"), [("http_500", 500), ("http_503", 503)])
-def test_server_errors_raise_internal_server_error(emulator: EmulatorProcess, client: Cerebras, kind: str,
-                                                   status: int) -> None:
+def test_server_errors_raise_internal_server_error(
+    emulator: EmulatorProcess, client: Cerebras, kind: str, status: int
+) -> None:
     emulator.set_faults([{"kind": kind, "every": 2}])
     _chat(client)
     with pytest.raises(InternalServerError) as raised:
@@ -109,8 +128,9 @@ def test_server_errors_raise_internal_server_error(emulator: EmulatorProcess, cl
         _chat(client, stream=True)
 
 
-def test_error_event_in_a_200_stream_raises_after_the_chunks_before_it(emulator: EmulatorProcess,
-                                                                      client: Cerebras) -> None:
+def test_error_event_in_a_200_stream_raises_after_the_chunks_before_it(
+    emulator: EmulatorProcess, client: Cerebras
+) -> None:
     emulator.set_faults([{"kind": "stream_error", "at": [1], "after_chunks": 3}])
     with pytest.raises(InternalServerError) as raised:
         _drain(client)
@@ -124,8 +144,9 @@ def test_async_client_raises_on_a_mid_stream_error_too(emulator: EmulatorProcess
 
     async def run() -> int:
         received = 0
-        async with AsyncCerebras(api_key=API_KEY, base_url=emulator.url, max_retries=0,
-                                 http_client=DefaultAioHttpClient()) as async_client:
+        async with AsyncCerebras(
+            api_key=API_KEY, base_url=emulator.url, max_retries=0, http_client=DefaultAioHttpClient()
+        ) as async_client:
             stream = await async_client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
             with pytest.raises(InternalServerError):
                 async for _ in stream:
@@ -147,8 +168,9 @@ def test_dropped_connections_surface_as_connection_errors(emulator: EmulatorProc
     assert [record["chunks"] for record in emulator.truth()] == [0, 0, 4]
 
 
-def test_a_hanging_request_times_out_and_is_released_when_the_client_leaves(emulator: EmulatorProcess,
-                                                                            client: Cerebras) -> None:
+def test_a_hanging_request_times_out_and_is_released_when_the_client_leaves(
+    emulator: EmulatorProcess, client: Cerebras
+) -> None:
     emulator.set_faults([{"kind": "hang", "at": [1]}])
     with pytest.raises(APITimeoutError):
         _chat(client, timeout=0.5)
@@ -162,8 +184,9 @@ def test_a_hanging_request_times_out_and_is_released_when_the_client_leaves(emul
 def test_slow_first_byte_delays_the_response_start(emulator: EmulatorProcess, client: Cerebras) -> None:
     emulator.set_faults([{"kind": "slow_first_byte", "at": [1], "delay": 0.3}])
     started = time.perf_counter()
-    with client.chat.completions.with_streaming_response.create(model=MODEL, messages=MESSAGES,
-                                                                stream=True) as response:
+    with client.chat.completions.with_streaming_response.create(
+        model=MODEL, messages=MESSAGES, stream=True
+    ) as response:
         headers_after = time.perf_counter() - started
         assert sum(1 for _ in response.iter_lines()) > 0
     assert headers_after >= 0.3
@@ -189,11 +212,17 @@ def test_probability_faults_are_seeded(emulator: EmulatorProcess, client: Cerebr
 
 
 def test_a_wrong_or_missing_key_gets_a_401(emulator: EmulatorProcess, client: Cerebras) -> None:
-    with Cerebras(api_key="wrong-key", base_url=emulator.url, max_retries=0) as wrong, \
-            pytest.raises(AuthenticationError) as raised:
+    with (
+        Cerebras(api_key="wrong-key", base_url=emulator.url, max_retries=0) as wrong,
+        pytest.raises(AuthenticationError) as raised,
+    ):
         wrong.chat.completions.create(model=MODEL, messages=MESSAGES)
-    assert raised.value.body == {"message": "Wrong API Key", "type": "invalid_request_error", "param": "api_key",
-                                 "code": "wrong_api_key"}
+    assert raised.value.body == {
+        "message": "Wrong API Key",
+        "type": "invalid_request_error",
+        "param": "api_key",
+        "code": "wrong_api_key",
+    }
     with pytest.raises(urllib.error.HTTPError) as missing:
         urllib.request.urlopen(f"{emulator.url}/v1/models", timeout=5)
     assert missing.value.code == 401

@@ -45,15 +45,27 @@ def test_outcome(cerebras_call, request):
 """
 
 
-@pytest.mark.parametrize(("outcome", "expected"), [("pass", {"passed": 1}), ("fail", {"failed": 1}),
-                                                    ("error", {"failed": 1})])
-def test_no_emulator_survives(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, outcome: str,
-                              expected: dict[str, int]) -> None:
+@pytest.mark.parametrize(
+    ("outcome", "expected"), [("pass", {"passed": 1}), ("fail", {"failed": 1}), ("error", {"failed": 1})]
+)
+def test_no_emulator_survives(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, outcome: str, expected: dict[str, int]
+) -> None:
     pytester.makepyfile(test_lifecycle=TEST)
     monkeypatch.setenv("OUTCOME", outcome)
     result = pytester.runpytest_subprocess(
-        "-p", "cerebras_perf", "--perf-emulator-profile", "fast", "--iterations", "1",
-        "--perf-report", "none", "--perf-seed-results", "none", "--perf-json", "r.json",
+        "-p",
+        "cerebras_perf",
+        "--perf-emulator-profile",
+        "fast",
+        "--iterations",
+        "1",
+        "--perf-report",
+        "none",
+        "--perf-seed-results",
+        "none",
+        "--perf-json",
+        "r.json",
     )
     result.assert_outcomes(**expected)  # type: ignore[arg-type]
     pids = (pytester.path / "emulator.pid").read_text().split(",")

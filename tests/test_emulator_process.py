@@ -39,8 +39,13 @@ def _parent(body: str) -> subprocess.Popen[str]:
     """A Python process (own session, like a terminal's foreground job) that runs ``body`` and prints the
     emulator's pid as its first line."""
     script = "import time\nfrom pytest_cerebras_perf.emulator import EmulatorProcess\n" + textwrap.dedent(body)
-    return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _emulator_pid(parent: subprocess.Popen[str]) -> int:
@@ -66,9 +71,12 @@ def test_stop_leaves_no_process_and_is_idempotent() -> None:
 
 def test_command_line_prints_the_url_first_and_exits_0_on_sigterm_and_sigint() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
-        child = subprocess.Popen([sys.executable, "-m", "pytest_cerebras_perf.emulator", "--port", "0",
-                                  "--api-key", "secret-key-123"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "pytest_cerebras_perf.emulator", "--port", "0", "--api-key", "secret-key-123"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert child.stdout is not None
         assert child.stdout.readline().startswith("http://127.0.0.1:")
         child.send_signal(signum)

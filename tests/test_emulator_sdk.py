@@ -19,8 +19,13 @@ RATE_LIMIT_HEADERS = [
     for window in ("requests-day", "tokens-minute", "requests-minute", "tokens-day")
 ]
 
-BASELINE = {"default_output_tokens": 16, "decode_tps": 50_000.0, "tokens_per_minute": 10**9,
-            "behind_schedule_min": 0.002, "behind_schedule_fraction": 0.05}
+BASELINE = {
+    "default_output_tokens": 16,
+    "decode_tps": 50_000.0,
+    "tokens_per_minute": 10**9,
+    "behind_schedule_min": 0.002,
+    "behind_schedule_fraction": 0.05,
+}
 
 
 @pytest.fixture
@@ -51,8 +56,9 @@ def test_every_streamed_chunk_parses_as_a_chunk_with_usage_only_at_the_end(clien
     assert first.choices and first.choices[0].delta
     assert first.choices[0].delta.role == "assistant" and first.choices[0].delta.content == ""
     assert all(chunk.usage is None and chunk.time_info is None for chunk in chunks[:-1])
-    text = "".join(chunk.choices[0].delta.content or "" for chunk in contents if chunk.choices and
-                   chunk.choices[0].delta)
+    text = "".join(
+        chunk.choices[0].delta.content or "" for chunk in contents if chunk.choices and chunk.choices[0].delta
+    )
     assert final.usage is not None and final.usage.completion_tokens == 16 == len(contents)
     assert final.choices and final.choices[0].finish_reason == "stop"
     assert final.time_info is not None and final.time_info.completion_time is not None
@@ -62,8 +68,9 @@ def test_every_streamed_chunk_parses_as_a_chunk_with_usage_only_at_the_end(clien
 
 def test_async_client_with_aiohttp_streams_and_answers(emulator: EmulatorProcess, client: Cerebras) -> None:
     async def run() -> tuple[str, str, int | None]:
-        async with AsyncCerebras(api_key="unused", base_url=emulator.url, max_retries=0,
-                                 http_client=DefaultAioHttpClient()) as async_client:
+        async with AsyncCerebras(
+            api_key="unused", base_url=emulator.url, max_retries=0, http_client=DefaultAioHttpClient()
+        ) as async_client:
             stream = await async_client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
             pieces, tokens = [], None
             async for chunk in stream:
@@ -78,21 +85,25 @@ def test_async_client_with_aiohttp_streams_and_answers(emulator: EmulatorProcess
     assert streamed == whole != "" and tokens == 16
 
 
-def test_rate_limit_headers_are_on_every_response_and_readable_raw(emulator: EmulatorProcess,
-                                                                   client: Cerebras) -> None:
+def test_rate_limit_headers_are_on_every_response_and_readable_raw(emulator: EmulatorProcess, client: Cerebras) -> None:
     emulator.set_profile({"tokens_per_minute": 100_000})
     raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES, max_completion_tokens=100)
     assert all(name in raw.headers for name in RATE_LIMIT_HEADERS)
     assert raw.headers["x-ratelimit-limit-tokens-minute"] == "100000"
     assert int(raw.headers["x-ratelimit-remaining-tokens-minute"]) < 100_000  # the reservation shows
     assert raw.parse().usage is not None
-    with client.chat.completions.with_streaming_response.create(model=MODEL, messages=MESSAGES,
-                                                                stream=True) as streamed:
+    with client.chat.completions.with_streaming_response.create(
+        model=MODEL, messages=MESSAGES, stream=True
+    ) as streamed:
         assert all(name in streamed.headers for name in RATE_LIMIT_HEADERS)
     with pytest.raises(NotFoundError) as raised:
         client.chat.completions.create(model="no-such-model", messages=MESSAGES)
-    assert raised.value.body == {"message": "Model no-such-model does not exist or you do not have access to it.",
-                                 "type": "not_found_error", "param": "model", "code": "model_not_found"}
+    assert raised.value.body == {
+        "message": "Model no-such-model does not exist or you do not have access to it.",
+        "type": "not_found_error",
+        "param": "model",
+        "code": "model_not_found",
+    }
     assert all(name in raised.value.response.headers for name in RATE_LIMIT_HEADERS)
 
 
@@ -106,16 +117,16 @@ def test_models_are_listed_and_retrieved(emulator: EmulatorProcess, client: Cere
 
 
 def test_text_completions_stream_and_answer(client: Cerebras) -> None:
-    chunks = list(client.completions.create(model=MODEL, prompt="Once upon a time", stream=True,
-                                            max_tokens=5))
+    chunks = list(client.completions.create(model=MODEL, prompt="Once upon a time", stream=True, max_tokens=5))
     assert "".join(chunk.choices[0].text or "" for chunk in chunks) != ""
     whole = client.completions.create(model=MODEL, prompt="Once upon a time", max_tokens=5)
     assert whole.usage is not None and whole.usage.completion_tokens == 5
 
 
 def test_min_tokens_force_length_and_seed_fixes_the_text(client: Cerebras) -> None:
-    forced = client.chat.completions.create(model=MODEL, messages=MESSAGES, min_completion_tokens=40,
-                                            max_completion_tokens=40)
+    forced = client.chat.completions.create(
+        model=MODEL, messages=MESSAGES, min_completion_tokens=40, max_completion_tokens=40
+    )
     assert forced.usage is not None and forced.usage.completion_tokens == 40
     old_style = client.chat.completions.create(model=MODEL, messages=MESSAGES, min_tokens=25)
     assert old_style.usage is not None and old_style.usage.completion_tokens == 25
@@ -126,8 +137,9 @@ def test_min_tokens_force_length_and_seed_fixes_the_text(client: Cerebras) -> No
 
 
 def test_request_id_header_links_a_request_to_its_ground_truth(emulator: EmulatorProcess, client: Cerebras) -> None:
-    client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True,
-                                   extra_headers={"x-perf-request-id": "probe-42"}).close()
+    client.chat.completions.create(
+        model=MODEL, messages=MESSAGES, stream=True, extra_headers={"x-perf-request-id": "probe-42"}
+    ).close()
     records = [record for record in emulator.truth() if record["request_id"] == "probe-42"]
     assert len(records) == 1 and records[0]["stream"] is True and records[0]["model"] == MODEL
 

@@ -63,8 +63,12 @@ def test_bad_profile_value_names_the_file_and_the_field(tmp_path: Path, text: st
 def test_command_line_reports_a_bad_profile_in_one_line_and_exits_2(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text("base: fast\nprompt_tps: [1, 2]\n")
-    result = subprocess.run([sys.executable, "-m", "pytest_cerebras_perf.emulator", "--profile", str(path)],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest_cerebras_perf.emulator", "--profile", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
@@ -103,16 +107,18 @@ def test_replacing_faults_restarts_request_numbering() -> None:
 
 
 def test_rate_limits_reserve_up_front_refill_continuously_and_report_headers() -> None:
-    requests = RateLimits(requests_per_minute=2, requests_per_day=100, tokens_per_minute=10**6,
-                          tokens_per_day=10**6, now=0.0)
+    requests = RateLimits(
+        requests_per_minute=2, requests_per_day=100, tokens_per_minute=10**6, tokens_per_day=10**6, now=0.0
+    )
     assert requests.admit(1, now=0.0) == (None, 0.0)
     assert requests.admit(1, now=0.0) == (None, 0.0)
     kind, wait = requests.admit(1, now=0.0)
     assert kind == "rpm" and wait == pytest.approx(30.0)  # one request refills in 60 s / 2
     assert requests.admit(1, now=30.0)[0] is None
 
-    tokens = RateLimits(requests_per_minute=100, requests_per_day=100, tokens_per_minute=1000, tokens_per_day=5000,
-                        now=0.0)
+    tokens = RateLimits(
+        requests_per_minute=100, requests_per_day=100, tokens_per_minute=1000, tokens_per_day=5000, now=0.0
+    )
     assert tokens.admit(600, now=0.0)[0] is None
     assert tokens.admit(500, now=0.0)[0] == "tpm"  # 400 left
     assert tokens.admit(500, now=6.0)[0] is None  # +100 after 6 s at 1000 tokens/min
@@ -121,13 +127,17 @@ def test_rate_limits_reserve_up_front_refill_continuously_and_report_headers() -
     assert headers["x-ratelimit-remaining-tokens-minute"] == "0"
     assert float(headers["x-ratelimit-reset-tokens-minute"]) == pytest.approx(60.0)
     assert headers["x-ratelimit-remaining-tokens-day"] == "3900"
-    assert {"x-ratelimit-remaining-requests-day", "x-ratelimit-reset-requests-day",
-            "x-ratelimit-limit-requests-minute"} <= headers.keys()
+    assert {
+        "x-ratelimit-remaining-requests-day",
+        "x-ratelimit-reset-requests-day",
+        "x-ratelimit-limit-requests-minute",
+    } <= headers.keys()
 
 
 def test_a_refused_request_takes_nothing_from_any_bucket() -> None:
-    limits = RateLimits(requests_per_minute=10, requests_per_day=10, tokens_per_minute=1000, tokens_per_day=100,
-                        now=0.0)
+    limits = RateLimits(
+        requests_per_minute=10, requests_per_day=10, tokens_per_minute=1000, tokens_per_day=100, now=0.0
+    )
     assert limits.admit(500, now=0.0)[0] == "tpd"
     assert limits.headers(now=0.0)["x-ratelimit-remaining-requests-minute"] == "10"
     assert limits.headers(now=0.0)["x-ratelimit-remaining-tokens-minute"] == "1000"
@@ -153,8 +163,9 @@ def test_text_is_deterministic_and_its_token_count_matches_usage() -> None:
         ({"min_tokens": 30, "max_completion_tokens": 30}, (30, "length")),
     ],
 )
-def test_output_length_follows_min_max_and_the_profile_default(extra: dict[str, int],
-                                                               expected: tuple[int, str]) -> None:
+def test_output_length_follows_min_max_and_the_profile_default(
+    extra: dict[str, int], expected: tuple[int, str]
+) -> None:
     body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], **extra}
     request = parse_generation(json.dumps(body).encode(), "chat")
     assert request.output_plan(default_output_tokens=50) == expected

@@ -40,7 +40,10 @@ def test_seed_file_has_the_study_layout(results: dict[str, Any]) -> None:
     seed = seed_results(results, 1)
     assert set(seed) == {"timestamp", "concurrency", "model", "num_iterations", "results", "comparison"}
     assert (seed["timestamp"], seed["concurrency"], seed["model"], seed["num_iterations"]) == (
-        "20250301_164629", 1, "llama-3.3-70b", 6,
+        "20250301_164629",
+        1,
+        "llama-3.3-70b",
+        6,
     )
     assert [entry["prompt"] for entry in seed["results"]] == [
         s["name"] for s in results["scenarios"] if s["concurrency"] == 1
@@ -117,7 +120,12 @@ def _pytest_benchmark(storage: Path, *args: str) -> subprocess.CompletedProcess[
     executable = Path(sys.executable).with_name("pytest-benchmark")
     return subprocess.run(
         [str(executable), "--storage", f"file://{storage}", *args],
-        capture_output=True, text=True, timeout=120, check=False, cwd=storage, env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=storage,
+        env=env,
     )
 
 

@@ -55,13 +55,23 @@ def run_plugin(
     profile_file.write_text(json.dumps({"base": "fast", **profile}))
     results = pytester.path / "out" / "results.json"
     outcome = pytester.runpytest_inprocess(
-        "-p", "cerebras_perf", "-p", "no:cacheprovider", "-rs",
-        "--perf-emulator-profile", str(profile_file),
-        "--warmup", "0",
-        "--perf-json", str(results),
-        "--perf-report", report,
-        "--perf-seed-results", "none",
-        "--perf-baseline-dir", str(pytester.path / "baselines"),
+        "-p",
+        "cerebras_perf",
+        "-p",
+        "no:cacheprovider",
+        "-rs",
+        "--perf-emulator-profile",
+        str(profile_file),
+        "--warmup",
+        "0",
+        "--perf-json",
+        str(results),
+        "--perf-report",
+        report,
+        "--perf-seed-results",
+        "none",
+        "--perf-baseline-dir",
+        str(pytester.path / "baselines"),
         *args,
     )
     return outcome, (json.loads(results.read_text()) if results.exists() else None)
@@ -206,7 +216,12 @@ def test_a_daily_quota_stops_the_model_keeps_the_results_and_never_touches_basel
     # 4 requests a day: the first scenario takes 3, the second gets 1 and is refused the next.
     # (no gate: its confirmation re-run would spend the quota before the second scenario)
     outcome, results = run_plugin(
-        pytester, {"requests_per_day": 4}, "--iterations", "3", "--perf-save", "--perf-no-gate",
+        pytester,
+        {"requests_per_day": 4},
+        "--iterations",
+        "3",
+        "--perf-save",
+        "--perf-no-gate",
         report=str(pytester.path / "out" / "report.html"),
     )
     outcome.assert_outcomes(passed=1, failed=1, skipped=1)
@@ -340,9 +355,11 @@ def test_the_pacer_counts_requests_sent_before_the_first_headers_and_the_refill(
 
     assert asyncio.run(send_two_blind()) == [0.0, 0.0]  # nothing known yet: no reason to wait
     # The first response's headers counted the first request only; the second takes the last slot.
-    pacer.observe({
-        "x-ratelimit-limit-requests-minute": "60",
-        "x-ratelimit-remaining-requests-minute": "1",
-        "x-ratelimit-reset-requests-minute": "59",
-    })
+    pacer.observe(
+        {
+            "x-ratelimit-limit-requests-minute": "60",
+            "x-ratelimit-remaining-requests-minute": "1",
+            "x-ratelimit-reset-requests-minute": "59",
+        }
+    )
     assert 0.9 < pacer.delay_for(100) <= 1.0  # 60 a minute refill one a second, not at the reset in 59 s

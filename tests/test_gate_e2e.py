@@ -56,10 +56,25 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
 def run(pytester: pytest.Pytester, profile: str, *extra: str) -> tuple[pytest.RunResult, dict[str, Any]]:
     results = pytester.path / f"results-{profile}.json"
     outcome = pytester.runpytest_subprocess(
-        "-p", "cerebras_perf", "-p", "no:cacheprovider", "-p", "no:randomly",
-        "--perf-emulator-profile", str(pytester.path / f"profile_{profile}.yaml"),
-        "--iterations", "10", "--perf-json", str(results), "--perf-report", "none",
-        "--perf-seed-results", "none", "--junitxml", str(pytester.path / f"junit-{profile}.xml"), *extra,
+        "-p",
+        "cerebras_perf",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "--perf-emulator-profile",
+        str(pytester.path / f"profile_{profile}.yaml"),
+        "--iterations",
+        "10",
+        "--perf-json",
+        str(results),
+        "--perf-report",
+        "none",
+        "--perf-seed-results",
+        "none",
+        "--junitxml",
+        str(pytester.path / f"junit-{profile}.xml"),
+        *extra,
     )
     return outcome, json.loads(results.read_text())
 
@@ -92,8 +107,11 @@ def test_save_then_unchanged_slower_faster(suite: pytest.Pytester) -> None:
     text = outcome.stdout.str()
     assert "test_perf[decode_heavy] FAILED" in text or "FAILED test_perf.py::test_perf[decode_heavy]" in text
     assert "output_tps" in text and "e2e" in text
-    stage2 = next(g for g in next(s for s in slower["scenarios"] if s["name"] == "decode_heavy")["gate"]
-                  if g["metric"] == "output_tps")
+    stage2 = next(
+        g
+        for g in next(s for s in slower["scenarios"] if s["name"] == "decode_heavy")["gate"]
+        if g["metric"] == "output_tps"
+    )
     assert stage2["stage"] == 2 and stage2["ratio"] < 0.85
     junit = ET.parse(suite.path / "junit-slow.xml").getroot()
     failures = [case.get("name") for case in junit.iter("testcase") if case.find("failure") is not None]

@@ -65,14 +65,36 @@ def test_ctrl_c_writes_what_was_measured_and_stops_the_emulator(pytester: pytest
     started = pytester.mkdir("started")
     out = pytester.path / "out"
     command = [
-        sys.executable, "-m", "pytest", "-p", "cerebras_perf", "-p", "no:cacheprovider",
-        "--perf-emulator-profile", "profile.yaml", "--iterations", "100", "--warmup", "0",
-        "--perf-json", str(out / "results.json"), "--perf-report", str(out / "report.html"),
-        "--perf-seed-results", "none", "--perf-baseline-dir", str(out / "baselines"), "--perf-save",
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "cerebras_perf",
+        "-p",
+        "no:cacheprovider",
+        "--perf-emulator-profile",
+        "profile.yaml",
+        "--iterations",
+        "100",
+        "--warmup",
+        "0",
+        "--perf-json",
+        str(out / "results.json"),
+        "--perf-report",
+        str(out / "report.html"),
+        "--perf-seed-results",
+        "none",
+        "--perf-baseline-dir",
+        str(out / "baselines"),
+        "--perf-save",
     ]
     process = subprocess.Popen(
-        command, cwd=pytester.path, env={**os.environ, "STARTED_DIR": str(started)},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        command,
+        cwd=pytester.path,
+        env={**os.environ, "STARTED_DIR": str(started)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background job ignores it
     )
     try:

@@ -17,8 +17,9 @@ def frame(delta: dict, **extra: object) -> bytes:
 
 
 def test_role_frame_is_not_a_token_and_events_split_across_chunks() -> None:
-    final = frame({}, usage={"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
-                  time_info={"total_time": 0.01})
+    final = frame(
+        {}, usage={"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}, time_info={"total_time": 0.01}
+    )
     raw = frame({"role": "assistant", "content": ""}) + frame({"content": "Hel"})
     chunks = [(100, raw[:-10]), (200, raw[-10:]), (300, frame({"content": "lo"})), (400, final + b"data: [DONE]\n\n")]
     parsed = parse_stream(chunks)

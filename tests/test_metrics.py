@@ -12,8 +12,13 @@ MS = 1_000_000
 def sample(**changes: object) -> Sample:
     base: dict[str, object] = {
         "ok": True,
-        "timing": Timing(t0_ns=0, first_event_ns=5 * MS, first_token_ns=100 * MS, end_ns=600 * MS,
-                         chunk_ns=(100 * MS, 101 * MS, 103 * MS)),
+        "timing": Timing(
+            t0_ns=0,
+            first_event_ns=5 * MS,
+            first_token_ns=100 * MS,
+            end_ns=600 * MS,
+            chunk_ns=(100 * MS, 101 * MS, 103 * MS),
+        ),
         "usage": Usage(prompt_tokens=10, completion_tokens=1001, total_tokens=1011),
         "server": ServerTimes(queue_time=0.001, prompt_time=0.05, completion_time=0.45, total_time=0.5),
     }

@@ -25,8 +25,20 @@ scenarios:
     min_completion_tokens: 60
 """
 
-FAST = ["-p", "cerebras_perf", "--perf-emulator-profile", "fast", "--perf-seed-results", "none",
-        "--perf-report", "none", "-p", "no:randomly", "-p", "no:cacheprovider"]
+FAST = [
+    "-p",
+    "cerebras_perf",
+    "--perf-emulator-profile",
+    "fast",
+    "--perf-seed-results",
+    "none",
+    "--perf-report",
+    "none",
+    "-p",
+    "no:randomly",
+    "-p",
+    "no:cacheprovider",
+]
 
 
 def run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[str, Any] | None]:
@@ -42,7 +54,8 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def test_bare_marker_runs_every_scenario_and_writes_results(suite: pytest.Pytester) -> None:
-    suite.makepyfile(test_perf="""
+    suite.makepyfile(
+        test_perf="""
         import pytest
 
         @pytest.mark.scenario
@@ -50,15 +63,18 @@ def test_bare_marker_runs_every_scenario_and_writes_results(suite: pytest.Pytest
             run = cerebras_call()
             assert run.ttft.p50 <= run.e2e.p50
             assert len(run.samples) == 3
-    """)
+    """
+    )
     outcome, results = run(suite, "--iterations", "3", "-v")
     outcome.assert_outcomes(passed=2)
-    outcome.stdout.fnmatch_lines([
-        "*cerebras-perf: target EMULATOR*",
-        "*test_latency?short? PASSED*",
-        "*test_latency?long? PASSED*",
-        "*cerebras-perf summary*",
-    ])
+    outcome.stdout.fnmatch_lines(
+        [
+            "*cerebras-perf: target EMULATOR*",
+            "*test_latency?short? PASSED*",
+            "*test_latency?long? PASSED*",
+            "*cerebras-perf summary*",
+        ]
+    )
     assert results is not None and results["schema"] == "cerebras-perf-results/1"
     assert results["target"]["kind"] == "emulator" and results["run"]["partial"] is False
     assert [s["id"] for s in results["scenarios"]] == ["short@c1", "long@c1"]
@@ -80,7 +96,8 @@ def test_bare_marker_runs_every_scenario_and_writes_results(suite: pytest.Pytest
 
 
 def test_named_inline_and_unknown_markers(suite: pytest.Pytester) -> None:
-    suite.makepyfile(test_perf="""
+    suite.makepyfile(
+        test_perf="""
         import pytest
 
         @pytest.mark.scenario("long")
@@ -97,7 +114,8 @@ def test_named_inline_and_unknown_markers(suite: pytest.Pytester) -> None:
             assert {s.completion_tokens for s in run.samples} == {5}
             sample = cerebras_call.once()
             assert sample.ok and sample.completion_tokens == 20 and sample.ttft <= sample.e2e
-    """)
+    """
+    )
     outcome, results = run(suite, "--iterations", "2", "--strict-markers", "-v")
     outcome.assert_outcomes(passed=3)
     outcome.stdout.fnmatch_lines(["*test_named?long? PASSED*", "*test_inline?mine? PASSED*"])
@@ -107,13 +125,15 @@ def test_named_inline_and_unknown_markers(suite: pytest.Pytester) -> None:
 
 
 def test_unknown_scenario_is_a_collection_error_naming_file_and_known(suite: pytest.Pytester) -> None:
-    suite.makepyfile(test_perf="""
+    suite.makepyfile(
+        test_perf="""
         import pytest
 
         @pytest.mark.scenario("shrot")
         def test_typo(cerebras_call):
             cerebras_call()
-    """)
+    """
+    )
     outcome, _ = run(suite)
     assert outcome.ret == pytest.ExitCode.INTERRUPTED  # collection errors stop the session
     outcome.stdout.fnmatch_lines(["*scenarios.yaml: unknown scenario 'shrot'; known: short, long*"])
@@ -121,14 +141,16 @@ def test_unknown_scenario_is_a_collection_error_naming_file_and_known(suite: pyt
 
 
 def test_concurrency_sweep_ids_and_aggregates(suite: pytest.Pytester) -> None:
-    suite.makepyfile(test_perf="""
+    suite.makepyfile(
+        test_perf="""
         import pytest
 
         @pytest.mark.scenario("short")
         def test_sweep(cerebras_call):
             run = cerebras_call()
             assert run.aggregate["requests"] == len(run.samples)
-    """)
+    """
+    )
     outcome, results = run(suite, "--iterations", "2", "--concurrency", "1,4", "-v")
     outcome.assert_outcomes(passed=2)
     outcome.stdout.fnmatch_lines(["*test_sweep?short-c1? PASSED*", "*test_sweep?short-c4? PASSED*"])
@@ -167,13 +189,15 @@ def test_medians_match_emulator_ground_truth(pytester: pytest.Pytester, tmp_path
     """Against a custom URL (an emulator we started, so we can read its truth log): our ttft and e2e
     medians are within 3 ms of what the server really did (acceptance 3 of the foundation issue)."""
     pytester.makefile(".yaml", scenarios=SCENARIOS)
-    pytester.makepyfile(test_perf="""
+    pytester.makepyfile(
+        test_perf="""
         import pytest
 
         @pytest.mark.scenario("long")
         def test_truth(cerebras_call):
             cerebras_call()
-    """)
+    """
+    )
     with EmulatorProcess() as emulator:
         url = emulator.start(profile="cerebras-llama-3.3-70b", overrides={"default_output_tokens": 60})
         outcome, results = run(pytester, "--perf-base-url", url, "--iterations", "10", "--model", "llama-3.3-70b")
@@ -198,8 +222,10 @@ def test_warnings_are_grouped_per_distinct_text() -> None:
 
     from pytest_cerebras_perf.terminal import grouped_warnings
 
-    records = [SimpleNamespace(id=f"s{i}@c1", warnings=[f"s{i}@c1: baseline runs have 20 samples, this run 10"])
-               for i in range(3)]
+    records = [
+        SimpleNamespace(id=f"s{i}@c1", warnings=[f"s{i}@c1: baseline runs have 20 samples, this run 10"])
+        for i in range(3)
+    ]
     assert grouped_warnings(records) == {  # type: ignore[arg-type]
         "baseline runs have 20 samples, this run 10": ["s0@c1", "s1@c1", "s2@c1"]
     }
@@ -208,18 +234,32 @@ def test_warnings_are_grouped_per_distinct_text() -> None:
 def test_capacity_limited_sweep_in_results_and_report(pytester: pytest.Pytester) -> None:
     """Continuous batching, seen end to end: per-request tok/s falls, aggregate tok/s rises."""
     pytester.makefile(".yaml", scenarios=SCENARIOS)
-    pytester.makepyfile(test_perf="""
+    pytester.makepyfile(
+        test_perf="""
         import pytest
 
         @pytest.mark.scenario("long")
         def test_sweep(cerebras_call):
             cerebras_call()
-    """)
+    """
+    )
     report = pytester.path / "report.html"
     outcome = pytester.runpytest_subprocess(
-        "-p", "cerebras_perf", "--perf-emulator-profile", "capacity-limited", "--concurrency", "1,4,16",
-        "--iterations", "2", "--perf-json", "results.json", "--perf-report", str(report),
-        "--perf-seed-results", "none", "--perf-no-gate",
+        "-p",
+        "cerebras_perf",
+        "--perf-emulator-profile",
+        "capacity-limited",
+        "--concurrency",
+        "1,4,16",
+        "--iterations",
+        "2",
+        "--perf-json",
+        "results.json",
+        "--perf-report",
+        str(report),
+        "--perf-seed-results",
+        "none",
+        "--perf-no-gate",
     )
     outcome.assert_outcomes(passed=3)
     results = json.loads((pytester.path / "results.json").read_text())

@@ -31,9 +31,18 @@ from pytest_cerebras_perf.report import write_report
 from pytest_cerebras_perf.report.charts import STUDY_FIGURES
 
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-default-apps", "--disable-extensions", "--hide-scrollbars", "--remote-debugging-port=0",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--hide-scrollbars",
+    "--remote-debugging-port=0",
 )
 TIMEOUT = 60.0
 WIDTH = 1400
@@ -58,7 +67,9 @@ def devtools_url(workdir: Path) -> Iterator[str]:
     profile = workdir / "profile"
     process = subprocess.Popen(
         [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         port_file = profile / "DevToolsActivePort"
@@ -151,8 +162,9 @@ async def _visit(browser_url: str, page_url: str) -> PageVisit:
         session = attached["sessionId"]
         for domain in ("Page", "Network", "Runtime", "Log"):
             await tools.send(f"{domain}.enable", session)
-        await tools.send("Emulation.setDeviceMetricsOverride", session, width=WIDTH, height=2500,
-                         deviceScaleFactor=1, mobile=False)
+        await tools.send(
+            "Emulation.setDeviceMetricsOverride", session, width=WIDTH, height=2500, deviceScaleFactor=1, mobile=False
+        )
         await tools.send("Page.navigate", session, url=page_url)
         await tools.wait_for("Page.loadEventFired")
         evaluated = await tools.send("Runtime.evaluate", session, expression=FACTS_SCRIPT, returnByValue=True)

@@ -23,7 +23,10 @@ def test_module_regenerates_the_report_next_to_the_json(tmp_path: Path) -> None:
     source = _results_file(tmp_path)
     done = subprocess.run(
         [sys.executable, "-m", "pytest_cerebras_perf.report", str(source)],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     report = tmp_path / "results-run.html"
@@ -65,7 +68,10 @@ def test_bad_input_from_the_command_line_has_no_traceback(tmp_path: Path) -> Non
     source.write_text("{", encoding="utf-8")
     done = subprocess.run(
         [sys.executable, "-m", "pytest_cerebras_perf.report", str(source)],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr

@@ -29,14 +29,29 @@ def rate_limit(message: str, code: str, headers: dict[str, str] | None = None) -
 
 
 def test_minute_and_day_limits_are_told_apart() -> None:
-    rpm = classify(rate_limit("Requests per minute limit exceeded - too many requests sent.",
-                              "request_quota_exceeded", {"retry-after": "1.5"}))
+    rpm = classify(
+        rate_limit(
+            "Requests per minute limit exceeded - too many requests sent.",
+            "request_quota_exceeded",
+            {"retry-after": "1.5"},
+        )
+    )
     assert (rpm.kind, rpm.retryable, rpm.wait_hint) == ("rate_limit", True, 1.5)
-    tpm = classify(rate_limit("Tokens per minute limit exceeded - too many tokens processed.", "token_quota_exceeded",
-                              {"x-ratelimit-reset-tokens-minute": "12.0"}))
+    tpm = classify(
+        rate_limit(
+            "Tokens per minute limit exceeded - too many tokens processed.",
+            "token_quota_exceeded",
+            {"x-ratelimit-reset-tokens-minute": "12.0"},
+        )
+    )
     assert (tpm.kind, tpm.wait_hint) == ("rate_limit", 12.0)
-    tpd = classify(rate_limit("Tokens per day limit exceeded - too many tokens processed.", "token_quota_exceeded",
-                              {"x-ratelimit-reset-tokens-day": "3600"}))
+    tpd = classify(
+        rate_limit(
+            "Tokens per day limit exceeded - too many tokens processed.",
+            "token_quota_exceeded",
+            {"x-ratelimit-reset-tokens-day": "3600"},
+        )
+    )
     assert (tpd.kind, tpd.retryable, tpd.wait_hint) == ("daily_quota", False, 3600.0)
     by_header = classify(rate_limit("limit", "token_quota_exceeded", {"x-ratelimit-remaining-tokens-day": "0"}))
     assert by_header.kind == "daily_quota"
@@ -102,8 +117,11 @@ def test_rate_limit_waits_as_told() -> None:
         nonlocal calls
         calls += 1
         if calls == 1:
-            raise rate_limit("Requests per minute limit exceeded - too many requests sent.",
-                             "request_quota_exceeded", {"retry-after": "0.05"})
+            raise rate_limit(
+                "Requests per minute limit exceeded - too many requests sent.",
+                "request_quota_exceeded",
+                {"retry-after": "0.05"},
+            )
         return "ok"
 
     loop = asyncio.new_event_loop()

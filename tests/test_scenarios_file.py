@@ -14,7 +14,10 @@ SHIPPED = Path(__file__).resolve().parents[1] / "perf_tests" / "scenarios.yaml"
 def test_shipped_suite_has_the_four_study_prompt_types() -> None:
     scenarios = load_scenarios(SHIPPED)
     assert list(scenarios) == [
-        "short_input_short_output", "short_input_long_output", "long_input_short_output", "long_input_long_output"
+        "short_input_short_output",
+        "short_input_long_output",
+        "long_input_short_output",
+        "long_input_long_output",
     ]
     long_prompt = scenarios["long_input_long_output"].messages[-1]["content"]
     assert "{{" not in long_prompt and len(long_prompt.split()) > 1500  # the fixed document was included
@@ -34,12 +37,18 @@ def write(tmp_path: Path, text: str) -> Path:
     [
         ("scenarios: [unclosed", "scenarios.yaml:1: invalid YAML"),
         ("other: 1\n", "expected a top-level 'scenarios:' mapping"),
-        ("scenarios:\n  a:\n    max_completion_tokens: 5\n",
-         "scenarios.yaml:2: scenario 'a' has no 'messages' (or 'prompt')"),
-        ("scenarios:\n  a:\n    prompt: hi\n  b:\n    prompt: x\n    colour: red\n",
-         "scenarios.yaml:4: scenario 'b': unknown field 'colour'"),
-        ("scenarios:\n  a:\n    prompt: hi\n    max_completion_tokens: -3\n",
-         "field 'max_completion_tokens' must be a positive"),
+        (
+            "scenarios:\n  a:\n    max_completion_tokens: 5\n",
+            "scenarios.yaml:2: scenario 'a' has no 'messages' (or 'prompt')",
+        ),
+        (
+            "scenarios:\n  a:\n    prompt: hi\n  b:\n    prompt: x\n    colour: red\n",
+            "scenarios.yaml:4: scenario 'b': unknown field 'colour'",
+        ),
+        (
+            "scenarios:\n  a:\n    prompt: hi\n    max_completion_tokens: -3\n",
+            "field 'max_completion_tokens' must be a positive",
+        ),
         ("scenarios:\n  a:\n    messages:\n      - content: hi\n", "messages[0] needs 'role'"),
         ("scenarios:\n  a:\n    prompt: '{{file: missing.md}}'\n", "cannot read included file 'missing.md'"),
         ("scenarios:\n  a:\n    prompt: hi\n    tolerances: {ttft: -1}\n", "tolerances.ttft must be a non-negative"),
@@ -60,8 +69,9 @@ def test_select_unknown_lists_known(tmp_path: Path) -> None:
 
 
 def test_inline_prompt_and_overrides(tmp_path: Path) -> None:
-    scenario = build_scenario("mine", {"prompt": "hello", "system": "be brief", "max_completion_tokens": 8},
-                              where="t", base=tmp_path)
+    scenario = build_scenario(
+        "mine", {"prompt": "hello", "system": "be brief", "max_completion_tokens": 8}, where="t", base=tmp_path
+    )
     assert [m["role"] for m in scenario.messages] == ["system", "user"]
     kwargs = scenario.request_kwargs({"max_completion_tokens": 64})
     assert kwargs["max_completion_tokens"] == 64 and kwargs["messages"][1]["content"] == "hello"

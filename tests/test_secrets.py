@@ -61,11 +61,13 @@ def test_a_full_session_with_faults_leaks_neither_the_key_nor_url_credentials(
 ) -> None:
     emulator.reset()
     # Attempts 1-3: steady (request 2 retried), 4-6: faulty (a mid-stream error, a drop), then test_refused.
-    emulator.set_faults([
-        {"kind": "http_500", "at": [2]},
-        {"kind": "stream_error", "at": [5], "after_chunks": 2},
-        {"kind": "drop", "at": [6], "after_chunks": 2},
-    ])
+    emulator.set_faults(
+        [
+            {"kind": "http_500", "at": [2]},
+            {"kind": "stream_error", "at": [5], "after_chunks": 2},
+            {"kind": "drop", "at": [6], "after_chunks": 2},
+        ]
+    )
     pytester.makefile(".yaml", scenarios=SCENARIOS)
     pytester.makepyfile(LATENCY_TEST + REFUSED_TEST)
     out = pytester.path / "out"
@@ -73,16 +75,41 @@ def test_a_full_session_with_faults_leaks_neither_the_key_nor_url_credentials(
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(out / "step-summary.md"))
     base_url = emulator.url.replace("http://", f"http://user:{URL_PASSWORD}@")
     outcome = pytester.runpytest_subprocess(
-        "-p", "cerebras_perf", "-p", "no:cacheprovider", "-v", "-rA",
-        "--iterations", "2", "--warmup", "0",
-        "--perf-target", "url", "--perf-base-url", base_url,
-        "--perf-json", str(out / "results.json"),
-        "--perf-report", str(out / "report.html"),
-        "--perf-seed-results", str(out / "seed"),
-        "--perf-benchmark-json", str(out / "benchmark.json"),
-        "--perf-baseline-dir", str(out / "baselines"), "--perf-save",
-        "--junitxml", str(out / "junit.xml"), "-o", "junit_logging=all",
-        "--log-level", "DEBUG", "--log-file", str(out / "debug.log"), "--log-file-level", "DEBUG",
+        "-p",
+        "cerebras_perf",
+        "-p",
+        "no:cacheprovider",
+        "-v",
+        "-rA",
+        "--iterations",
+        "2",
+        "--warmup",
+        "0",
+        "--perf-target",
+        "url",
+        "--perf-base-url",
+        base_url,
+        "--perf-json",
+        str(out / "results.json"),
+        "--perf-report",
+        str(out / "report.html"),
+        "--perf-seed-results",
+        str(out / "seed"),
+        "--perf-benchmark-json",
+        str(out / "benchmark.json"),
+        "--perf-baseline-dir",
+        str(out / "baselines"),
+        "--perf-save",
+        "--junitxml",
+        str(out / "junit.xml"),
+        "-o",
+        "junit_logging=all",
+        "--log-level",
+        "DEBUG",
+        "--log-file",
+        str(out / "debug.log"),
+        "--log-file-level",
+        "DEBUG",
     )
     outcome.assert_outcomes(passed=2, failed=1)
     assert leaks(pytester.path, outcome) == []
@@ -113,9 +140,9 @@ def test_a_refused_key_is_one_line_without_the_key(
         "-p", "cerebras_perf", "--perf-target", "url", "--perf-base-url", base_url, "--perf-report", "none"
     )
     assert outcome.ret == pytest.ExitCode.USAGE_ERROR
-    outcome.stderr.fnmatch_lines([
-        f"ERROR: --perf-base-url {emulator.url}: GET /v1/models answered 401 (Wrong API Key); check the API key*"
-    ])
+    outcome.stderr.fnmatch_lines(
+        [f"ERROR: --perf-base-url {emulator.url}: GET /v1/models answered 401 (Wrong API Key); check the API key*"]
+    )
     text = outcome.stdout.str() + outcome.stderr.str()
     assert wrong_key not in text and URL_PASSWORD not in text and "Traceback" not in text
 
@@ -136,9 +163,24 @@ def test_a_key_from_dotenv_or_ini_is_used_and_never_shown(
     pytester.makepyfile(LATENCY_TEST)
     pytester.makefile(".yaml", scenarios=SCENARIOS)
     outcome = pytester.runpytest_subprocess(
-        "-p", "cerebras_perf", "-p", "no:cacheprovider", "--iterations", "2", "--warmup", "0",
-        "--perf-target", "url", "--perf-base-url", emulator.url,
-        "--perf-json", "results.json", "--perf-report", "report.html", "--perf-seed-results", "none",
+        "-p",
+        "cerebras_perf",
+        "-p",
+        "no:cacheprovider",
+        "--iterations",
+        "2",
+        "--warmup",
+        "0",
+        "--perf-target",
+        "url",
+        "--perf-base-url",
+        emulator.url,
+        "--perf-json",
+        "results.json",
+        "--perf-report",
+        "report.html",
+        "--perf-seed-results",
+        "none",
     )
     outcome.assert_outcomes(passed=2)  # the emulator accepts only the canary: the key was found and sent
     assert leaks(pytester.path, outcome, inputs=inputs) == []

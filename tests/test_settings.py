@@ -10,8 +10,12 @@ import pytest
 from pytest_cerebras_perf.settings import OPTIONS, RawValues, SettingsError, normalise_base_url, resolve
 
 
-def settings_from(cli: dict[str, Any] | None = None, ini: dict[str, Any] | None = None,
-                  env: dict[str, str] | None = None, api_key: str | None = None):
+def settings_from(
+    cli: dict[str, Any] | None = None,
+    ini: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+    api_key: str | None = None,
+):
     values = RawValues(lambda dest: (cli or {}).get(dest), lambda key: (ini or {}).get(key), env or {})
     return resolve(values, root=Path("/project"), api_key=api_key)
 
@@ -57,8 +61,9 @@ def test_priority_cli_over_env_over_ini() -> None:
         ({}, {"perf_timeout": "nan"}, {}, "ini perf_timeout: must be a positive number"),
     ],
 )
-def test_bad_values_name_their_source(cli: dict[str, Any], ini: dict[str, Any], env: dict[str, str],
-                                      message: str) -> None:
+def test_bad_values_name_their_source(
+    cli: dict[str, Any], ini: dict[str, Any], env: dict[str, str], message: str
+) -> None:
     with pytest.raises(SettingsError) as excinfo:
         settings_from(cli, ini, env)
     assert str(excinfo.value).startswith(message)

@@ -36,10 +36,24 @@ TEST = """
 
 def run(pytester: pytest.Pytester, out: Path, *args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
     outcome = pytester.runpytest_subprocess(
-        "-p", "cerebras_perf", "-p", "no:cacheprovider", "--perf-emulator-profile", "fast",
-        "--iterations", "3", "--perf-seed-results", "none",
-        "--perf-json", str(out / "results.json"), "--perf-report", str(out / "report.html"),
-        "--perf-baseline-dir", str(out / "baselines"), "--perf-save", *args,
+        "-p",
+        "cerebras_perf",
+        "-p",
+        "no:cacheprovider",
+        "--perf-emulator-profile",
+        "fast",
+        "--iterations",
+        "3",
+        "--perf-seed-results",
+        "none",
+        "--perf-json",
+        str(out / "results.json"),
+        "--perf-report",
+        str(out / "report.html"),
+        "--perf-baseline-dir",
+        str(out / "baselines"),
+        "--perf-save",
+        *args,
     )
     return outcome, json.loads((out / "results.json").read_text())
 
@@ -47,7 +61,8 @@ def run(pytester: pytest.Pytester, out: Path, *args: str) -> tuple[pytest.RunRes
 def strays(root: Path, *expected: Path) -> list[Path]:
     """Results, reports and baselines anywhere but in ``expected`` (hidden tool caches aside)."""
     return [
-        path for path in root.rglob("*")
+        path
+        for path in root.rglob("*")
         if path.suffix in (".json", ".html")
         and not any(part.startswith(".") for part in path.relative_to(root).parts)
         and not any(folder in path.parents for folder in expected)
@@ -105,8 +120,20 @@ def test_a_worker_that_cannot_start_errors_its_tests_with_one_line(pytester: pyt
             cerebras_call()
     """)
     outcome = pytester.runpytest_subprocess(
-        "-p", "cerebras_perf", "-p", "no:cacheprovider", "-n", "2", "--perf-emulator-profile", "fast",
-        "--model", "nope", "--perf-report", "none", "--perf-seed-results", "none",
+        "-p",
+        "cerebras_perf",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "2",
+        "--perf-emulator-profile",
+        "fast",
+        "--model",
+        "nope",
+        "--perf-report",
+        "none",
+        "--perf-seed-results",
+        "none",
     )
     outcome.assert_outcomes(errors=4)
     outcome.stdout.fnmatch_lines(["--model nope: unknown at http://127.0.0.1:*; it serves: llama-3.3-70b, *"])

@@ -347,18 +347,22 @@ class PerfSession:
 
     # -- accepting baselines --------------------------------------------------------------
     def save_baselines(self) -> tuple[Path | None, list[str]]:
-        """Append complete, error-free scenario runs to the baseline file (atomically)."""
+        """Append complete, error-free scenario runs to the baseline file (atomically).
+
+        A baseline changes only on purpose: a scenario whose regression was confirmed is not
+        appended unless ``--perf-accept-regression`` says so (a nightly "save on main" would
+        otherwise absorb the regression and widen every later MDE), and a run that was not gated
+        because the client was saturated describes the client, not the endpoint.
+        """
         notes: list[str] = []
         if self.partial_reason:
             return None, [f"baselines NOT saved: the run is partial ({self.partial_reason})"]
         runs: dict[str, BaselineRun] = {}
         tolerances: dict[str, Mapping[str, Any]] = {}
         for record in self.records:
-            if not record.complete:
-                notes.append(f"{record.id}: not saved (incomplete)")
-                continue
-            if any(not s.ok for s in record.result.samples):
-                notes.append(f"{record.id}: not saved (it had errors)")
+            refusal = self._not_saved_because(record)
+            if refusal is not None:
+                notes.append(f"{record.id}: NOT saved as a baseline: {refusal}")
                 continue
             runs[record.id] = BaselineRun(
                 run_id=self.run_id,
@@ -376,6 +380,22 @@ class PerfSession:
         assert self.model is not None
         save_runs(self.baseline_file, target=self.target_identity, model=self.model, runs=runs, tolerances=tolerances)
         return self.baseline_file, notes
+
+
+    def _not_saved_because(self, record: ScenarioRecord) -> str | None:
+        if not record.complete:
+            return "the run is incomplete"
+        if any(not s.ok for s in record.result.samples):
+            return "it had errors"
+        if record.aggregate.get("client_saturated"):
+            return "the client was saturated, so the run describes the client and was not gated"
+        regressed = [v.metric for v in record.verdicts if v.verdict == "regression"]
+        if regressed and not self.settings.accept_regression:
+            return (
+                f"confirmed regression of {', '.join(regressed)}; saving it would make the regression the "
+                "baseline (rerun with --perf-save --perf-accept-regression if the change is intended)"
+            )
+        return None
 
 
 class DailyQuotaExceededSkip(Exception):

@@ -8,6 +8,7 @@ came from (``--iterations``, ``ini perf_iterations`` or ``env CEREBRAS_PERF_ITER
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,7 +142,22 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "S",
     ),
+    Option(
+        "perf_target_name",
+        "--perf-target-name",
+        "name of the baseline set of this endpoint (default: custom-<host><path>, the port left out)",
+        None,
+        "CEREBRAS_PERF_TARGET_NAME",
+        "NAME",
+    ),
     Option("perf_save", "--perf-save", "append this run to the baselines (explicit intent)", None, is_flag=True),
+    Option(
+        "perf_accept_regression",
+        "--perf-accept-regression",
+        "with --perf-save: also save scenarios with a confirmed regression (the regression becomes the baseline)",
+        None,
+        is_flag=True,
+    ),
     Option("perf_baseline_dir", "--perf-baseline-dir", "where baselines live", "baselines", None, "DIR"),
     Option("perf_baseline_runs", "--perf-baseline-runs", "accepted runs pooled as the baseline", "3", None, "K"),
     Option(
@@ -165,6 +181,13 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("perf_no_gate", "--perf-no-gate", "record only, gate nothing", None, is_flag=True),
     Option("perf_require_baseline", "--perf-require-baseline", "a missing baseline fails the test", None, is_flag=True),
+    Option(
+        "perf_fail_on_drift",
+        "--perf-fail-on-drift",
+        "fail a test whose metric slid steadily across the stored baseline runs (verdict 'drifting')",
+        None,
+        is_flag=True,
+    ),
     Option("perf_report", "--perf-report", "HTML report path, or 'none'", "perf-report.html", None, "PATH"),
     Option(
         "perf_benchmark_json",
@@ -213,7 +236,9 @@ class Settings:
     request_rate: float | None
     workers: int
     max_client_lag: float
+    target_name: str | None
     save: bool
+    accept_regression: bool
     baseline_dir: Path
     baseline_runs: int
     tolerance: float
@@ -221,6 +246,7 @@ class Settings:
     gate_metrics: tuple[str, ...]
     gate: bool
     require_baseline: bool
+    fail_on_drift: bool
     report_path: Path | None
     benchmark_json: Path | None
     seed_results_dir: Path | None
@@ -302,6 +328,18 @@ def _concurrency(raw: Any, source: str) -> tuple[int, ...]:
     return levels
 
 
+def _target_name(raw: Any, source: str) -> str | None:
+    """A baseline-set name: letters, digits, ``.``, ``_`` and ``-`` (it becomes a folder name)."""
+    if raw is None or not str(raw).strip():
+        return None
+    name = str(raw).strip()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise SettingsError(
+            f"{source}: expected a name of letters, digits, '.', '_' and '-' (it names a baseline folder), got {name!r}"
+        )
+    return name
+
+
 def _bool(raw: Any) -> bool:
     return raw is True or str(raw).strip().lower() in ("1", "true", "yes", "on")
 
@@ -380,7 +418,9 @@ def resolve(values: RawValues, *, root: Path, api_key: str | None) -> Settings:
         request_rate=None if rate in (None, "") else _positive_float(rate, source("perf_request_rate")),
         workers=_positive_int(value("perf_workers"), source("perf_workers")),
         max_client_lag=_positive_float(value("perf_max_client_lag"), source("perf_max_client_lag")),
+        target_name=_target_name(value("perf_target_name"), source("perf_target_name")),
         save=_bool(value("perf_save")),
+        accept_regression=_bool(value("perf_accept_regression")),
         baseline_dir=_path_or_none(value("perf_baseline_dir"), root) or root / "baselines",
         baseline_runs=_positive_int(value("perf_baseline_runs"), source("perf_baseline_runs")),
         tolerance=tolerance,
@@ -388,6 +428,7 @@ def resolve(values: RawValues, *, root: Path, api_key: str | None) -> Settings:
         gate_metrics=gate_metrics,
         gate=not _bool(value("perf_no_gate")),
         require_baseline=_bool(value("perf_require_baseline")),
+        fail_on_drift=_bool(value("perf_fail_on_drift")),
         report_path=_path_or_none(value("perf_report"), root),
         benchmark_json=_path_or_none(value("perf_benchmark_json"), root),
         seed_results_dir=_path_or_none(value("perf_seed_results"), root),

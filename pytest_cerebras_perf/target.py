@@ -42,19 +42,27 @@ class Endpoint:
     api_key: Secret = field(repr=False)
     emulator_profile: str | None = None
     dropped_credentials: bool = False
+    name: str | None = None
 
     @property
     def key(self) -> str:
-        """The baseline folder: emulator numbers are never compared with cloud numbers.
+        """The baseline set (folder): emulator numbers are never compared with cloud numbers.
 
-        The emulator's profile is not part of the key: a slower profile is to the gate what a
-        slower endpoint is, which is how the gate's own end-to-end tests simulate a regression.
+        ``--perf-target-name NAME`` makes it ``<kind>-NAME``: the user says which runs belong
+        together. Without a name, a custom endpoint is ``custom-<host><path>`` with the port left
+        out, on purpose: the port is the part of an address that changes by itself (a CI service
+        container or a vLLM server started per job on a free port, a port forward), and keying on
+        it gave every such run a fresh, empty baseline set, so nothing was ever gated. Two servers
+        on one host that must be kept apart get a name each. The emulator's profile is not part of
+        the key either: a slower profile is to the gate what a slower endpoint is, which is how
+        the gate's own end-to-end tests simulate a regression.
         """
+        if self.name is not None:
+            return f"{self.kind}-{self.name}"
         if self.kind != "custom":
             return self.kind
         parts = urlsplit(self.base_url)
-        host = f"{parts.hostname}-{parts.port}" if parts.port else str(parts.hostname)
-        return "custom-" + re.sub(r"[^A-Za-z0-9.\-]+", "_", host + parts.path).strip("_")
+        return "custom-" + re.sub(r"[^A-Za-z0-9.\-]+", "_", str(parts.hostname) + parts.path).strip("_")
 
     def describe(self) -> dict[str, str | None]:
         return {
@@ -79,12 +87,12 @@ def endpoint_for(settings: Settings, *, emulator_url: str | None = None, emulato
     if kind == "emulator":
         if emulator_url is None or emulator_key is None:
             raise TargetError("the emulator was not started")
-        return Endpoint("emulator", emulator_url, Secret(emulator_key), settings.emulator_profile)
+        return Endpoint("emulator", emulator_url, Secret(emulator_key), settings.emulator_profile, name=settings.target_name)
     base_url = CLOUD_URL if kind == "cloud" else str(settings.base_url)
     # OpenAI-compatible servers often need no key, but the SDK insists on one.
     key = settings.api_key or Secret("no-key-required")
     bare_url = strip_credentials(base_url)
-    return Endpoint(kind, bare_url, key, dropped_credentials=bare_url != base_url)
+    return Endpoint(kind, bare_url, key, dropped_credentials=bare_url != base_url, name=settings.target_name)
 
 
 def new_emulator_key() -> str:

@@ -92,7 +92,8 @@ def _calibration_run(emulator: EmulatorProcess, requests: int = 3, tokens: int =
 
 
 def test_calibrated_profile_reports_what_it_did_and_decodes_at_its_rate(calibrated: EmulatorProcess) -> None:
-    target = load_profile(CALIBRATED).decode_tps
+    # this start's session drift slows (or speeds) every delay by one factor, recorded by the emulator
+    target = load_profile(CALIBRATED).decode_tps / calibrated.drift()["factor"]
 
     def good(result: dict[str, float]) -> bool:
         return (
@@ -112,7 +113,8 @@ def test_calibrated_profile_short_prompt_ttft_matches_published_range(calibrated
     with Cerebras(api_key="unused", base_url=calibrated.url, max_retries=0) as client:
         for _ in range(5):
             client.chat.completions.create(model=MODEL, messages=MESSAGES, max_completion_tokens=5)
-    ttfts = [(r["first_token_ns"] - r["arrival_ns"]) / 1e9 for r in calibrated.truth()]
+    # without this start's drift factor: the published range is the endpoint's typical day
+    ttfts = [(r["first_token_ns"] - r["arrival_ns"]) / 1e9 / r["drift_factor"] for r in calibrated.truth()]
     assert 0.12 <= statistics.median(ttfts) <= 0.19
 
 

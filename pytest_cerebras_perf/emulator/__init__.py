@@ -33,6 +33,12 @@ figures), ``capacity-limited`` (2,000 tok/s per stream, 8,000 tok/s shared).
                             a step later than max(min, fraction × its offset from arrival) marks
                             the response as behind schedule (the emulator, not the model, was slow)
   faults                    fault rules (below)
+  drift_tau                 session drift: every emulator start draws one factor exp(N(0, drift_tau²))
+                            that multiplies every delay (0 = none; 0.05 in cerebras-llama-3.3-70b)
+  drift_seed                fixes that draw (null = a fresh draw from OS entropy at each start)
+  slowdowns                 ``[{"match": text, "prompt": f, "decode": f}]``: requests whose prompt
+                            contains ``match`` take f× as long for that phase (a regression of one
+                            scenario only; the first matching rule applies)
 
 Fault rule: ``{"kind", "at": [n, ...], "every": k, "probability": p, "after_chunks": k,
 "delay": s, "retry_after": s}``; kinds ``http_500``, ``http_503``, ``rate_limit_rpm``,
@@ -46,14 +52,18 @@ any byte.
 Admin API (JSON, no key):
 
   GET/POST /_emulator/faults    POST ``{"faults": [...]}`` replaces the rules
-  GET/POST /_emulator/profile   POST a partial profile; returns the effective one
+  GET/POST /_emulator/profile   POST a partial profile; returns the effective one (a POST with
+                                ``drift_tau`` or ``drift_seed`` draws a new drift factor)
+  GET/POST /_emulator/drift     this start's drift ``{tau, seed, factor, source}``; POST
+                                ``{"factor": f}`` imposes a factor from the next request on
   GET/DELETE /_emulator/truth   ground truth per generation request: ``time.monotonic_ns()`` of
                                 arrival, first byte, first and last token, end, and when the model
                                 scheduled the first and last token; ids, tokens, chunks, fault,
-                                outcome, the ``time_info`` it reported, ``behind_schedule_s``
+                                outcome, the ``time_info`` it reported, ``behind_schedule_s``,
+                                ``drift_factor``; and the session's ``drift``
   GET /_emulator/stats          API requests, generation requests, TCP connections that carried API
                                 requests (keep-alive check), responses behind schedule, streams
-                                decoding now
+                                decoding now, the session's ``drift``
   POST /_emulator/reset         clear truth, counters, fault numbering, rate buckets
   GET /_emulator/clock          the server's ``monotonic_ns`` and ``perf_counter_ns``
 

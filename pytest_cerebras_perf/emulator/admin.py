@@ -1,4 +1,4 @@
-"""The ``/_emulator/...`` admin API: faults, profile, ground truth, counters, reset, clock.
+"""The ``/_emulator/...`` admin API: faults, profile, drift, ground truth, counters, reset, clock.
 
 Tests and benchmarks steer the running emulator through it; it needs no API key and answers JSON.
 """
@@ -12,7 +12,7 @@ from aiohttp import web
 
 from .faults import parse_faults
 from .state import STATE
-from .validation import ConfigError, as_mapping
+from .validation import ConfigError, as_mapping, as_number
 
 PREFIX = "/_emulator"
 
@@ -58,12 +58,28 @@ async def post_profile(request: web.Request) -> web.Response:
 
 
 async def get_truth(request: web.Request) -> web.Response:
-    return web.json_response({"records": request.app[STATE].truth.to_list()})
+    state = request.app[STATE]
+    return web.json_response({"records": state.truth.to_list(), "drift": state.drift.to_dict()})
 
 
 async def delete_truth(request: web.Request) -> web.Response:
     request.app[STATE].truth.clear()
     return web.json_response({"cleared": True})
+
+
+async def get_drift(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE].drift.to_dict())
+
+
+async def post_drift(request: web.Request) -> web.Response:
+    """``{"factor": f}`` imposes a drift factor from the next request on (f > 0; 1 = no drift)."""
+    source = f"POST {PREFIX}/drift"
+    body = await _json_body(request, source)
+    try:
+        factor = as_number(body.get("factor"), source, "factor", strict=True)
+    except ConfigError as error:
+        return _bad_request(error)
+    return web.json_response(request.app[STATE].set_drift_factor(factor).to_dict())
 
 
 async def get_stats(request: web.Request) -> web.Response:
@@ -87,6 +103,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(f"{PREFIX}/profile", post_profile)
     app.router.add_get(f"{PREFIX}/truth", get_truth)
     app.router.add_delete(f"{PREFIX}/truth", delete_truth)
+    app.router.add_get(f"{PREFIX}/drift", get_drift)
+    app.router.add_post(f"{PREFIX}/drift", post_drift)
     app.router.add_get(f"{PREFIX}/stats", get_stats)
     app.router.add_post(f"{PREFIX}/reset", post_reset)
     app.router.add_get(f"{PREFIX}/clock", get_clock)

@@ -23,6 +23,7 @@ from .faults import FaultSpec
 from .latency import NS_PER_S, Pacer, RequestLatency, chunk_sizes
 from .profile import Profile
 from .request_body import BadRequest, GenerationRequest, parse_generation
+from .slowdowns import slowdown_for
 from .state import STATE, EmulatorState
 from .text import generate_pieces
 from .truth import TruthRecord
@@ -68,7 +69,13 @@ class _Generation:
         self._profile = profile
         self._body = body
         self._record = record
-        self._latency = RequestLatency(profile, record.request_number, state.capacity)
+        self._latency = RequestLatency(
+            profile,
+            record.request_number,
+            state.capacity,
+            drift=record.drift_factor,
+            slowdown=slowdown_for(body.prompt_text, profile.slowdowns),
+        )
         self._pacer = Pacer(record.arrival_ns, profile)
         self._identity = wire.ResponseIdentity(
             response_id=f"{'chatcmpl' if endpoint == 'chat' else 'cmpl'}-{uuid.uuid4()}",
@@ -104,8 +111,7 @@ class _Generation:
                 await asyncio.get_running_loop().create_future()  # until the client gives up
             elif fault.kind == "drop" and (fault.after_chunks == 0 or not self._body.stream):
                 return self._drop(web.StreamResponse())
-        overhead_ns = round(self._profile.server_overhead * NS_PER_S)
-        self._enqueue_ns = record.queued_ns = await self._pacer.until(schedule_from + overhead_ns)
+        self._enqueue_ns = record.queued_ns = await self._pacer.until(schedule_from + self._latency.overhead_ns())
         self._start_ns = await self._pacer.until(self._enqueue_ns + self._latency.queue_delay_ns())
         if self._body.stream:
             return await self._stream(fault)
@@ -282,6 +288,7 @@ async def handle_generation(request: web.Request, endpoint: wire.Endpoint) -> we
         arrival_ns=arrival_ns,
         fault=None if fault is None else fault.kind,
         prompt_tokens=body.prompt_tokens,
+        drift_factor=state.drift.factor,
     )
     state.truth.add(record)
     try:

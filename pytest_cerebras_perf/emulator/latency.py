@@ -6,6 +6,11 @@ rises with concurrency until the capacity is reached. Each step is scheduled aga
 deadline on the monotonic clock, so an event-loop hiccup delays one write instead of shifting every
 later one; the pacer records how late each step was so the emulator can say when it, not the
 "model", was the bottleneck.
+
+Session drift: a real endpoint is faster or slower for a whole run (load, routing, time of day),
+which no within-run noise shows. The emulator draws one log-normal factor exp(N(0, drift_tau²)) per
+start (from ``drift_seed`` if set, else fresh entropy) and multiplies every delay by it, so each
+emulator start is a new "day" and the gate faces drift in every test and benchmark.
 """
 
 from __future__ import annotations
@@ -14,10 +19,35 @@ import asyncio
 import math
 import random
 import time
+from dataclasses import asdict, dataclass
+from typing import Literal
 
 from .profile import Profile
+from .slowdowns import NO_SLOWDOWN, Slowdown
 
 NS_PER_S = 1_000_000_000
+
+
+DriftSource = Literal["seeded", "random", "admin"]
+
+
+@dataclass(frozen=True)
+class SessionDrift:
+    """The factor on every delay for this emulator start, and how it was chosen (module docstring)."""
+
+    tau: float
+    seed: int | None
+    factor: float
+    source: DriftSource
+
+    @classmethod
+    def draw(cls, tau: float, seed: int | None) -> SessionDrift:
+        rng = random.Random(f"drift:{seed}") if seed is not None else random.SystemRandom()
+        factor = math.exp(rng.gauss(0.0, tau)) if tau else 1.0
+        return cls(tau, seed, factor, "random" if seed is None else "seeded")
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
 
 
 class DecodeCapacity:
@@ -33,11 +63,25 @@ class DecodeCapacity:
 
 
 class RequestLatency:
-    """The random draws for one request, from an RNG fixed by (profile seed, request number)."""
+    """The random draws for one request, from an RNG fixed by (profile seed, request number).
 
-    def __init__(self, profile: Profile, request_number: int, capacity: DecodeCapacity) -> None:
+    ``drift`` (the session's factor) scales every delay; ``slowdown`` (the request's rule, if any)
+    scales its prompt phase and decode time on top.
+    """
+
+    def __init__(
+        self,
+        profile: Profile,
+        request_number: int,
+        capacity: DecodeCapacity,
+        drift: float = 1.0,
+        slowdown: Slowdown = NO_SLOWDOWN,
+    ) -> None:
         self._profile = profile
         self._capacity = capacity
+        self._drift = drift
+        self._prompt_scale = drift * slowdown.prompt
+        self._decode_scale = drift * slowdown.decode
         self._rng = random.Random(f"{profile.seed}:{request_number}")
         sigma = profile.jitter_sigma
         self._jitter_mu = -sigma * sigma / 2  # a log-normal with mean exactly 1: jitter never biases rates
@@ -46,24 +90,28 @@ class RequestLatency:
         sigma = self._profile.jitter_sigma
         return self._rng.lognormvariate(self._jitter_mu, sigma) if sigma else 1.0
 
+    def overhead_ns(self) -> int:
+        return round(self._profile.server_overhead * self._drift * NS_PER_S)
+
     def queue_delay_ns(self) -> int:
         profile = self._profile
         if profile.queue_spike_probability and self._rng.random() < profile.queue_spike_probability:
             seconds = self._rng.uniform(profile.queue_spike_min, profile.queue_spike_max)
         else:
             seconds = self._rng.expovariate(1 / profile.queue_time) if profile.queue_time else 0.0
-        return round(seconds * NS_PER_S)
+        return round(seconds * self._drift * NS_PER_S)
 
     def prompt_delay_ns(self, prompt_tokens: int) -> int:
         profile = self._profile
-        return round((profile.ttft_base + prompt_tokens / profile.prompt_tps) * self._jitter() * NS_PER_S)
+        seconds = profile.ttft_base + prompt_tokens / profile.prompt_tps
+        return round(seconds * self._prompt_scale * self._jitter() * NS_PER_S)
 
     def decode_interval_ns(self, tokens: int) -> int:
         """Time to produce ``tokens`` more tokens at the per-stream rate in force right now."""
         if tokens == 0:
             return 0
         rate = self._capacity.per_stream_tps(self._profile.decode_tps, self._profile.capacity_tps)
-        return round(tokens / rate * self._jitter() * NS_PER_S)
+        return round(tokens / rate * self._decode_scale * self._jitter() * NS_PER_S)
 
 
 class Pacer:

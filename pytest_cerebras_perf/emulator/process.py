@@ -200,6 +200,16 @@ class EmulatorProcess:
     def clear_truth(self) -> None:
         self._admin("DELETE", "truth")
 
+    def drift(self) -> dict[str, Any]:
+        """This start's session drift: ``tau``, ``seed``, ``factor`` and ``source``."""
+        drift: dict[str, Any] = self._admin("GET", "drift")
+        return drift
+
+    def set_drift(self, factor: float) -> dict[str, Any]:
+        """Impose a drift factor on every request from now on (1.0 = none)."""
+        drift: dict[str, Any] = self._admin("POST", "drift", {"factor": factor})
+        return drift
+
     def stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = self._admin("GET", "stats")
         return stats

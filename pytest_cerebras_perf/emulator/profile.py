@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from .faults import FaultSpec, parse_faults
+from .slowdowns import Slowdown, parse_slowdowns
 from .validation import ConfigError, as_bool, as_int, as_list, as_mapping, as_number, as_probability, as_str
 
 PROFILES_DIR = Path(__file__).with_name("profiles")
@@ -51,6 +52,9 @@ class Profile:
     behind_schedule_fraction: float = 0.05
     behind_schedule_min: float = 0.002
     faults: tuple[FaultSpec, ...] = field(default_factory=tuple)
+    drift_tau: float = 0.0
+    drift_seed: int | None = None
+    slowdowns: tuple[Slowdown, ...] = field(default_factory=tuple)
 
     def updated(self, changes: Mapping[str, object], source: str) -> Profile:
         """A copy with ``changes`` applied; raises ConfigError naming ``source`` and the bad field."""
@@ -66,6 +70,7 @@ class Profile:
         values = dataclasses.asdict(self)
         values["models"] = list(self.models)
         values["faults"] = [fault.to_dict() for fault in self.faults]
+        values["slowdowns"] = [rule.to_dict() for rule in self.slowdowns]
         return values
 
 
@@ -99,6 +104,10 @@ def _seed(value: object, source: str, name: str) -> int:
     return as_int(value, source, name)
 
 
+def _optional_seed(value: object, source: str, name: str) -> int | None:
+    return None if value is None else as_int(value, source, name)
+
+
 _FIELD_PARSERS: dict[str, Callable[[object, str, str], object]] = {
     "name": as_str,
     "models": _models,
@@ -123,6 +132,9 @@ _FIELD_PARSERS: dict[str, Callable[[object, str, str], object]] = {
     "behind_schedule_fraction": as_probability,
     "behind_schedule_min": as_number,
     "faults": parse_faults,
+    "drift_tau": as_number,
+    "drift_seed": _optional_seed,
+    "slowdowns": parse_slowdowns,
 }
 
 

@@ -33,6 +33,7 @@ class GenerationRequest:
     min_tokens: int | None
     seed: int | None
     prompt_digest: str
+    prompt_text: str  # what slowdown rules match: the text prompt, or the messages as JSON
 
     def output_plan(self, default_output_tokens: int) -> tuple[int, str]:
         """(completion tokens, finish_reason): "length" when the cap cut the answer short."""
@@ -98,4 +99,5 @@ def parse_generation(raw: bytes, endpoint: Endpoint) -> GenerationRequest:
         min_tokens=min_tokens,
         seed=seed,
         prompt_digest=hashlib.sha256(prompt_material.encode()).hexdigest()[:16],
+        prompt_text=prompt_material,
     )

@@ -17,12 +17,13 @@ from dataclasses import asdict, dataclass
 from aiohttp import web
 
 from .faults import FaultInjector, FaultSpec
-from .latency import DecodeCapacity
+from .latency import DecodeCapacity, SessionDrift
 from .profile import Profile
 from .ratelimit import RateLimits
 from .truth import TruthLog
 
 _LIMIT_FIELDS = frozenset({"requests_per_minute", "requests_per_day", "tokens_per_minute", "tokens_per_day"})
+_DRIFT_FIELDS = frozenset({"drift_tau", "drift_seed"})
 
 
 @dataclass
@@ -46,6 +47,7 @@ class EmulatorState:
         self.counters = Counters()
         self.faults = FaultInjector(profile.faults, profile.seed)
         self.limits = self._new_limits()
+        self.drift = SessionDrift.draw(profile.drift_tau, profile.drift_seed)
         self._seen_connections: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
 
     def _new_limits(self) -> RateLimits:
@@ -69,13 +71,21 @@ class EmulatorState:
         self.counters.max_behind_schedule_s = max(self.counters.max_behind_schedule_s, lateness_s)
 
     def update_profile(self, changes: Mapping[str, object], source: str) -> Profile:
-        """Apply a partial profile (raises ConfigError); buckets and faults restart if their fields change."""
+        """Apply a partial profile (raises ConfigError); buckets and faults restart if their fields
+        change, and a new drift factor is drawn if ``drift_tau`` or ``drift_seed`` is given."""
         self.profile = self.profile.updated(changes, source)
         if _LIMIT_FIELDS & changes.keys():
             self.limits = self._new_limits()
+        if _DRIFT_FIELDS & changes.keys():
+            self.drift = SessionDrift.draw(self.profile.drift_tau, self.profile.drift_seed)
         if {"faults", "seed"} & changes.keys():
             self.faults = FaultInjector(self.profile.faults, self.profile.seed)
         return self.profile
+
+    def set_drift_factor(self, factor: float) -> SessionDrift:
+        """Impose a drift factor (a "slower day") on every request from now on."""
+        self.drift = dataclasses.replace(self.drift, factor=factor, source="admin")
+        return self.drift
 
     def set_faults(self, faults: Sequence[FaultSpec]) -> None:
         """Replace the fault rules; numbering restarts so ``at: [1]`` means the next request."""
@@ -91,7 +101,7 @@ class EmulatorState:
         self.limits = self._new_limits()
 
     def stats(self) -> dict[str, object]:
-        return {**asdict(self.counters), "active_streams": self.capacity.active}
+        return {**asdict(self.counters), "active_streams": self.capacity.active, "drift": self.drift.to_dict()}
 
 
 STATE: web.AppKey[EmulatorState] = web.AppKey("emulator_state", EmulatorState)

@@ -24,6 +24,8 @@ class TruthRecord:
     actual times is the emulator's own lateness.
     ``outcome``: "ok", "fault", "rate_limited", "disconnected" (the client went away).
     ``behind_schedule_s``: the largest lateness of any scheduled step (queue end, token writes).
+    ``drift_factor``: the session drift factor in force when the request arrived (every delay was
+    multiplied by it), so a test can tell the endpoint's "day" from a regression.
     """
 
     request_number: int
@@ -48,6 +50,7 @@ class TruthRecord:
     time_info: dict[str, float] | None = None
     behind_schedule_s: float = 0.0
     behind_schedule: bool = False
+    drift_factor: float = 1.0
 
     def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)

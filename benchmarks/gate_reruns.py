@@ -111,10 +111,11 @@ def describe_gates(sessions: list[Session], scenario: str) -> str:
                 taus.setdefault(gate["metric"], []).append(gate["tau"])
             if gate.get("mde") is not None:
                 mdes.setdefault(gate["metric"], []).append(gate["mde"])
-    return ", ".join(
-        f"{metric} MDE +{statistics.median(values) * 100:.0f} % (τ {statistics.median(taus.get(metric, [0])) * 100:.1f} %)"
-        for metric, values in sorted(mdes.items())
-    )
+    parts = []
+    for metric, values in sorted(mdes.items()):
+        tau = statistics.median(taus.get(metric, [0.0]))
+        parts.append(f"{metric} MDE +{statistics.median(values) * 100:.0f} % (τ {tau * 100:.1f} %)")
+    return ", ".join(parts)
 
 
 def main() -> int:

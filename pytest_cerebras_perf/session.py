@@ -217,6 +217,12 @@ class PerfSession:
         return baseline_path(self.settings.baseline_dir, self.endpoint.key, self.model)
 
     @property
+    def baseline_file_shown(self) -> str:
+        """The baseline file as people read it: relative to the rootdir when it is inside it."""
+        path = self.baseline_file
+        return str(path.relative_to(self.root)) if path.is_relative_to(self.root) else str(path)
+
+    @property
     def target_identity(self) -> dict[str, Any]:
         assert self.endpoint is not None
         return {"kind": self.endpoint.kind, "key": self.endpoint.key}
@@ -364,6 +370,12 @@ class PerfSession:
             if refusal is not None:
                 notes.append(f"{record.id}: NOT saved as a baseline: {refusal}")
                 continue
+            accepted = [v.metric for v in record.verdicts if v.verdict == "regression"]
+            if accepted:
+                notes.append(
+                    f"{record.id}: saved WITH its confirmed regression of {', '.join(accepted)} "
+                    "(--perf-accept-regression): later runs are gated against it"
+                )
             runs[record.id] = BaselineRun(
                 run_id=self.run_id,
                 accepted=now_iso(),
@@ -380,7 +392,6 @@ class PerfSession:
         assert self.model is not None
         save_runs(self.baseline_file, target=self.target_identity, model=self.model, runs=runs, tolerances=tolerances)
         return self.baseline_file, notes
-
 
     def _not_saved_because(self, record: ScenarioRecord) -> str | None:
         if not record.complete:

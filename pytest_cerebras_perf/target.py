@@ -65,10 +65,12 @@ class Endpoint:
         return "custom-" + re.sub(r"[^A-Za-z0-9.\-]+", "_", str(parts.hostname) + parts.path).strip("_")
 
     def describe(self) -> dict[str, str | None]:
+        """The target as recorded in the results (no API key), with the baseline set it is gated against."""
         return {
             "kind": self.kind,
             "base_url": self.base_url,
             "emulator_profile": self.emulator_profile,
+            "baseline_set": self.key,
         }
 
 
@@ -87,7 +89,8 @@ def endpoint_for(settings: Settings, *, emulator_url: str | None = None, emulato
     if kind == "emulator":
         if emulator_url is None or emulator_key is None:
             raise TargetError("the emulator was not started")
-        return Endpoint("emulator", emulator_url, Secret(emulator_key), settings.emulator_profile, name=settings.target_name)
+        profile, name = settings.emulator_profile, settings.target_name
+        return Endpoint("emulator", emulator_url, Secret(emulator_key), profile, name=name)
     base_url = CLOUD_URL if kind == "cloud" else str(settings.base_url)
     # OpenAI-compatible servers often need no key, but the SDK insists on one.
     key = settings.api_key or Secret("no-key-required")

@@ -38,10 +38,33 @@ def announce(config: pytest.Config, perf: PerfSession) -> None:
     if reporter is None or perf.endpoint is None:
         return
     kind = "EMULATOR" if perf.endpoint.kind == "emulator" else perf.endpoint.kind
-    runs = sum(len(s.runs) for s in perf.baseline.scenarios.values()) if perf.baseline else 0
-    baseline = f"{perf.baseline_file} ({runs} accepted scenario runs)" if perf.baseline else "none yet"
     reporter.write_line(
-        f"cerebras-perf: measuring {kind} at {perf.endpoint.base_url}, model {perf.model}; baseline: {baseline}"
+        f"cerebras-perf: measuring {kind} at {perf.endpoint.base_url}, model {perf.model}; {baseline_in_use(perf)}"
+    )
+
+
+def baseline_in_use(perf: PerfSession) -> str:
+    """The baseline set and file this session is gated against, named in the header and the summary:
+    a wrong one (another port, another name, a moved rootdir) means nothing is compared."""
+    assert perf.endpoint is not None
+    where = f"baseline set {perf.endpoint.key}"
+    if perf.baseline is None:
+        return f"{where}: none yet (looked for {perf.baseline_file_shown})"
+    runs = sum(len(s.runs) for s in perf.baseline.scenarios.values())
+    return f"{where}: {perf.baseline_file_shown} ({runs} accepted scenario runs)"
+
+
+def nothing_gated(perf: PerfSession, written: Mapping[str, Path] | None) -> str | None:
+    """The loud end of a session in which the gate compared nothing because no baseline was found:
+    every test passed, and that green means nothing."""
+    verdicts = [v.verdict for r in perf.records for v in r.verdicts]
+    if perf.endpoint is None or "no-baseline" not in verdicts or set(verdicts) - {"no-baseline", "not-gated"}:
+        return None
+    saved = " (this run was saved as its first baseline)" if written and "baseline" in written else ""
+    return (
+        f"no baseline at {perf.baseline_file_shown} (baseline set {perf.endpoint.key}){saved}; "
+        "record one with --perf-save, or check --perf-baseline-dir, --perf-target-name and the rootdir "
+        f"({perf.root})"
     )
 
 
@@ -155,6 +178,8 @@ def summary(reporter: Any, perf: PerfSession, written: Mapping[str, Path] | None
         else (perf.endpoint.kind if perf.endpoint else "?")
     )
     reporter.write_line(f"target {kind} {perf.endpoint.base_url if perf.endpoint else ''}, model {perf.model}")
+    if perf.endpoint is not None and perf.model is not None:
+        reporter.write_line(baseline_in_use(perf))
     for line in table(perf.records):
         reporter.write_line(line)
     notable = [
@@ -186,3 +211,7 @@ def summary(reporter: Any, perf: PerfSession, written: Mapping[str, Path] | None
         reporter.write_line(f"PARTIAL RUN: {perf.partial_reason}", red=True)
     for name, path in (written or {}).items():
         reporter.write_line(f"{name}: {path}")
+    loud = nothing_gated(perf, written)
+    if loud is not None:
+        reporter.write_sep("!", "NOTHING WAS GATED", red=True, bold=True)
+        reporter.write_line(loud, red=True, bold=True)

@@ -28,6 +28,13 @@ def test_defaults() -> None:
     assert s.report_path == Path("/project/perf-report.html")
 
 
+def test_target_name_from_cli_env_or_ini() -> None:
+    assert settings_from().target_name is None
+    assert settings_from(ini={"perf_target_name": "ci-vllm"}).target_name == "ci-vllm"
+    assert settings_from(env={"CEREBRAS_PERF_TARGET_NAME": "staging"}).target_name == "staging"
+    assert settings_from(cli={"perf_target_name": "prod"}, env={"CEREBRAS_PERF_TARGET_NAME": "x"}).target_name == "prod"
+
+
 def test_priority_cli_over_env_over_ini() -> None:
     assert settings_from(ini={"perf_iterations": "4"}).iterations == 4
     assert settings_from(ini={"perf_iterations": "4"}, env={"CEREBRAS_PERF_ITERATIONS": "5"}).iterations == 5
@@ -45,6 +52,8 @@ def test_priority_cli_over_env_over_ini() -> None:
         ({"concurrency": "1,eight"}, {}, {}, "--concurrency (item 'eight'): expected a whole number"),
         ({"concurrency": "4,4"}, {}, {}, "--concurrency: repeated concurrency level"),
         ({"perf_target": "mars"}, {}, {}, "--perf-target: expected one of auto, cloud, emulator, url"),
+        ({"perf_target_name": "../etc"}, {}, {}, "--perf-target-name: expected a name of letters, digits"),
+        ({}, {"perf_target_name": "a b"}, {}, "ini perf_target_name: expected a name of letters, digits"),
         ({"perf_target": "url"}, {}, {}, "--perf-target url: needs --perf-base-url URL"),
         ({"perf_target": "cloud"}, {}, {}, "--perf-target cloud: no API key"),
         ({"perf_timeout": "-1"}, {}, {}, "--perf-timeout: must be a positive number"),

@@ -66,7 +66,8 @@ def run(pytester: pytest.Pytester, url: str, *extra: str) -> tuple[pytest.RunRes
 
 def gated(results: dict[str, Any]) -> dict[str, int]:
     """metric -> baseline runs compared, for the metrics that were compared with a baseline."""
-    return {g["metric"]: g["baseline_runs"] for g in results["scenarios"][0]["gate"] if g["verdict"] not in ("no-baseline", "not-gated")}
+    gates = results["scenarios"][0]["gate"]
+    return {g["metric"]: g["baseline_runs"] for g in gates if g["verdict"] not in ("no-baseline", "not-gated")}
 
 
 def stored_runs(path: Path) -> int:

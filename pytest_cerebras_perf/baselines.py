@@ -10,6 +10,7 @@ a file this module cannot read: a corrupt baseline is an error, not something to
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import re
@@ -18,12 +19,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .files import write_atomic
+from .gate import StoredRun
 
 SCHEMA = "cerebras-perf-baseline/1"
 _SCHEMA_PREFIX = "cerebras-perf-baseline/"
 _SCHEMA_VERSION = 1
 _SIGNIFICANT_DIGITS = 9
+#: accepted runs kept per scenario: the history τ and the trend are estimated from
+HISTORY_RUNS = 20
+#: the most baseline samples the gate pools (all K runs are kept, each subsampled evenly)
+POOL_CAP = 100
+#: the default K: runs pooled for the shift (``--perf-baseline-runs``)
+DEFAULT_KEEP = 3
 
 
 class BaselineError(Exception):
@@ -65,25 +75,47 @@ class ScenarioBaseline:
     runs: tuple[BaselineRun, ...]
     tolerances: dict[str, Any]
 
-    def pooled_runs(self, metric: str, keep: int = 3, cap: int = 100) -> list[list[float]]:
+    def pooled_runs(self, metric: str, *, keep: int = DEFAULT_KEEP, cap: int = POOL_CAP) -> list[list[float]]:
         """The samples of ``metric`` from the last ``keep`` runs, oldest first, at most ``cap`` in total.
 
-        Runs stay separate so the gate can see run-to-run drift. When the cap bites, the newest
-        runs are kept whole and the oldest one kept is cut short.
+        Runs stay separate so the gate can see run-to-run drift. When the cap bites, every run is
+        subsampled evenly across its length (equal shares, at least 2 samples each): dropping whole
+        runs would leave the gate one or two runs and its drift prior. Runs that never recorded
+        the metric are left out.
         """
-        chosen: list[list[float]] = []
-        room = cap
-        for run in reversed(self.runs[-keep:] if keep > 0 else ()):
-            values = run.samples.get(metric, [])
-            if room <= 0:
-                break
-            if values:
-                chosen.append(list(values[:room]))
-                room -= len(chosen[-1])
-        return chosen[::-1]
+        chosen = [run.samples[metric] for run in self.runs[-keep:] if keep > 0 and run.samples.get(metric)]
+        if not chosen:
+            return []
+        share = max(2, cap // len(chosen))
+        return [_evenly(values, share) for values in chosen]
 
-    def error_rates(self, keep: int = 3) -> list[float]:
+    def history(self, metric: str) -> list[StoredRun]:
+        """Every stored run of ``metric`` (up to :data:`HISTORY_RUNS`), oldest first, with its acceptance time."""
+        return [
+            StoredRun(tuple(run.samples[metric]), _posix(run.accepted)) for run in self.runs if run.samples.get(metric)
+        ]
+
+    def error_rates(self, keep: int = DEFAULT_KEEP) -> list[float]:
         return [run.error_rate for run in (self.runs[-keep:] if keep > 0 else ())]
+
+
+def _evenly(values: list[float], size: int) -> list[float]:
+    """At most ``size`` values spread evenly over the run (first and last kept), in their order."""
+    if len(values) <= size:
+        return list(values)
+    picks = np.linspace(0, len(values) - 1, size).round().astype(int)
+    return [values[i] for i in picks]
+
+
+def _posix(accepted: str) -> float | None:
+    """An ISO-8601 acceptance time as POSIX seconds (naive means UTC), None if it does not parse."""
+    try:
+        moment = dt.datetime.fromisoformat(accepted)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.timestamp()
 
 
 @dataclass(frozen=True)
@@ -128,7 +160,7 @@ def save_runs(
     model: str,
     runs: Mapping[str, BaselineRun],
     tolerances: Mapping[str, Mapping[str, Any]],
-    history: int = 10,
+    history: int = HISTORY_RUNS,
 ) -> None:
     """Append ``runs`` (scenario id -> run) to the file, keeping the last ``history`` runs per scenario.
 

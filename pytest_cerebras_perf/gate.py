@@ -59,10 +59,31 @@ from scipy.stats import binom
 
 from pytest_cerebras_perf.metrics import METRICS
 
-Kind = Literal["pass", "regression", "improvement", "inconclusive", "no-baseline", "not-gated"]
+Kind = Literal[
+    "pass",
+    "regression",
+    "improvement",
+    "inconclusive",
+    "no-baseline",
+    "not-gated",
+    "underpowered",  # a pass whose MDE exceeds its tolerance: it could not have seen the regression
+    "drifting",  # no regression against the rolling baseline, but a material trend across the stored runs
+]
 TauSource = Literal["history", "prior"]
 FloatArray = NDArray[np.float64]
 Values = Sequence[float] | FloatArray  # raw samples of one metric, in its own unit
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """One stored accepted run of one metric, for τ and the trend: its samples and when it was accepted.
+
+    ``accepted`` is POSIX seconds, None when unknown (then the run counts as its own session).
+    """
+
+    values: Values
+    accepted: float | None = None
+
 
 #: Absolute materiality floors in the metric's unit. 20 ms is about one network hiccup on a shared
 #: CI runner (scheduling, one extra round trip): a change below it on client-side timings is not
@@ -121,6 +142,11 @@ class GatePolicy:
     n_gates: int = 1
     tau_prior: float = 0.05
     min_runs_for_tau: int = 3
+    #: a ``drifting`` verdict fails the test (opt-in: ``--perf-fail-on-drift``); otherwise it is reported
+    fail_on_drift: bool = False
+    #: runs accepted less than this many seconds apart count as one session for τ (issue 19: drift
+    #: measured between back-to-back saves is not day-to-day drift)
+    session_gap: float = 3600.0
 
     def __post_init__(self) -> None:
         for name in ("alpha1", "alpha_suite"):
@@ -131,6 +157,8 @@ class GatePolicy:
             raise ValueError(f"n_gates must be >= 1, got {self.n_gates!r}")
         if not (self.tau_prior >= 0 and math.isfinite(self.tau_prior)):
             raise ValueError(f"tau_prior must be finite and >= 0, got {self.tau_prior!r}")
+        if not (self.session_gap >= 0 and math.isfinite(self.session_gap)):
+            raise ValueError(f"session_gap must be finite and >= 0 seconds, got {self.session_gap!r}")
         if self.min_runs_for_tau < 2:
             raise ValueError(f"min_runs_for_tau must be >= 2 to measure a spread, got {self.min_runs_for_tau!r}")
 
@@ -153,6 +181,16 @@ class Verdict:
     least this; tokens/s: at most this). ``tolerance`` and ``mde`` are fractions of change in the
     worse direction (0.18 = 18 % slower). ``p_value`` is one-sided, towards improvement for an
     improvement verdict and towards regression otherwise, the larger of the two tests' p-values.
+
+    ``iterations_needed``: for an ``underpowered`` verdict, the current sample size n (requests
+    measured, so iterations × concurrency) at which the MDE would fall under the tolerance, or
+    None when no n can (the drift term alone exceeds it: more baseline runs are the remedy).
+    ``trend`` is the total change (fraction, worse side positive) fitted across the stored runs
+    and the current one, ``trend_p_value`` its one-sided p-value, ``trend_runs`` how many runs
+    the fit used (0: too few for a trend). ``dropped`` counts non-positive or non-finite values
+    left out (current and baseline). ``tau_runs`` is how many baseline sessions τ was estimated
+    from (runs accepted within ``GatePolicy.session_gap`` of each other count once).
+    ``fail_on_drift`` is the policy flag, so :attr:`fails` can say what fails the test.
     """
 
     metric: str
@@ -174,6 +212,18 @@ class Verdict:
     stage1: Verdict | None = None
     alpha: float | None = None
     baseline_runs: int = 0
+    iterations_needed: int | None = None
+    trend: float | None = None
+    trend_p_value: float | None = None
+    trend_runs: int = 0
+    dropped: int = 0
+    tau_runs: int = 0
+    fail_on_drift: bool = False
+
+    @property
+    def fails(self) -> bool:
+        """Does this verdict fail the test? A regression always; ``drifting`` only when opted in."""
+        return self.verdict == "regression" or (self.verdict == "drifting" and self.fail_on_drift)
 
     @property
     def flagged(self) -> bool:
@@ -203,6 +253,13 @@ class Verdict:
             "n": self.n,
             "m": self.m,
             "baseline_runs": self.baseline_runs,
+            "iterations_needed": self.iterations_needed,
+            "trend": self.trend,
+            "trend_p_value": self.trend_p_value,
+            "trend_runs": self.trend_runs,
+            "dropped": self.dropped,
+            "tau_runs": self.tau_runs,
+            "fails": self.fails,
             "higher_is_better": self.higher_is_better,
             "note": self.note,
             "stage1": None if self.stage1 is None else self.stage1.to_json(),
@@ -484,12 +541,18 @@ def gate_metric(
     current: Values,
     baseline_runs: Sequence[Values],
     *,
+    history: Sequence[StoredRun] | None = None,
     higher_is_better: bool,
     tolerance: Tolerance,
     policy: GatePolicy,
     stage: int = 1,
 ) -> Verdict:
-    """Decide one metric: current sample vs the baseline's runs (each run a list of raw values)."""
+    """Decide one metric: current sample vs the baseline's runs (each run a list of raw values).
+
+    ``baseline_runs`` are the last K runs pooled for the shift (possibly subsampled);
+    ``history`` every stored run with its acceptance time, for τ and the trend (default: the
+    baseline runs, times unknown).
+    """
     alpha = policy.alpha(stage)
     runs = [list(run) for run in baseline_runs if len(run) > 0]
     pooled = [v for run in runs for v in run]
@@ -611,6 +674,7 @@ def confirm(
     pooled_current: Values,
     baseline_runs: Sequence[Values],
     *,
+    history: Sequence[StoredRun] | None = None,
     higher_is_better: bool,
     tolerance: Tolerance,
     policy: GatePolicy,
@@ -626,6 +690,7 @@ def confirm(
         stage1.metric,
         pooled_current,
         baseline_runs,
+        history=history,
         higher_is_better=higher_is_better,
         tolerance=tolerance,
         policy=policy,

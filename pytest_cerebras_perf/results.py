@@ -29,14 +29,22 @@ def sdk_version() -> str:
         return "unknown"
 
 
-def scenario_entry(record: ScenarioRecord) -> dict[str, Any]:
+def scenario_entry(record: ScenarioRecord, baseline_runs: int) -> dict[str, Any]:
+    """One scenario's results; ``baseline_runs`` is the K the gate pooled (--perf-baseline-runs).
+
+    The baseline section holds exactly the samples the gate compared with: the same K runs,
+    subsampled the same way (:meth:`ScenarioBaseline.pooled_runs`).
+    """
     samples = record.result.samples
     summaries = {m: summarize(metric_values(samples, m)) for m in METRICS}
     baseline: dict[str, Any] | None = None
     if record.baseline is not None:
         baseline = {
-            "runs": len(record.baseline.runs),
-            "samples": {m: [x for run in record.baseline.pooled_runs(m) for x in run] for m in METRICS},
+            "runs": min(baseline_runs, len(record.baseline.runs)),
+            "stored_runs": len(record.baseline.runs),
+            "samples": {
+                m: [x for run in record.baseline.pooled_runs(m, keep=baseline_runs) for x in run] for m in METRICS
+            },
         }
     return {
         "id": record.id,
@@ -91,7 +99,7 @@ def build_results(session: PerfSession, *, finished: str, argv: Sequence[str]) -
             "alpha_suite": settings.alpha_suite,
             "timeout": settings.timeout,
         },
-        "scenarios": [scenario_entry(r) for r in session.records],
+        "scenarios": [scenario_entry(r, settings.baseline_runs) for r in session.records],
     }
 
 

@@ -91,15 +91,39 @@ def test_history_keeps_the_last_runs_per_scenario(path: Path) -> None:
     assert [r.run_id for r in baseline.scenarios["other@c1"].runs] == ["run-9"]
 
 
-def test_pooled_runs_keep_the_newest_runs_whole_under_the_cap() -> None:
+def test_pooled_runs_subsample_every_run_evenly_under_the_cap() -> None:
     scenario = ScenarioBaseline(runs=tuple(run(i, size=40, error_rate=i / 10) for i in range(4)), tolerances={})
     pooled = scenario.pooled_runs("ttft", keep=3, cap=100)
-    assert [len(r) for r in pooled] == [20, 40, 40]  # oldest first; run-0 is beyond keep, run-1 cut short
-    assert pooled[1] == run(2, size=40).samples["ttft"] and pooled[2] == run(3, size=40).samples["ttft"]
-    assert pooled[0] == run(1, size=40).samples["ttft"][:20]
+    assert [len(r) for r in pooled] == [33, 33, 33]  # oldest first; run-0 is beyond keep; no run dropped
+    for kept, index in zip(pooled, (1, 2, 3), strict=True):
+        whole = run(index, size=40).samples["ttft"]
+        assert kept[0] == whole[0] and kept[-1] == whole[-1]  # spread over the whole run, in order
+        assert kept == sorted(kept) and set(kept) <= set(whole)
     assert scenario.pooled_runs("ttft", keep=2) == [run(2, size=40).samples["ttft"], run(3, size=40).samples["ttft"]]
     assert scenario.pooled_runs("server_total") == []  # never recorded: no baseline for that metric
     assert scenario.error_rates(keep=3) == [0.1, 0.2, 0.3]
+
+
+def test_pooled_runs_keep_all_runs_at_high_concurrency() -> None:
+    """Concurrency 8 × 10 iterations = 80 samples a run: five runs still give five runs, 20 each."""
+    scenario = ScenarioBaseline(runs=tuple(run(i, size=80) for i in range(5)), tolerances={})
+    assert [len(r) for r in scenario.pooled_runs("ttft", keep=5, cap=100)] == [20] * 5
+
+
+def test_history_holds_every_stored_run_with_its_acceptance_time() -> None:
+    scenario = ScenarioBaseline(runs=tuple(run(i) for i in range(20)), tolerances={})
+    history = scenario.history("ttft")
+    assert len(history) == 20 and list(history[5].values) == run(5).samples["ttft"]
+    assert history[1].accepted is not None and history[0].accepted is not None
+    assert history[1].accepted - history[0].accepted == 86_400  # a day apart, as the ISO times say
+
+
+def test_twenty_runs_are_kept_by_default(path: Path) -> None:
+    for i in range(22):
+        save_runs(path, target=TARGET, model=MODEL, runs={SCENARIO: run(i)}, tolerances={})
+    baseline = load_baseline(path, target=TARGET, model=MODEL)
+    assert baseline is not None
+    assert [r.run_id for r in baseline.scenarios[SCENARIO].runs] == [f"run-{i}" for i in range(2, 22)]
 
 
 def test_output_is_stable_sorted_and_rounded(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from . import distributed, terminal
 from .baselines import BaselineError
+from .caveats import caveat
 from .metrics import Sample
 from .retry import DailyQuotaExceeded
 from .scenarios import Scenario, ScenarioError, build_scenario, find_scenarios_file, load_scenarios, select
@@ -218,6 +219,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     for record in records:
         for verdict in record.verdicts:
             item.user_properties.append((f"perf:{record.id}:{verdict.metric}", verdict.verdict))
+            why = caveat(verdict.to_json(), record.concurrency)
+            if why:
+                item.user_properties.append((f"perf:{record.id}:{verdict.metric}:why", why))
     message = terminal.why_failed(records, require_baseline=bool(perf and perf.settings.require_baseline))
     if message:
         pytest.fail(message, pytrace=False)

@@ -304,6 +304,7 @@ class PerfSession:
             alpha_suite=s.alpha_suite,
             n_gates=self.n_gates,
             tau_prior=EMULATOR_TAU_PRIOR if self.endpoint.kind == "emulator" else LIVE_TAU_PRIOR,
+            fail_on_drift=s.fail_on_drift,
         )
 
         def confirmation() -> list[Sample]:

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from .caveats import caveat
 from .metrics import METRICS, Sample, metric_values
 from .session import PerfSession, ScenarioRecord
 from .settings import Settings
@@ -17,6 +18,7 @@ from .stats import summarize
 T = TypeVar("T")
 PROGRESS_EVERY = 5.0
 TABLE_METRICS = ("ttft", "e2e", "output_tps", "server_total", "network_overhead_pct")
+NOTABLE = ("regression", "drifting", "underpowered", "improvement", "inconclusive")  # one summary line each
 
 
 def header(settings: Settings, kind: str) -> str:
@@ -111,7 +113,7 @@ def why_failed(records: Sequence[ScenarioRecord], *, require_baseline: bool) -> 
         if samples and not any(s.ok for s in samples):
             lines.append(f"{record.id}: all {len(samples)} requests failed, nothing was measured: {_errors(samples)}")
         for verdict in record.verdicts:
-            if verdict.verdict == "regression":
+            if verdict.fails:  # a regression, or a slow slide with --perf-fail-on-drift
                 lines.append(verdict.failure_message(record.id))
             elif verdict.verdict == "no-baseline" and require_baseline:
                 lines.append(
@@ -182,12 +184,11 @@ def summary(reporter: Any, perf: PerfSession, written: Mapping[str, Path] | None
         reporter.write_line(baseline_in_use(perf))
     for line in table(perf.records):
         reporter.write_line(line)
-    notable = [
-        (r, v) for r in perf.records for v in r.verdicts if v.verdict in ("regression", "improvement", "inconclusive")
-    ]
+    notable = [(r, v) for r in perf.records for v in r.verdicts if v.verdict in NOTABLE]
     for record, verdict in notable:
         change = f"{(verdict.ratio - 1) * 100:+.1f}%" if verdict.ratio is not None else ""
-        reporter.write_line(f"  {verdict.verdict.upper():12} {record.id} {verdict.metric} {change} {verdict.note}")
+        why = caveat(verdict.to_json(), record.concurrency) or verdict.note
+        reporter.write_line(f"  {verdict.verdict.upper():12} {record.id} {verdict.metric} {change} {why}")
     counts: dict[str, int] = {}
     for record in perf.records:
         for verdict in record.verdicts:

@@ -19,6 +19,7 @@ import jinja2
 from markupsafe import Markup
 
 from pytest_cerebras_perf import __version__
+from pytest_cerebras_perf.caveats import caveat
 from pytest_cerebras_perf.files import write_atomic
 from pytest_cerebras_perf.metrics import METRICS
 from pytest_cerebras_perf.report.charts import Chart, baseline_charts, concurrency_chart, study_charts
@@ -281,13 +282,15 @@ def _verdict_rows(runs: Sequence[ScenarioRun]) -> list[VerdictRow]:
                     samples=f"{decision.get('n', '–')} / {decision.get('m', '–')}",
                     stage=int(decision.get("stage") or 1),
                     stage1=_stage(stage1) if stage1 else None,
-                    note=str(decision.get("note") or ""),
+                    note="; ".join(
+                        text for text in (caveat(decision, run.concurrency), str(decision.get("note") or "")) if text
+                    ),
                 )
             )
     return rows
 
 
-ATTENTION = ("regression", "inconclusive", "improvement")
+ATTENTION = ("regression", "drifting", "underpowered", "inconclusive", "improvement")
 
 
 def _matrix(runs: Sequence[ScenarioRun], rows: Sequence[VerdictRow]) -> tuple[list[str], list[MatrixRow]]:

@@ -22,6 +22,8 @@ VERDICTS: dict[str, VerdictStyle] = {
     "regression": VerdictStyle("regression", "❌", "regression"),
     "inconclusive": VerdictStyle("inconclusive", "⚠️", "inconclusive"),
     "improvement": VerdictStyle("improvement", "🚀", "improvement"),
+    "drifting": VerdictStyle("drifting", "📉", "drifting"),
+    "underpowered": VerdictStyle("underpowered", "🔍", "underpowered"),
     "pass": VerdictStyle("pass", "✅", "pass"),
     "no-baseline": VerdictStyle("no baseline", "🆕", "neutral"),
     "not-gated": VerdictStyle("not gated", "➖", "neutral"),

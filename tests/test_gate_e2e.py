@@ -135,3 +135,31 @@ def test_no_gate_records_only(suite: pytest.Pytester, tmp_path: Path) -> None:
     outcome.assert_outcomes(passed=2)
     assert all(s["gate"] == [] for s in results["scenarios"])
     assert results["settings"]["gate_metrics"] == []
+
+
+def stored_runs(suite: pytest.Pytester) -> dict[str, int]:
+    document = json.loads((suite.path / "baselines/emulator/llama-3.3-70b.json").read_text())
+    return {scenario: len(entry["runs"]) for scenario, entry in document["scenarios"].items()}
+
+
+def test_save_refuses_a_confirmed_regression_unless_accepted(suite: pytest.Pytester) -> None:
+    # prompt_only long enough that a busy machine's client never saturates it (a saturated run is not
+    # saved), and tolerant of its slower decode: it stands for a scenario that did not regress
+    scenarios = SCENARIOS.replace("completion_tokens: 2\n", "completion_tokens: 40\n")
+    suite.makefile(".yaml", scenarios=scenarios.replace("output_tps: 5.0", "default: 5.0"))
+    run(suite, "base", "--perf-save")[0].assert_outcomes(passed=2)
+    assert stored_runs(suite) == {"decode_heavy@c1": 1, "prompt_only@c1": 1}
+
+    outcome, slower = run(suite, "slow", "--perf-save")
+    outcome.assert_outcomes(passed=1, failed=1)
+    assert verdicts(slower, "decode_heavy")["output_tps"] == "regression"
+    outcome.stdout.fnmatch_lines(
+        ["*decode_heavy@c1: NOT saved as a baseline: confirmed regression of *output_tps*--perf-accept-regression*"]
+    )
+    assert stored_runs(suite) == {"decode_heavy@c1": 1, "prompt_only@c1": 2}  # the other scenario was saved
+
+    outcome, accepted = run(suite, "slow", "--perf-save", "--perf-accept-regression")
+    regressed = [m for m, v in verdicts(accepted, "decode_heavy").items() if v == "regression"]
+    assert regressed, verdicts(accepted, "decode_heavy")  # still slower than the one accepted run
+    outcome.stdout.fnmatch_lines(["*decode_heavy@c1: saved WITH its confirmed regression of*--perf-accept-regression*"])
+    assert stored_runs(suite) == {"decode_heavy@c1": 2, "prompt_only@c1": 3}

@@ -1,0 +1,52 @@
+"""The sentence behind an underpowered or drifting verdict, and where it is shown (report, CI summary)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from results_factory import make_results
+
+from pytest_cerebras_perf.caveats import caveat
+from pytest_cerebras_perf.report import render_report
+from pytest_cerebras_perf.report.markdown import markdown_summary
+
+UNDERPOWERED = {"verdict": "underpowered", "mde": 0.182, "tolerance": 0.15, "iterations_needed": 36}
+DRIFTING = {"verdict": "drifting", "trend": 0.24, "trend_runs": 7, "trend_p_value": 0.0021, "fails": False}
+
+
+def test_underpowered_names_mde_tolerance_and_the_iterations_that_would_do() -> None:
+    text = caveat(UNDERPOWERED, concurrency=4)
+    assert "MDE 18.2 % > tolerance 15.0 %" in text
+    assert "--iterations 9 would" in text  # 36 requests at concurrency 4
+    assert "--iterations 36 would" in caveat(UNDERPOWERED)
+    hopeless = caveat({**UNDERPOWERED, "iterations_needed": None})
+    assert "no --iterations can" in hopeless and "baseline runs" in hopeless
+
+
+def test_drifting_gives_the_total_change_and_whether_it_fails() -> None:
+    text = caveat(DRIFTING)
+    assert "+24.0 % worse in total across 7 runs" in text and "p = 0.0021" in text
+    assert text.endswith("--perf-fail-on-drift fails it")
+    assert caveat({**DRIFTING, "fails": True}).endswith("fails the test (--perf-fail-on-drift)")
+
+
+def test_other_verdicts_need_no_caveat() -> None:
+    for verdict in ("pass", "regression", "improvement", "inconclusive", "no-baseline", "not-gated"):
+        assert caveat({"verdict": verdict, "mde": 0.5, "tolerance": 0.1}) == ""
+
+
+def _with(results: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
+    gate = results["scenarios"][1]["gate"]
+    gate[0] = {**gate[0], **decision}
+    return results
+
+
+def test_report_and_ci_summary_label_underpowered_and_drifting() -> None:
+    results = _with(make_results(iterations=4, edge_cases=False), UNDERPOWERED)
+    results["scenarios"][2]["gate"][0].update(DRIFTING)
+    html = render_report(results)
+    assert 'class="verdict v-underpowered">underpowered<' in html
+    assert 'class="verdict v-drifting">drifting<' in html
+    assert "--iterations 36 would bring it under" in html and "+24.0 % worse in total" in html
+    summary = markdown_summary(results)
+    assert "🔍 underpowered" in summary and "📉 drifting" in summary

@@ -13,10 +13,13 @@ baseline folder:
    fails (target at +40 %: at least 9 of 10, and none).
 
 Nothing is saved after step 1, so every session is gated against the same 5 runs. The script
-prints the gate's own view too: the drift τ it estimated and the MDE it reported for the slowed
-scenario, which says what a single run cannot see.
+prints the gate's own view too: the drift τ it used and the MDE it reported for the slowed
+scenario, which says what a single run cannot see, and how many gates were not evaluated (a run
+the client could not keep up with is not gated, and its session cannot fail). The client-lag
+limit is raised to 50 ms (``--perf-max-client-lag``) because this script is meant to run on
+shared CI machines whose event loop stalls under other jobs' load; the gate itself is unchanged.
 
-    python benchmarks/gate_reruns.py                                  # the figures in the README (~40 min)
+    python -u benchmarks/gate_reruns.py                               # the figures in the README (~40 min)
     python benchmarks/gate_reruns.py --reruns 3 --sessions 2 --slowdowns 1.4   # a quick look
 """
 
@@ -80,6 +83,8 @@ def pytest_session(workdir: Path, name: str, profile: str, iterations: int, *, s
         "none",
         "--perf-seed-results",
         "none",
+        "--perf-max-client-lag",
+        "0.05",
     ]
     if save:
         command.append("--perf-save")
@@ -123,7 +128,7 @@ def main() -> int:
     parser.add_argument("--baselines", type=int, default=5)
     parser.add_argument("--reruns", type=int, default=30)
     parser.add_argument("--sessions", type=int, default=10, help="sessions per slowdown factor")
-    parser.add_argument("--slowdowns", default="1.2,1.3,1.4", help="decode-time factors of the slowed scenario")
+    parser.add_argument("--slowdowns", default="1.4,1.3,1.2", help="decode-time factors of the slowed scenario")
     parser.add_argument("--iterations", type=int, default=10)
     args = parser.parse_args()
     factors = [float(f) for f in args.slowdowns.split(",")]
@@ -135,9 +140,11 @@ def main() -> int:
             saved = pytest_session(workdir, f"save-{index}", PROFILE, args.iterations, save=True)
             if saved.failed:
                 print(f"baseline run {index + 1} had failing tests: {sorted(saved.failed)}")
+        stored = json.loads(next((workdir / "baselines").rglob("*.json")).read_text())["scenarios"]
         print(
             f"shipped suite (perf_tests), profile {PROFILE} (session drift τ = 0.05, a fresh factor per session), "
-            f"{args.iterations} iterations, {args.baselines} saved baseline runs"
+            f"{args.iterations} iterations; baseline runs stored per scenario: "
+            + ", ".join(f"{name} {len(entry['runs'])}" for name, entry in sorted(stored.items()))
         )
 
         unchanged = [pytest_session(workdir, f"rerun-{i}", PROFILE, args.iterations) for i in range(args.reruns)]
@@ -146,7 +153,7 @@ def main() -> int:
         print(f"\nunchanged: {len(failing)} of {args.reruns} sessions failed (target: at most 1 of 30)")
         for session in failing:
             print(f"  failed: {sorted(session.failed)} (exit {session.exit_code})")
-        print("  verdicts: " + ", ".join(f"{n} {kind}" for kind, n in sorted(verdicts.items())))
+        print("  verdicts: " + ", ".join(f"{n} {kind}" for kind, n in sorted(verdicts.items())), flush=True)
         print(f"  gate's view of {SLOWED[0]}: {describe_gates(unchanged, SLOWED[0])}")
 
         print(f"\none scenario slower ({SLOWED[0]}: decode time × factor), {args.sessions} sessions each:")
@@ -162,7 +169,8 @@ def main() -> int:
                 f"({detected / args.sessions * 100:.0f} %); other tests failing: "
                 + (", ".join(f"{name} ×{n}" for name, n in sorted(others.items())) or "none")
             )
-            print(f"      gate's view: {describe_gates(runs, SLOWED[0])}")
+            not_gated = sum(1 for s in runs for g in s.gates.get(SLOWED[0], []) if g["verdict"] == "not-gated")
+            print(f"      gate's view: {describe_gates(runs, SLOWED[0])}; not gated: {not_gated}", flush=True)
     print(f"\n({time.perf_counter() - started:.0f} s)")
     return 0
 

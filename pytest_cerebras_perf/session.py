@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -303,7 +304,7 @@ class PerfSession:
         policy = GatePolicy(
             alpha_suite=s.alpha_suite,
             n_gates=self.n_gates,
-            tau_prior=EMULATOR_TAU_PRIOR if self.endpoint.kind == "emulator" else LIVE_TAU_PRIOR,
+            tau_prior=self.tau_prior,
             fail_on_drift=s.fail_on_drift,
         )
 
@@ -323,6 +324,22 @@ class PerfSession:
             saturated=bool(record.aggregate.get("client_saturated")),
             confirm_samples=confirmation,
         )
+
+    @functools.cached_property
+    def tau_prior(self) -> float:
+        """The session-drift prior the gate uses until the baseline history can estimate τ.
+
+        A live endpoint drifts by about 5 % from day to day. The emulator drifts exactly as much as
+        its profile says (``drift_tau``, 0.05 for the Cerebras-like default), at least 1 % for the
+        machine it shares: a smaller prior than its real drift would turn every drift draw into a
+        false alarm.
+        """
+        assert self.endpoint is not None
+        if self.endpoint.kind != "emulator":
+            return LIVE_TAU_PRIOR
+        from .emulator.profile import load_profile
+
+        return max(EMULATOR_TAU_PRIOR, load_profile(self.settings.emulator_profile).drift_tau)
 
     def _compatibility(self, record: ScenarioRecord) -> list[str]:
         assert record.baseline is not None

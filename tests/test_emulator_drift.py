@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,9 @@ from cerebras.cloud.sdk import Cerebras
 from pytest_cerebras_perf.emulator import ConfigError, EmulatorError, EmulatorProcess, load_profile
 from pytest_cerebras_perf.emulator.latency import DecodeCapacity, RequestLatency, SessionDrift
 from pytest_cerebras_perf.emulator.slowdowns import Slowdown, parse_slowdowns, slowdown_for
+from pytest_cerebras_perf.session import PerfSession
+from pytest_cerebras_perf.settings import RawValues, Secret, resolve
+from pytest_cerebras_perf.target import Endpoint
 
 MODEL = "llama-3.3-70b"
 SLOW_PROMPT = "Tell a long story about a lighthouse."
@@ -129,3 +133,18 @@ def test_each_start_draws_a_fresh_factor_unless_a_drift_seed_is_set() -> None:
     assert drawn[0]["factor"] != drawn[1]["factor"]
     assert drawn[0]["source"] == "random" and drawn[0]["tau"] == 0.05
     assert drawn[2] == SessionDrift.draw(0.05, 3).to_dict()
+
+
+def test_the_gates_drift_prior_is_the_emulator_profiles_drift() -> None:
+    """A prior below the emulator's real drift would turn every drift draw into a false alarm."""
+
+    def prior(kind: str, profile: str) -> float:
+        cli = {"perf_emulator_profile": profile}
+        settings = resolve(RawValues(cli.get, lambda key: None, {}), root=Path("/project"), api_key=None)
+        session = PerfSession(settings, root=Path("/project"))
+        session.endpoint = Endpoint(kind, "http://127.0.0.1:1", Secret("unused"), profile)  # type: ignore[arg-type]
+        return session.tau_prior
+
+    assert prior("emulator", "cerebras-llama-3.3-70b") == 0.05
+    assert prior("emulator", "fast") == 0.01  # no drift: the floor for a shared machine
+    assert prior("custom", "fast") == 0.05  # a live endpoint

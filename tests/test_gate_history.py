@@ -1,0 +1,118 @@
+"""The gate over a baseline history, end to end: a slow slide, a large baseline, a pass that saw little.
+
+Real pytest sessions against the real emulator. A slide of +4 % per saved run never trips the
+rolling baseline (each run is close to the last few) but must be reported as ``drifting``; at
+concurrency 8 five saved runs are more samples than the pooled cap and must all still be used
+(subsampled, never dropped whole); a pass whose MDE is above its tolerance must say so in the
+terminal, in JUnit and in the report.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import pytest
+
+SCENARIOS = """
+scenarios:
+  story:
+    prompt: "Write a long story about a robot."
+    max_completion_tokens: 40
+    min_completion_tokens: 40
+"""
+
+TEST = """
+import pytest
+
+@pytest.mark.scenario
+def test_perf(cerebras_call):
+    cerebras_call()
+"""
+
+#: ~70 ms requests (the client's own time stays a small share of them); {slower} scales every delay
+PROFILE = """
+base: fast
+ttft_base: {ttft}
+decode_tps: {decode}
+jitter_sigma: {jitter}
+"""
+
+
+def run(
+    pytester: pytest.Pytester, slower: float, *extra: str, jitter: float = 0.02
+) -> tuple[pytest.RunResult, dict[str, Any]]:
+    profile = pytester.path / "profile.yaml"
+    profile.write_text(PROFILE.format(ttft=0.05 * slower, decode=2000 / slower, jitter=jitter))
+    results = pytester.path / "results.json"
+    outcome = pytester.runpytest_subprocess(
+        "-p",
+        "cerebras_perf",
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        "--perf-emulator-profile",
+        str(profile),
+        "--perf-json",
+        str(results),
+        "--perf-report",
+        str(pytester.path / "report.html"),
+        "--perf-seed-results",
+        "none",
+        "--junitxml",
+        str(pytester.path / "junit.xml"),
+        "--perf-max-client-lag",
+        "1",  # a busy test machine must not mark the run saturated (it would not be saved)
+        *extra,
+    )
+    return outcome, json.loads(results.read_text())
+
+
+def gates(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {g["metric"]: g for g in results["scenarios"][0]["gate"]}
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makefile(".yaml", scenarios=SCENARIOS)
+    pytester.makepyfile(test_perf=TEST)
+    return pytester
+
+
+def test_a_slow_slide_at_concurrency_8_is_drifting_and_all_five_pooled_runs_are_used(suite: pytest.Pytester) -> None:
+    sweep = ("--concurrency", "8", "--iterations", "4", "--perf-baseline-runs", "5")  # 32 samples a run
+    for step in range(6):  # each saved run 4 % slower than the one before
+        run(suite, 1.04**step, *sweep, "--perf-save")[0].assert_outcomes(passed=1)
+    outcome, results = run(suite, 1.04**5, *sweep)  # as slow as the last saved run
+    outcome.assert_outcomes(passed=1)  # drifting fails nothing unless asked to
+    by_metric = gates(results)
+    latency = {m: by_metric[m] for m in ("ttft", "e2e", "server_total")}
+    assert {g["baseline_runs"] for g in latency.values()} == {5}, latency  # 160 samples: all 5 runs, subsampled
+    drifting = [m for m, g in by_metric.items() if g["verdict"] == "drifting"]
+    assert drifting, {m: (g["verdict"], g["note"]) for m, g in by_metric.items()}
+    assert all(by_metric[m]["trend"] > 0.10 for m in drifting)
+    outcome.stdout.fnmatch_lines(["*DRIFTING*story@c8*worse in total across*--perf-fail-on-drift fails it*"])
+
+    outcome, _ = run(suite, 1.04**5, *sweep, "--perf-fail-on-drift")
+    outcome.assert_outcomes(failed=1)
+    outcome.stdout.fnmatch_lines(["*story@c8*DRIFTING*"])
+
+
+def test_an_underpowered_pass_is_labelled_in_terminal_junit_and_report(suite: pytest.Pytester) -> None:
+    noisy = ("--iterations", "4")  # 4 noisy samples against 4: no gate can see 10 % with that
+    run(suite, 1.0, *noisy, "--perf-save", jitter=0.3)[0].assert_outcomes(passed=1)
+    outcome, results = run(suite, 1.0, *noisy, jitter=0.3)
+    outcome.assert_outcomes(passed=1)
+    weak = {m: g for m, g in gates(results).items() if g["verdict"] == "underpowered"}
+    assert weak, {m: (g["verdict"], g["mde"]) for m, g in gates(results).items()}
+    metric, decision = next(iter(weak.items()))
+    assert decision["mde"] > decision["tolerance"]
+    outcome.stdout.fnmatch_lines([f"*UNDERPOWERED*story@c1 {metric}*MDE*> tolerance*"])
+    properties = {p.get("name"): p.get("value") for p in ET.parse(suite.path / "junit.xml").getroot().iter("property")}
+    assert properties[f"perf:story@c1:{metric}"] == "underpowered"
+    assert "could not have seen a regression of its own tolerance" in properties[f"perf:story@c1:{metric}:why"]
+    html = (suite.path / "report.html").read_text()
+    assert 'class="verdict v-underpowered">underpowered<' in html
+    assert "could not have seen a regression of its own tolerance" in html

@@ -50,9 +50,11 @@ def baseline_in_use(perf: PerfSession) -> str:
     a wrong one (another port, another name, a moved rootdir) means nothing is compared."""
     assert perf.endpoint is not None
     where = f"baseline set {perf.endpoint.key}"
-    if perf.baseline is None:
+    # a pytest-xdist controller loads no baseline itself: its workers' records carry theirs
+    found = perf.baseline.scenarios.values() if perf.baseline else [r.baseline for r in perf.records if r.baseline]
+    if not found:
         return f"{where}: none yet (looked for {perf.baseline_file_shown})"
-    runs = sum(len(s.runs) for s in perf.baseline.scenarios.values())
+    runs = sum(len(s.runs) for s in found)
     return f"{where}: {perf.baseline_file_shown} ({runs} accepted scenario runs)"
 
 

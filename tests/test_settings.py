@@ -35,6 +35,13 @@ def test_target_name_from_cli_env_or_ini() -> None:
     assert settings_from(cli={"perf_target_name": "prod"}, env={"CEREBRAS_PERF_TARGET_NAME": "x"}).target_name == "prod"
 
 
+def test_save_and_drift_flags_are_off_unless_given() -> None:
+    s = settings_from()
+    assert not (s.accept_regression or s.fail_on_drift)
+    s = settings_from(cli={"perf_accept_regression": True}, ini={"perf_fail_on_drift": True})
+    assert s.accept_regression and s.fail_on_drift
+
+
 def test_priority_cli_over_env_over_ini() -> None:
     assert settings_from(ini={"perf_iterations": "4"}).iterations == 4
     assert settings_from(ini={"perf_iterations": "4"}, env={"CEREBRAS_PERF_ITERATIONS": "5"}).iterations == 5

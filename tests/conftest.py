@@ -15,3 +15,13 @@ def emulator(request: pytest.FixtureRequest) -> Iterator[EmulatorProcess]:
     with EmulatorProcess() as process:
         process.start("fast", api_key=getattr(request.module, "API_KEY", None))
         yield process
+
+
+@pytest.fixture
+def unhurried(pytester: pytest.Pytester) -> tuple[str, ...]:
+    """Options for a session whose runs must be saved as baselines: ~100 ms requests and a lenient
+    lag limit, so a busy test machine never marks the client saturated (such a run is neither gated
+    nor saved), which the ~1 ms requests of the ``fast`` profile cannot promise."""
+    profile = pytester.path / "unhurried.yaml"
+    profile.write_text("base: fast\nttft_base: 0.1\n")
+    return ("--perf-emulator-profile", str(profile), "--perf-max-client-lag", "1")

@@ -37,7 +37,7 @@ KILL_AT_BASELINE_RENAME = """
 """
 
 
-def save_run(pytester: pytest.Pytester) -> pytest.RunResult:
+def save_run(pytester: pytest.Pytester, unhurried: tuple[str, ...]) -> pytest.RunResult:
     return pytester.runpytest_subprocess(
         "-p",
         "cerebras_perf",
@@ -56,6 +56,7 @@ def save_run(pytester: pytest.Pytester) -> pytest.RunResult:
         "--perf-baseline-dir",
         "baselines",
         "--perf-save",
+        *unhurried,
     )
 
 
@@ -63,15 +64,17 @@ def runs_in(baseline: Path) -> int:
     return len(json.loads(baseline.read_text())["scenarios"]["short@c1"]["runs"])
 
 
-def test_a_kill_during_the_baseline_write_leaves_the_old_baseline(pytester: pytest.Pytester) -> None:
+def test_a_kill_during_the_baseline_write_leaves_the_old_baseline(
+    pytester: pytest.Pytester, unhurried: tuple[str, ...]
+) -> None:
     pytester.makefile(".yaml", scenarios=SCENARIOS)
     pytester.makepyfile(TEST)
-    save_run(pytester).assert_outcomes(passed=1)
+    save_run(pytester, unhurried).assert_outcomes(passed=1)
     (baseline,) = (pytester.path / "baselines").rglob("*.json")
     accepted = baseline.read_bytes()
 
     pytester.makeconftest(KILL_AT_BASELINE_RENAME)
-    killed = save_run(pytester)
+    killed = save_run(pytester, unhurried)
     assert killed.ret == -signal.SIGKILL
     assert baseline.read_bytes() == accepted and runs_in(baseline) == 1
     leftovers = [p for p in baseline.parent.iterdir() if p != baseline]
@@ -80,5 +83,5 @@ def test_a_kill_during_the_baseline_write_leaves_the_old_baseline(pytester: pyte
     assert len(json.loads((pytester.path / "results.json").read_text())["scenarios"][0]["samples"]) == 3
 
     (pytester.path / "conftest.py").unlink()
-    save_run(pytester).assert_outcomes(passed=1)  # the leftover temporary file is in nobody's way
+    save_run(pytester, unhurried).assert_outcomes(passed=1)  # the leftover temporary file is in nobody's way
     assert runs_in(baseline) == 2

@@ -79,7 +79,7 @@ def baseline_runs(out: Path) -> dict[str, int]:
 
 
 def test_two_workers_leave_the_artifacts_of_a_serial_run(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, unhurried: tuple[str, ...]
 ) -> None:
     pytester.makefile(".yaml", scenarios=SCENARIOS)
     pytester.makepyfile(TEST)
@@ -87,9 +87,9 @@ def test_two_workers_leave_the_artifacts_of_a_serial_run(
     monkeypatch.setenv("SEEN_DIR", str(seen))
     serial_out, parallel_out = pytester.path / "serial", pytester.path / "parallel"
 
-    serial, serial_results = run(pytester, serial_out)
+    serial, serial_results = run(pytester, serial_out, *unhurried)
     serial.assert_outcomes(passed=4)
-    parallel, parallel_results = run(pytester, parallel_out, "-n", "2")
+    parallel, parallel_results = run(pytester, parallel_out, "-n", "2", *unhurried)
     parallel.assert_outcomes(passed=4)
 
     def shape(results: dict[str, Any]) -> list[tuple[str, str, int, bool]]:

@@ -584,15 +584,24 @@ def _normal_cdf(x: float, scale: float) -> float:
     return 0.5 * math.erfc(-x / (scale * math.sqrt(2)))
 
 
+def _noise_mde(evidence: _Evidence, n: int, m: int, policy: GatePolicy, first_n: int) -> float:
+    """The MDE that noise and drift alone allow, without the materiality floor T.
+
+    The reported MDE is never below T (a change under the tolerance is never flagged); this one
+    says whether the noise would hide a regression of the tolerance's size: ``underpowered``.
+    """
+    return _mde(evidence, n, m, 0.0, policy, first_n)
+
+
 def _iterations_needed(evidence: _Evidence, n: int, m: int, threshold: float, policy: GatePolicy) -> int | None:
-    """The fewest current samples whose MDE is at most the tolerance, None if no number can reach it."""
+    """The fewest current samples whose noise MDE is at most the tolerance, None if no number can."""
     limit = 64 * n
-    if _mde(evidence, n, m, threshold, policy, limit) > threshold:
+    if _noise_mde(evidence, n, m, policy, limit) > threshold:
         return None  # the drift term alone (or the baseline's size) keeps the MDE above the tolerance
-    low, high = n, limit  # MDE(low) > threshold ≥ MDE(high)
+    low, high = n, limit  # noise MDE(low) > threshold ≥ noise MDE(high)
     while high - low > 1:
         middle = (low + high) // 2
-        low, high = (middle, high) if _mde(evidence, n, m, threshold, policy, middle) > threshold else (low, middle)
+        low, high = (middle, high) if _noise_mde(evidence, n, m, policy, middle) > threshold else (low, middle)
     return high
 
 
@@ -772,7 +781,11 @@ def _decide(
     )
     mde_fraction = _as_fraction(mde, higher_is_better) if math.isfinite(mde) else None
     needed = None
-    if kind == "pass" and undecided.stage == 1 and mde > threshold:
+    if (
+        kind == "pass"
+        and undecided.stage == 1
+        and _noise_mde(evidence, x.size, undecided.m, policy, x.size) > threshold
+    ):
         kind = "underpowered"
         needed = _iterations_needed(evidence, x.size, undecided.m, threshold, policy)
         notes.append(

@@ -36,7 +36,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -340,20 +340,35 @@ def simulate_gates(cell: Cell, trials: int, seed: Sequence[int]) -> Tally:
 
 
 def run_cells(
-    work: Callable[[Cell, int, Sequence[int]], Tally], cells: Sequence[Cell], trials: int, seed: int, jobs: int
+    work: Callable[[Cell, int, Sequence[int]], Tally],
+    cells: Sequence[Cell],
+    trials: int,
+    seed: int,
+    jobs: int,
+    done: Callable[[Cell, Tally], None] | None = None,
 ) -> list[Tally]:
-    """Each cell's trials in chunks over ``jobs`` processes, with independent seeds per chunk."""
+    """Each cell's trials in chunks over ``jobs`` processes, with independent seeds per chunk.
+
+    ``done`` is called with each cell's tally as soon as its chunks are in, in cell order.
+    """
     chunks = max(1, jobs) * 2
     root = np.random.SeedSequence(seed)
     tallies = [Tally() for _ in cells]
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = []
-        for index, (cell, seeds) in enumerate(zip(cells, root.spawn(len(cells)), strict=True)):
+        futures: list[list[Future[Tally]]] = []
+        for cell, seeds in zip(cells, root.spawn(len(cells)), strict=True):
             sizes = [trials // chunks + (i < trials % chunks) for i in range(chunks)]
-            for size, chunk_seed in zip(sizes, seeds.spawn(chunks), strict=True):
-                futures.append((index, pool.submit(work, cell, size, list(chunk_seed.generate_state(4)))))
-        for index, future in futures:
-            tallies[index] = tallies[index] + future.result()
+            futures.append(
+                [
+                    pool.submit(work, cell, size, list(chunk_seed.generate_state(4)))
+                    for size, chunk_seed in zip(sizes, seeds.spawn(chunks), strict=True)
+                ]
+            )
+        for index, cell in enumerate(cells):
+            for future in futures[index]:
+                tallies[index] = tallies[index] + future.result()
+            if done is not None:
+                done(cell, tallies[index])
     return tallies
 
 
@@ -400,15 +415,16 @@ def extra_cells(quick: bool) -> list[Cell]:
     return cells[:: 2 if quick else 1]
 
 
-def print_false_alarms(cells: Sequence[Cell], tallies: Sequence[Tally]) -> None:
-    print("Suite false alarms (16 gates sharing the session's drift; no regression):", flush=True)
+def false_alarm_header() -> None:
+    print("Suite false alarms (16 gates sharing the session's drift; no regression):")
     print()
     print("| cell | suites | gate calls | " + " | ".join(label for label, _, _ in RULES) + " |")
-    print("|---|---|---|" + "---|" * len(RULES))
-    for cell, tally in zip(cells, tallies, strict=True):
-        rates = " | ".join(pct(getattr(tally, suite), tally.suites) for _, _, suite in RULES)
-        print(f"| {cell.describe()} | {tally.suites} | {tally.calls} | {rates} |")
-    print(flush=True)
+    print("|---|---|---|" + "---|" * len(RULES), flush=True)
+
+
+def false_alarm_row(cell: Cell, tally: Tally) -> None:
+    rates = " | ".join(pct(getattr(tally, suite), tally.suites) for _, _, suite in RULES)
+    print(f"| {cell.describe()} | {tally.suites} | {tally.calls} | {rates} |", flush=True)
 
 
 def power_cells(quick: bool) -> list[Cell]:
@@ -443,7 +459,7 @@ def print_calibration(cell: Cell, tally: Tally) -> list[float]:
     for fifth, (m, h) in enumerate(zip(np.array_split(mdes, 5), np.array_split(hits, 5), strict=True), start=1):
         powers.append(float(h.mean()))
         print(f"| {fifth} | +{100 * m[0]:.1f} … +{100 * m[-1]:.1f} % | {h.size} | {100 * h.mean():.1f} % |")
-    print()
+    print(flush=True)
     return powers
 
 
@@ -468,11 +484,9 @@ def main() -> None:
         f"{POLICY.alpha_suite}/{SUITE_GATES}), tolerance {100 * TOLERANCE.relative:.0f} %, τ prior "
         f"{POLICY.tau_prior}, runs accepted a day apart unless said otherwise.\n"
     )
-    fa_cells = false_alarm_cells(args.quick)
-    fa = run_cells(simulate_suites, fa_cells, suites, args.seed, args.jobs)
-    print_false_alarms(fa_cells, fa)
-    more = extra_cells(args.quick)
-    print_false_alarms(more, run_cells(simulate_suites, more, extra_suites, args.seed + 4, args.jobs))
+    calibration = Cell("ar1", 0.05, 3)
+    (cal,) = run_cells(simulate_gates, [calibration], calibration_trials, args.seed + 3, args.jobs)
+    powers = print_calibration(calibration, cal)
 
     pw_cells = power_cells(args.quick)
     pw = run_cells(simulate_gates, pw_cells, power_trials, args.seed + 1, args.jobs)
@@ -488,12 +502,14 @@ def main() -> None:
     print()
     for cell, tally in zip(trend_cells, trend, strict=True):
         print(f"- {cell.describe()}: drifting {pct(tally.drifting, tally.gates, 1)} of {tally.gates} gates")
+    print(flush=True)
+
+    false_alarm_header()
+    fa_cells = false_alarm_cells(args.quick)
+    fa = run_cells(simulate_suites, fa_cells, suites, args.seed, args.jobs, false_alarm_row)
+    more = extra_cells(args.quick)
+    run_cells(simulate_suites, more, extra_suites, args.seed + 4, args.jobs, false_alarm_row)
     print()
-
-    calibration = Cell("ar1", 0.05, 3)
-    (cal,) = run_cells(simulate_gates, [calibration], calibration_trials, args.seed + 3, args.jobs)
-    powers = print_calibration(calibration, cal)
-
     check_targets(fa_cells, fa, pw_cells, pw, powers)
     print(f"\n({time.perf_counter() - started:.0f} s, {args.jobs} processes)")
 

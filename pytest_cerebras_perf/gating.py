@@ -7,12 +7,21 @@ saturated, metric not reported), and when a confirmation run is needed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from .baselines import ScenarioBaseline
-from .gate import DEFAULT_ABS_FLOORS, GatePolicy, Tolerance, Verdict, confirm, gate_error_rate, gate_metric
+from .gate import (
+    DEFAULT_ABS_FLOORS,
+    GatePolicy,
+    Tolerance,
+    Verdict,
+    confirm,
+    gate_error_rate,
+    gate_metric,
+    suite_drift,
+)
 from .metrics import METRICS, Sample, metric_values
 
 ERROR_RATE = "error_rate"
@@ -65,8 +74,13 @@ def gate_run(
     keep_runs: int,
     saturated: bool,
     confirm_samples: Callable[[], Sequence[Sample]],
+    suite_tau: Mapping[str, float] | None = None,
 ) -> tuple[list[Verdict], int]:
-    """Verdicts per gated metric, and how many confirmation samples stage 2 measured (0 if none)."""
+    """Verdicts per gated metric, and how many confirmation samples stage 2 measured (0 if none).
+
+    ``suite_tau`` maps a metric to its drift pooled over the suite's scenarios (:func:`suite_taus`).
+    """
+    pooled_tau = suite_tau or {}
     if saturated:
         note = "client saturated: these figures describe the client, not the endpoint"
         return [_not_gated(m, note, metric_values(samples, m) if m in METRICS else []) for m in metrics], 0
@@ -87,6 +101,7 @@ def gate_run(
             current,
             runs,
             history=baseline.history(metric) if baseline else [],
+            suite_tau=pooled_tau.get(metric),
             higher_is_better=METRICS[metric].higher_is_better,
             tolerance=tolerance_for(metric, global_tolerance, overrides),
             policy=policy,
@@ -104,8 +119,23 @@ def gate_run(
             metric_values(pooled, metric),
             baseline.pooled_runs(metric, keep=keep_runs),
             history=baseline.history(metric),
+            suite_tau=pooled_tau.get(metric),
             higher_is_better=METRICS[metric].higher_is_better,
             tolerance=tolerance_for(metric, global_tolerance, overrides),
             policy=policy,
         )
     return list(stage1.values()), len(extra)
+
+
+def suite_taus(scenarios: Iterable[ScenarioBaseline], metrics: Sequence[str], policy: GatePolicy) -> dict[str, float]:
+    """Per gated metric, the drift pooled over every scenario of the baseline file (``suite_drift``)."""
+    stored = list(scenarios)
+    pooled: dict[str, float] = {}
+    for metric in metrics:
+        if metric not in METRICS:
+            continue
+        histories = [scenario.history(metric) for scenario in stored]
+        tau = suite_drift(histories, higher_is_better=METRICS[metric].higher_is_better, policy=policy)
+        if tau is not None:
+            pooled[metric] = tau
+    return pooled

@@ -18,7 +18,7 @@ from typing import Any
 from . import __version__
 from .baselines import Baseline, BaselineRun, ScenarioBaseline, baseline_path, load_baseline, save_runs
 from .gate import GatePolicy, Verdict
-from .gating import gate_run
+from .gating import gate_run, suite_taus
 from .load import Harness, LoadPlan, LoadResult, aggregate, run_measured, warm
 from .metrics import METRICS, Sample, metric_values
 from .retry import DailyQuotaExceeded, RetryPolicy
@@ -323,6 +323,7 @@ class PerfSession:
             keep_runs=s.baseline_runs,
             saturated=bool(record.aggregate.get("client_saturated")),
             confirm_samples=confirmation,
+            suite_tau=suite_taus(self.baseline.scenarios.values(), s.gate_metrics, policy) if self.baseline else None,
         )
 
     @functools.cached_property

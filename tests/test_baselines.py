@@ -1,4 +1,4 @@
-"""Baseline files: round trip, history, stable bytes, atomic writes, and errors that name the file."""
+"""Baseline files: round trip, history, pooling, stable bytes, atomic writes, errors that name the file."""
 
 from __future__ import annotations
 
@@ -17,6 +17,10 @@ from pytest_cerebras_perf.baselines import (
     load_baseline,
     save_runs,
 )
+from pytest_cerebras_perf.load import LoadResult
+from pytest_cerebras_perf.results import scenario_entry
+from pytest_cerebras_perf.scenarios import Scenario
+from pytest_cerebras_perf.session import ScenarioRecord
 
 TARGET = {"kind": "emulator", "key": "emulator"}
 MODEL = "llama3.1-8b"
@@ -233,3 +237,20 @@ def test_non_finite_samples_are_refused(path: Path) -> None:
     with pytest.raises(ValueError, match="non-finite"):
         save_runs(path, target=TARGET, model=MODEL, runs={SCENARIO: bad}, tolerances={})
     assert not path.exists()
+
+
+def test_results_show_exactly_the_baseline_the_gate_pooled() -> None:
+    """--perf-baseline-runs 5 at concurrency 8: the results' baseline is the gate's 5 subsampled runs."""
+    stored = ScenarioBaseline(runs=tuple(run(i, size=80) for i in range(6)), tolerances={})
+    record = ScenarioRecord(
+        scenario=Scenario(name="short", messages=({"role": "user", "content": "hi"},), source="test"),
+        concurrency=8,
+        nodeid="test_perf[short]",
+        request={},
+        result=LoadResult(),
+        baseline=stored,
+    )
+    entry = scenario_entry(record, baseline_runs=5)
+    gated = [v for kept in stored.pooled_runs("ttft", keep=5) for v in kept]
+    assert entry["baseline"]["samples"]["ttft"] == gated and len(gated) == 100
+    assert entry["baseline"]["runs"] == 5 and entry["baseline"]["stored_runs"] == 6

@@ -12,12 +12,14 @@ from scipy.stats import mannwhitneyu
 from pytest_cerebras_perf.gate import (
     DEFAULT_ABS_FLOORS,
     GatePolicy,
+    StoredRun,
     Tolerance,
     Verdict,
     confirm,
     gate_error_rate,
     gate_metric,
     lower_confidence_bound,
+    suite_drift,
 )
 
 POLICY = GatePolicy(n_gates=16)
@@ -112,7 +114,7 @@ def test_clear_improvement_is_reported_not_failed() -> None:
 
 
 def test_identical_samples_pass() -> None:
-    baseline = runs()
+    baseline = runs(sigma=0.02)  # quiet enough that the gate can see its tolerance: a plain pass
     verdict = gate(baseline[1], baseline)
     assert verdict.verdict == "pass"
     assert verdict.ratio == pytest.approx(1.0, abs=0.05)
@@ -123,14 +125,21 @@ def test_ties_are_handled() -> None:
     """Quantized timings (many equal values) still give a decision, in both directions."""
     baseline = [[0.10, 0.10, 0.11, 0.11, 0.11, 0.12, 0.12, 0.10, 0.11, 0.12] for _ in range(3)]
     same = gate([0.10, 0.11, 0.11, 0.12, 0.10, 0.11, 0.11, 0.12, 0.11, 0.10], baseline)
-    assert same.verdict == "pass" and same.ratio == pytest.approx(1.0)
+    assert same.verdict in ("pass", "underpowered") and same.ratio == pytest.approx(1.0)
     slower = gate([0.15, 0.15, 0.16, 0.16, 0.15, 0.16, 0.15, 0.16, 0.16, 0.15], baseline)
     assert slower.verdict == "regression"
 
 
 def test_all_equal_samples_pass_without_dividing_by_zero() -> None:
     verdict = gate([0.2] * 10, [[0.2] * 10] * 3)
-    assert verdict.verdict == "pass" and verdict.ratio == 1.0 and verdict.p_value == 1.0
+    assert verdict.verdict in ("pass", "underpowered") and verdict.ratio == 1.0 and verdict.p_value == 1.0
+
+
+def test_constant_samples_do_not_claim_zero_drift() -> None:
+    """Identical runs (a stub, a coarse timer) are no evidence of a calm endpoint: the prior stands."""
+    verdict = gate([0.2] * 10, [[0.2] * 10] * 5, policy=GatePolicy(n_gates=16, tau_prior=0.05))
+    assert verdict.tau == 0.05 and verdict.tau_source == "prior" and verdict.tau_runs == 0
+    assert verdict.mde is not None and verdict.mde > 0.10  # the drift prior keeps the MDE honest
 
 
 def test_too_few_samples_for_alpha_is_inconclusive() -> None:
@@ -167,7 +176,8 @@ def test_absolute_floor_makes_small_absolute_changes_immaterial() -> None:
     baseline = runs(median=0.050, sigma=0.02)
     current = lognormal(10, median=0.050, ratio=1.3, sigma=0.02, seed=1)
     floored = gate(current, baseline, tolerance=Tolerance(0.10, DEFAULT_ABS_FLOORS["e2e"]))
-    assert floored.verdict == "pass" and floored.note == "significant but within tolerance"
+    assert floored.verdict == "pass" and floored.note.startswith("significant but within tolerance")
+    assert "absolute floor 20.0 ms is 39 %" in floored.note  # a floor that blinds the gate says so
     assert floored.tolerance == pytest.approx(0.020 / floored.baseline_p50)  # type: ignore[operator]
     assert gate(current, baseline, tolerance=Tolerance(0.10, 0.0)).verdict == "regression"
 
@@ -181,9 +191,16 @@ def test_no_baseline() -> None:
         assert "--perf-save" in verdict.note
 
 
-def test_non_positive_values_are_inconclusive_with_a_reason() -> None:
-    verdict = gate([0.1] * 9 + [0.0], runs())
-    assert verdict.verdict == "inconclusive" and "non-positive" in verdict.note
+def test_non_positive_values_are_dropped_and_counted() -> None:
+    """One 0.0 (e.g. network_overhead clipped at zero) must not let a 2× regression through."""
+    baseline = runs()
+    baseline[0].append(-1.0)
+    current = [*lognormal(10, ratio=2.0, seed=1), 0.0, math.inf]
+    verdict = gate(current, baseline)
+    assert verdict.verdict == "regression" and verdict.dropped == 3
+    assert verdict.n == 10 and verdict.m == 30
+    assert "3 non-positive or non-finite value(s) left out" in verdict.note
+    assert gate([0.0, -1.0], baseline).verdict == "inconclusive"  # nothing usable left
 
 
 def test_p_value_is_never_below_scipys_mann_whitney() -> None:
@@ -340,3 +357,148 @@ def test_policy_and_tolerance_refuse_nonsense() -> None:
         Tolerance(relative=-0.1)
     with pytest.raises(ValueError, match="stage"):
         POLICY.alpha(3)
+
+
+# -- drift history, sessions, underpowered and drifting verdicts ----------------------------------
+
+
+DAY = 86_400.0
+
+
+def stored(values: Sequence[Sequence[float]], spacing: float = DAY) -> list[StoredRun]:
+    return [StoredRun(tuple(run), i * spacing) for i, run in enumerate(values)]
+
+
+def test_tau_comes_from_the_whole_stored_history() -> None:
+    """20 stored runs with 5 % drift: τ rests on 20 sessions, whatever K is pooled."""
+    rng = np.random.default_rng(3)
+    history = [list(np.exp(rng.normal(rng.normal(0, 0.05), 0.02, 10))) for _ in range(20)]
+    verdict = gate_metric(
+        "e2e",
+        lognormal(10, sigma=0.02, seed=1),
+        history[-3:],
+        history=stored(history),
+        higher_is_better=False,
+        tolerance=TEN_PERCENT,
+        policy=POLICY,
+    )
+    assert verdict.tau_source == "history" and verdict.tau_runs == 20 and verdict.baseline_runs == 3
+    spread = float(np.std([np.mean(np.log(run)) for run in history], ddof=1))
+    assert spread * 0.8 < verdict.tau < spread * 1.6  # type: ignore[operator]  # 19 df: a modest factor
+
+
+def test_back_to_back_saves_count_as_one_session() -> None:
+    """Three runs saved seconds apart say nothing about day-to-day drift: τ falls back to the prior."""
+    history = runs(k=3, sigma=0.05)
+    current = lognormal(10, sigma=0.05, seed=1)
+    policy = GatePolicy(n_gates=16, tau_prior=0.05)
+    apart = gate_metric(
+        "e2e", current, history, history=stored(history), higher_is_better=False, tolerance=TEN_PERCENT, policy=policy
+    )
+    together = gate_metric(
+        "e2e",
+        current,
+        history,
+        history=stored(history, spacing=5.0),
+        higher_is_better=False,
+        tolerance=TEN_PERCENT,
+        policy=policy,
+    )
+    assert apart.tau_source == "history" and apart.tau_runs == 3 and apart.tau < 0.05  # type: ignore[operator]
+    assert together.tau_source == "prior" and together.tau == 0.05 and together.tau_runs == 0
+    assert together.mde > apart.mde  # type: ignore[operator]  # one shared drift: the baseline's average is no help
+
+
+def test_suite_drift_is_pooled_over_scenarios_and_widens_a_calm_one() -> None:
+    """Drift is the endpoint's: one scenario whose runs happen to agree uses the suite's larger τ."""
+    drifts = (-0.1, 0.08, -0.02, 0.1, -0.06)
+    noisy = [
+        stored([lognormal(10, sigma=0.02, ratio=math.exp(d), seed=50 + 10 * s + i) for i, d in enumerate(drifts)])
+        for s in range(4)
+    ]
+    calm = runs(k=5, sigma=0.02)
+    tau = suite_drift([*noisy, stored(calm)], higher_is_better=False, policy=POLICY)
+    assert tau is not None and tau > 0.05
+    current = lognormal(10, sigma=0.02, ratio=1.2, seed=9)
+    alone = gate_metric(
+        "e2e", current, calm, history=stored(calm), higher_is_better=False, tolerance=TEN_PERCENT, policy=POLICY
+    )
+    pooled = gate_metric(
+        "e2e",
+        current,
+        calm,
+        history=stored(calm),
+        suite_tau=tau,
+        higher_is_better=False,
+        tolerance=TEN_PERCENT,
+        policy=POLICY,
+        stage=2,
+    )
+    assert alone.tau < tau and pooled.tau == tau  # type: ignore[operator]
+    assert pooled.verdict != "regression"  # +20 % is within what this endpoint drifts
+    assert suite_drift([stored(runs(k=2))], higher_is_better=False, policy=POLICY) is None
+
+
+def test_underpowered_pass_says_how_many_iterations_would_see_the_tolerance() -> None:
+    baseline = runs(k=3, size=40, sigma=0.15)
+    policy = GatePolicy(n_gates=16, tau_prior=0.0, min_runs_for_tau=10)  # no drift: iterations can help
+    few = gate(lognormal(5, sigma=0.15, seed=1), baseline, policy=policy)
+    assert few.verdict == "underpowered" and not few.fails
+    assert few.iterations_needed is not None and few.iterations_needed > 5
+    assert f"n = {few.iterations_needed}" in few.note
+    # the estimate rests on this sample's spread; twice as many samples clear it with a new draw
+    enough = gate(lognormal(2 * few.iterations_needed, sigma=0.15, seed=2), baseline, policy=policy)
+    assert enough.verdict == "pass" and enough.iterations_needed is None
+    drifting = gate(lognormal(5, sigma=0.15, seed=1), baseline, policy=GatePolicy(tau_prior=0.2, min_runs_for_tau=10))
+    assert drifting.verdict == "underpowered" and drifting.iterations_needed is None  # drift: no n helps
+    assert "more baseline runs" in drifting.note
+
+
+def test_a_slow_slide_over_six_runs_is_drifting() -> None:
+    """Each accepted run 4 % slower than the last: every rolling comparison passes, the trend does not."""
+    slide = [lognormal(10, sigma=0.03, ratio=1.04**i, seed=20 + i) for i in range(6)]
+    current = lognormal(10, sigma=0.03, ratio=1.04**6, seed=30)
+    verdict = gate_metric(
+        "e2e",
+        current,
+        slide[-3:],
+        history=stored(slide),
+        higher_is_better=False,
+        tolerance=TEN_PERCENT,
+        policy=POLICY,
+    )
+    assert verdict.verdict == "drifting" and verdict.trend_runs == 7
+    assert verdict.trend == pytest.approx(1.04**6 - 1, abs=0.05)
+    assert verdict.trend_p_value is not None and verdict.trend_p_value < POLICY.alpha_suite
+    assert not verdict.fails and "slow slide" in verdict.note
+    strict = GatePolicy(n_gates=16, fail_on_drift=True)
+    failing = gate_metric(
+        "e2e", current, slide[-3:], history=stored(slide), higher_is_better=False, tolerance=TEN_PERCENT, policy=strict
+    )
+    assert failing.verdict == "drifting" and failing.fails and failing.to_json()["fails"] is True
+    steady = [lognormal(10, sigma=0.03, seed=20 + i) for i in range(6)]
+    calm = gate_metric(
+        "e2e",
+        lognormal(10, sigma=0.03, seed=30),
+        steady[-3:],
+        history=stored(steady),
+        higher_is_better=False,
+        tolerance=TEN_PERCENT,
+        policy=POLICY,
+    )
+    assert calm.verdict in ("pass", "underpowered") and calm.trend_runs == 7
+
+
+def test_autocorrelated_runs_widen_the_rank_bound() -> None:
+    """Successive requests that move together carry less information than independent ones."""
+    rng = np.random.default_rng(4)
+    independent = rng.normal(0.0, 0.1, (4, 10))
+    correlated = np.cumsum(rng.normal(0.0, 0.05, (4, 10)), axis=1)  # a random walk within each run
+    policy = GatePolicy(n_gates=16, tau_prior=0.0, min_runs_for_tau=10)
+    for noise, widened in ((independent, False), (correlated, True)):
+        values = np.exp(noise)
+        current = values[3] * 1.2
+        wide = gate(list(current), [list(v) for v in values[:3]], policy=policy)
+        bound = lower_confidence_bound(np.log(current), np.log(values[:3]).ravel(), POLICY.alpha1)
+        assert bound is not None and wide.ratio_bound is not None
+        assert (math.log(wide.ratio_bound) < bound - 1e-9) is widened

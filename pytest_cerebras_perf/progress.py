@@ -3,7 +3,7 @@
 A perf test runs for seconds to minutes while pytest captures its output, so progress goes to
 pytest's terminal writer with capturing suspended for the write: a person sees it without ``-s``,
 and it never lands in a failing test's "Captured stdout". On a terminal one line is rewritten a
-few times a second and erased at the end; in a CI log (no TTY) a line is written every
+few times a second (its last state stays); in a CI log (no TTY) a line is written every
 ``--perf-progress`` seconds; ``-q`` silences it. The counts come from
 :attr:`load.LoadResult.completed` / ``failed``, which the load loop bumps as requests finish:
 nothing is parsed to show them.
@@ -12,9 +12,11 @@ nothing is parsed to show them.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
@@ -35,11 +37,12 @@ def progress_line(run_id: str, completed: int, failed: int, planned: int, elapse
 class _Writer:
     """Writes progress lines with pytest's capturing suspended; thread-safe against :meth:`close`."""
 
-    def __init__(self, reporter: Any, capture: Any, tty: bool) -> None:
-        self._reporter, self._capture, self._tty = reporter, capture, tty
+    def __init__(self, reporter: Any, capture: Any, tty: bool, start_dir: Path) -> None:
+        self._reporter, self._capture, self._tty, self._start_dir = reporter, capture, tty, start_dir
         self._lock = threading.Lock()
         self._closed = False
         self._started = False
+        self._file_line: object = None  # the test file pytest was writing result letters after
 
     def show(self, line: str) -> None:
         with self._lock:
@@ -47,6 +50,7 @@ class _Writer:
                 return
             with self._suspended():
                 if not self._started:
+                    self._file_line = self._reporter.currentfspath
                     self._reporter.ensure_newline()  # leave pytest's "path.py ..." line alone
                     self._started = True
                 if self._tty:
@@ -55,13 +59,18 @@ class _Writer:
                     self._reporter.write_line(line)
 
     def close(self) -> None:
-        """No line after this returns: the test's own capturing is back in charge."""
+        """No line after this returns: the test's own capturing is back in charge. The test file's
+        name is written again, so pytest's result letter has its file in front of it."""
         with self._lock:
             self._closed = True
-            if self._tty and self._started:
-                with self._suspended():
-                    self._reporter.rewrite("", erase=True)
-                    self._reporter.write("\r")
+            if not self._started:
+                return
+            with self._suspended():
+                if self._tty:
+                    self._reporter.write("\n")  # the last state stays; pytest's column count restarts
+                if isinstance(self._file_line, Path):
+                    self._reporter.write(f"{os.path.relpath(self._file_line, self._start_dir)} ")
+                    self._reporter.currentfspath = self._file_line
 
     def _suspended(self) -> Any:
         return self._capture.global_and_fixture_disabled() if self._capture else contextlib.nullcontext()
@@ -74,7 +83,7 @@ def track(config: pytest.Config, perf: PerfSession, work: Callable[[], T]) -> T:
     interval = TTY_REFRESH if tty else perf.settings.progress_every
     if reporter is None or config.get_verbosity() < 0 or interval <= 0:
         return work()
-    writer = _Writer(reporter, config.pluginmanager.get_plugin("capturemanager"), tty)
+    writer = _Writer(reporter, config.pluginmanager.get_plugin("capturemanager"), tty, config.invocation_params.dir)
     first = len(perf.records)  # the record ``work`` appends
     started = time.monotonic()
     done = threading.Event()

@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .metrics import METRICS, Sample
-from .report.units import format_metric
+from .report.units import format_metric, format_percent
 
 if TYPE_CHECKING:
     from .baselines import ScenarioBaseline
@@ -85,7 +85,7 @@ def gate_goodput(samples: Sequence[Sample], slo: Slo, baseline: ScenarioBaseline
     base = sum(shares) / len(shares) if shares else None
     note = (
         f"{len(samples) - missed}/{len(samples)} requests met the SLO ({_describe(slo)}) vs "
-        + ("no baseline run" if base is None else f"{100 * base:.1f} % in the baseline")
+        + ("no baseline run" if base is None else f"{format_percent(base)} in the baseline")
         + ("" if verdict.p_value is None else f" (binomial p = {verdict.p_value:.2g})")
     )
     return replace(verdict, metric=GOODPUT, baseline_p50=base, current_p50=current, higher_is_better=True, note=note)

@@ -1,7 +1,9 @@
 """pytest hooks only: options, marker, parametrization, fixture, gate failures, terminal, files.
 
 Everything with logic lives in modules a unit test can reach (settings, scenarios, session,
-terminal, artifacts); this file wires them to pytest.
+terminal, artifacts); this file wires them to pytest. The modules that measure (the SDK, scipy,
+numpy) are imported inside the hooks that start measuring, so a session with the plugin on but
+no perf test to run never loads them.
 """
 
 from __future__ import annotations

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
+from . import distributed
+
 if TYPE_CHECKING:
     from .session import PerfSession
 
@@ -81,8 +83,8 @@ def track(config: pytest.Config, perf: PerfSession, work: Callable[[], T]) -> T:
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     tty = bool(getattr(reporter, "isatty", False))
     interval = TTY_REFRESH if tty else perf.settings.progress_every
-    if reporter is None or config.get_verbosity() < 0 or interval <= 0:
-        return work()
+    if reporter is None or config.get_verbosity() < 0 or interval <= 0 or distributed.is_worker(config):
+        return work()  # a pytest-xdist worker's output goes nowhere a person sees
     writer = _Writer(reporter, config.pluginmanager.get_plugin("capturemanager"), tty, config.invocation_params.dir)
     first = len(perf.records)  # the record ``work`` appends
     started = time.monotonic()

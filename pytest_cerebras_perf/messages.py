@@ -69,8 +69,17 @@ def _failures(record: ScenarioRecord, require_baseline: bool) -> list[Failure]:
         )
     for verdict in record.verdicts:
         explain = FAILING.get(verdict.verdict)
-        if explain is not None and (verdict.verdict != "no-baseline" or require_baseline):
+        if explain is not None:
             failures.append(explain(record.id, verdict))
+    missing = [v.metric for v in record.verdicts if v.verdict == "no-baseline"]
+    if missing and require_baseline:
+        metrics = ", ".join(missing)
+        failures.append(
+            Failure(
+                f"no baseline for {metrics}",
+                (f"{record.id}: {metrics}: no baseline (--perf-require-baseline); accept one with --perf-save",),
+            )
+        )
     return failures
 
 
@@ -150,15 +159,7 @@ def _regression(run_id: str, verdict: Verdict) -> Failure:
     return Failure(f"{verdict.metric} {format_change(verdict.ratio - 1)}", (paragraph, _detail(verdict)), True)
 
 
-def _missing_baseline(run_id: str, verdict: Verdict) -> Failure:
-    return Failure(
-        f"no baseline for {verdict.metric}",
-        (f"{run_id}: {verdict.metric}: no baseline (--perf-require-baseline); accept one with --perf-save",),
-    )
-
-
 #: Verdict kinds that fail a test, and how each explains itself.
 FAILING: dict[str, Callable[[str, Verdict], Failure]] = {
     "regression": _regression,
-    "no-baseline": _missing_baseline,
 }

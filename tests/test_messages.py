@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from test_gate import POLICY, TEN_PERCENT, gate, lognormal, runs
@@ -85,6 +86,9 @@ def test_error_rate_regression_and_an_outage_and_a_missing_baseline() -> None:
     outage = why_failed([record([], failed)], require_baseline=False) or ""
     assert outage.splitlines()[0] == "all 3 requests failed"
     assert "3x server_error 500 (Internal server error)" in outage
-    missing = gate_error_rate(1, 10, [])
-    assert why_failed([record([missing])], require_baseline=False) is None
-    assert (why_failed([record([missing])], require_baseline=True) or "").startswith("no baseline for error_rate")
+    missing = [gate_error_rate(1, 10, []), replace(gate_error_rate(1, 10, []), metric="ttft")]
+    assert why_failed([record(missing)], require_baseline=False) is None
+    assert (why_failed([record(missing)], require_baseline=True) or "").splitlines() == [
+        "no baseline for error_rate, ttft",
+        "long_prompt@c1: error_rate, ttft: no baseline (--perf-require-baseline); accept one with --perf-save",
+    ]

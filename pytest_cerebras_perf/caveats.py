@@ -1,8 +1,8 @@
 """The sentence that explains a verdict a green or red tick alone would misrepresent.
 
 Plain text from a gate decision in its results-JSON form, so the terminal, the JUnit properties,
-the HTML report and the CI summary all say the same thing; no report dependencies, so the plugin
-can import it at start-up.
+the HTML report and the CI summary all say the same thing (numbers through report.units, which
+loads no renderer, so the plugin can import this at start-up).
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from typing import Any
+
+from .report.units import format_change, format_percent
 
 
 def caveat(decision: Mapping[str, Any], concurrency: int = 1) -> str:
@@ -23,7 +25,7 @@ def caveat(decision: Mapping[str, Any], concurrency: int = 1) -> str:
     if kind == "underpowered":
         text = (
             f"passed, but could not have seen a regression of its own tolerance: MDE "
-            f"{_percent(decision.get('mde'))} > tolerance {_percent(decision.get('tolerance'))}"
+            f"{format_percent(decision.get('mde'))} > tolerance {format_percent(decision.get('tolerance'))}"
         )
         needed = decision.get("iterations_needed")
         if needed:
@@ -31,14 +33,10 @@ def caveat(decision: Mapping[str, Any], concurrency: int = 1) -> str:
         return text + "; no --iterations can: the drift alone exceeds it (save more baseline runs, on different days)"
     if kind == "drifting":
         text = (
-            f"{_percent(decision.get('trend'), '+')} worse in total across {decision.get('trend_runs')} runs "
+            f"{format_change(decision.get('trend'))} worse in total across {decision.get('trend_runs')} runs "
             f"(trend p = {float(decision.get('trend_p_value') or 0):.2g}), a slow slide the rolling baseline absorbed"
         )
         return text + (
             "; fails the test (--perf-fail-on-drift)" if decision.get("fails") else "; --perf-fail-on-drift fails it"
         )
     return ""
-
-
-def _percent(fraction: Any, sign: str = "") -> str:
-    return "?" if fraction is None else f"{100 * float(fraction):{sign}.1f} %"

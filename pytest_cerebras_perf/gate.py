@@ -58,7 +58,7 @@ pooled sample at α2 = α_suite / n_gates with the drift term unchanged. The con
 session's drift, so it guards against within-run noise only: against drift the bar itself must
 hold, which is why the drift term enters both stages at the stage's α. The MDE is the smallest
 regression the two-stage procedure detects with 80 % power given the observed spread, n, m and τ
-(see :func:`_mde`); its scatter uses τ̂ shrunk towards the prior (weight 6 degrees of freedom),
+(see :func:`_mde`); its scatter uses τ̂ shrunk towards the prior (weight 10 degrees of freedom),
 which keeps it calibrated trial by trial, not only on average.
 
 Constants tuned by benchmarks/gate_power.py (q own/suite, the 0.45 floor, the prior's weight in
@@ -133,7 +133,7 @@ _TRIM = 0.1  # trimming of the per-run centres: sheds a spike per 10 samples, ~9
 _TAU_QUANTILE = 0.25  # the suite's τ̂² is inflated to ν·τ̂²/χ²_ν(q): an upper estimate, wide with few sessions
 _OWN_TAU_QUANTILE = 0.75  # the same for one scenario's own τ̂² (module docstring)
 _RESOLUTION = 0.45  # floor of τ², in variances of one session's centre (module docstring)
-_PRIOR_WEIGHT = 6.0  # the prior τ's weight, in degrees of freedom, in the MDE's predicted scatter
+_PRIOR_WEIGHT = 10.0  # the prior τ's weight, in degrees of freedom, in the MDE's predicted scatter
 _MAX_AUTOCORRELATION = 0.8  # ρ above this is not estimable from short runs
 _TREND_MIN_RUNS = 4  # runs (stored + current) for a trend line with 2 degrees of freedom
 _POWER = 0.8  # the MDE is the shift detected with this probability

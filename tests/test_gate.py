@@ -177,7 +177,7 @@ def test_absolute_floor_makes_small_absolute_changes_immaterial() -> None:
     current = lognormal(10, median=0.050, ratio=1.3, sigma=0.02, seed=1)
     floored = gate(current, baseline, tolerance=Tolerance(0.10, DEFAULT_ABS_FLOORS["e2e"]))
     assert floored.verdict == "pass" and floored.note.startswith("significant but within tolerance")
-    assert "absolute floor 20.0 ms is 39 %" in floored.note  # a floor that blinds the gate says so
+    assert "absolute floor (0.02 in the metric's unit) is 39 %" in floored.note  # a floor that blinds the gate says so
     assert floored.tolerance == pytest.approx(0.020 / floored.baseline_p50)  # type: ignore[operator]
     assert gate(current, baseline, tolerance=Tolerance(0.10, 0.0)).verdict == "regression"
 
@@ -335,19 +335,35 @@ def stored(values: Sequence[Sequence[float]], spacing: float = DAY) -> list[Stor
     return [StoredRun(tuple(run), i * spacing) for i, run in enumerate(values)]
 
 
+def with_history(
+    current: Sequence[float],
+    history: Sequence[Sequence[float]],
+    *,
+    keep: int = 3,
+    spacing: float = DAY,
+    suite_tau: float | None = None,
+    policy: GatePolicy = POLICY,
+    stage: int = 1,
+) -> Verdict:
+    """Gate against the last ``keep`` of ``history``, every run stored ``spacing`` seconds apart."""
+    return gate_metric(
+        "e2e",
+        current,
+        history[-keep:],
+        history=stored(history, spacing),
+        suite_tau=suite_tau,
+        higher_is_better=False,
+        tolerance=TEN_PERCENT,
+        policy=policy,
+        stage=stage,
+    )
+
+
 def test_tau_comes_from_the_whole_stored_history() -> None:
     """20 stored runs with 5 % drift: τ rests on 20 sessions, whatever K is pooled."""
     rng = np.random.default_rng(3)
     history = [list(np.exp(rng.normal(rng.normal(0, 0.05), 0.02, 10))) for _ in range(20)]
-    verdict = gate_metric(
-        "e2e",
-        lognormal(10, sigma=0.02, seed=1),
-        history[-3:],
-        history=stored(history),
-        higher_is_better=False,
-        tolerance=TEN_PERCENT,
-        policy=POLICY,
-    )
+    verdict = with_history(lognormal(10, sigma=0.02, seed=1), history)
     assert verdict.tau_source == "history" and verdict.tau_runs == 20 and verdict.baseline_runs == 3
     spread = float(np.std([np.mean(np.log(run)) for run in history], ddof=1))
     assert spread * 0.8 < verdict.tau < spread * 1.6  # type: ignore[operator]  # 19 df: a modest factor
@@ -358,18 +374,8 @@ def test_back_to_back_saves_count_as_one_session() -> None:
     history = runs(k=3, sigma=0.05)
     current = lognormal(10, sigma=0.05, seed=1)
     policy = GatePolicy(n_gates=16, tau_prior=0.05)
-    apart = gate_metric(
-        "e2e", current, history, history=stored(history), higher_is_better=False, tolerance=TEN_PERCENT, policy=policy
-    )
-    together = gate_metric(
-        "e2e",
-        current,
-        history,
-        history=stored(history, spacing=5.0),
-        higher_is_better=False,
-        tolerance=TEN_PERCENT,
-        policy=policy,
-    )
+    apart = with_history(current, history, policy=policy)
+    together = with_history(current, history, spacing=5.0, policy=policy)
     assert apart.tau_source == "history" and apart.tau_runs == 3 and apart.tau < 0.05  # type: ignore[operator]
     assert together.tau_source == "prior" and together.tau == 0.05 and together.tau_runs == 0
     assert together.mde > apart.mde  # type: ignore[operator]  # one shared drift: the baseline's average is no help
@@ -386,20 +392,8 @@ def test_suite_drift_is_pooled_over_scenarios_and_widens_a_calm_one() -> None:
     tau = suite_drift([*noisy, stored(calm)], higher_is_better=False, policy=POLICY)
     assert tau is not None and tau > 0.05
     current = lognormal(10, sigma=0.02, ratio=1.2, seed=9)
-    alone = gate_metric(
-        "e2e", current, calm, history=stored(calm), higher_is_better=False, tolerance=TEN_PERCENT, policy=POLICY
-    )
-    pooled = gate_metric(
-        "e2e",
-        current,
-        calm,
-        history=stored(calm),
-        suite_tau=tau,
-        higher_is_better=False,
-        tolerance=TEN_PERCENT,
-        policy=POLICY,
-        stage=2,
-    )
+    alone = with_history(current, calm, keep=5)
+    pooled = with_history(current, calm, keep=5, suite_tau=tau, stage=2)
     assert alone.tau < tau and pooled.tau == tau  # type: ignore[operator]
     assert pooled.verdict != "regression"  # +20 % is within what this endpoint drifts
     assert suite_drift([stored(runs(k=2))], higher_is_better=False, policy=POLICY) is None
@@ -424,34 +418,16 @@ def test_a_slow_slide_over_six_runs_is_drifting() -> None:
     """Each accepted run 4 % slower than the last: every rolling comparison passes, the trend does not."""
     slide = [lognormal(10, sigma=0.03, ratio=1.04**i, seed=20 + i) for i in range(6)]
     current = lognormal(10, sigma=0.03, ratio=1.04**6, seed=30)
-    verdict = gate_metric(
-        "e2e",
-        current,
-        slide[-3:],
-        history=stored(slide),
-        higher_is_better=False,
-        tolerance=TEN_PERCENT,
-        policy=POLICY,
-    )
+    verdict = with_history(current, slide)
     assert verdict.verdict == "drifting" and verdict.trend_runs == 7
     assert verdict.trend == pytest.approx(1.04**6 - 1, abs=0.05)
     assert verdict.trend_p_value is not None and verdict.trend_p_value < POLICY.alpha_suite
     assert not verdict.fails and "slow slide" in verdict.note
     strict = GatePolicy(n_gates=16, fail_on_drift=True)
-    failing = gate_metric(
-        "e2e", current, slide[-3:], history=stored(slide), higher_is_better=False, tolerance=TEN_PERCENT, policy=strict
-    )
+    failing = with_history(current, slide, policy=strict)
     assert failing.verdict == "drifting" and failing.fails and failing.to_json()["fails"] is True
     steady = [lognormal(10, sigma=0.03, seed=20 + i) for i in range(6)]
-    calm = gate_metric(
-        "e2e",
-        lognormal(10, sigma=0.03, seed=30),
-        steady[-3:],
-        history=stored(steady),
-        higher_is_better=False,
-        tolerance=TEN_PERCENT,
-        policy=POLICY,
-    )
+    calm = with_history(lognormal(10, sigma=0.03, seed=30), steady)
     assert calm.verdict in ("pass", "underpowered") and calm.trend_runs == 7
 
 

@@ -25,7 +25,7 @@ from .runner import LoopThread
 from .scenarios import Scenario
 from .settings import Settings
 from .stats import Summary, summarize
-from .target import Endpoint, TargetError, choose_kind, endpoint_for, list_models, new_emulator_key
+from .target import Endpoint, TargetError, choose_kind, default_model, endpoint_for, list_models, new_emulator_key
 from .workers import WorkerPool
 
 EMULATOR_TAU_PRIOR = 0.01
@@ -164,9 +164,10 @@ class PerfSession:
             )
         models = self._loop.run(list_models(self._harness.client, endpoint))
         if settings.model is None:
-            if not models:
+            resolved = default_model(endpoint, models)
+            if resolved is None:
                 raise TargetError(f"{endpoint.base_url} lists no models; pass --model NAME")
-            self.model = models[0]
+            self.model = resolved
         elif settings.model not in models:
             raise TargetError(
                 f"--model {settings.model}: unknown at {endpoint.base_url}; it serves: {', '.join(models)}"

@@ -40,8 +40,9 @@ def announce(config: pytest.Config, perf: PerfSession) -> None:
     kind = "EMULATOR" if perf.endpoint.kind == "emulator" else perf.endpoint.kind
     runs = sum(len(s.runs) for s in perf.baseline.scenarios.values()) if perf.baseline else 0
     baseline = f"{perf.baseline_file} ({runs} accepted scenario runs)" if perf.baseline else "none yet"
+    how = "" if perf.settings.model else " (resolved from /v1/models)"
     reporter.write_line(
-        f"cerebras-perf: measuring {kind} at {perf.endpoint.base_url}, model {perf.model}; baseline: {baseline}"
+        f"cerebras-perf: measuring {kind} at {perf.endpoint.base_url}, model {perf.model}{how}; baseline: {baseline}"
     )
 
 

@@ -72,6 +72,7 @@ Values = Sequence[float] | FloatArray  # raw samples of one metric, in its own u
 DEFAULT_ABS_FLOORS: dict[str, float] = {
     "ttfb": 0.020,
     "ttft": 0.020,
+    "ttfo": 0.020,
     "e2e": 0.020,
     "decode_time": 0.020,
     "network_overhead": 0.020,

@@ -16,6 +16,8 @@ from typing import Any
 
 from . import __version__
 from .baselines import Baseline, BaselineRun, ScenarioBaseline, baseline_path, load_baseline, save_runs
+from .cause import e2e_cause
+from .fingerprint import fingerprint_warnings, fingerprints
 from .gate import GatePolicy, Verdict
 from .gating import gate_run
 from .load import Harness, LoadPlan, LoadResult, aggregate, run_measured, warm
@@ -58,6 +60,7 @@ class ScenarioRecord:
     baseline: ScenarioBaseline | None = None
     confirmation_samples: int = 0
     warnings: list[str] = field(default_factory=list)
+    e2e_cause: str | None = None
 
     @property
     def id(self) -> str:
@@ -290,6 +293,7 @@ class PerfSession:
     def _gate(self, record: ScenarioRecord, overrides: Mapping[str, Any], plan: LoadPlan) -> None:
         s = self.settings
         record.baseline = self.baseline.scenarios.get(record.id) if self.baseline else None
+        record.warnings.extend(fingerprint_warnings(record.result.samples, record.baseline))
         if record.baseline:
             record.warnings.extend(self._compatibility(record))
         if not s.gate:
@@ -317,6 +321,7 @@ class PerfSession:
             saturated=bool(record.aggregate.get("client_saturated")),
             confirm_samples=confirmation,
         )
+        record.e2e_cause = e2e_cause(record.verdicts, record.result.samples, record.baseline, s.baseline_runs)
 
     def _compatibility(self, record: ScenarioRecord) -> list[str]:
         assert record.baseline is not None
@@ -370,6 +375,7 @@ class PerfSession:
                 error_rate=float(record.aggregate.get("error_rate") or 0.0),
                 max_completion_tokens=record.request.get("max_completion_tokens"),
                 plugin_version=__version__,
+                system_fingerprints=fingerprints(record.result.samples),
             )
             tolerances[record.id] = dict(record.scenario.tolerances)
         if not runs:

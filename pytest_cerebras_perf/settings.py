@@ -188,6 +188,7 @@ OPTIONS: tuple[Option, ...] = (
 GATEABLE_METRICS = (
     "ttfb",
     "ttft",
+    "ttfo",
     "e2e",
     "tpot",
     "output_tps",

@@ -91,6 +91,8 @@ def why_failed(records: Sequence[ScenarioRecord], *, require_baseline: bool) -> 
         for verdict in record.verdicts:
             if verdict.verdict == "regression":
                 lines.append(verdict.failure_message(record.id))
+                if verdict.metric == "e2e" and record.e2e_cause:
+                    lines.append(f"{record.id}: {record.e2e_cause}")
             elif verdict.verdict == "no-baseline" and require_baseline:
                 lines.append(
                     f"{record.id}: {verdict.metric}: no baseline (--perf-require-baseline); accept one with --perf-save"

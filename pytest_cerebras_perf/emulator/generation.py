@@ -10,6 +10,7 @@ is measured from the same clock readings that go into the ground-truth record.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import math
@@ -196,7 +197,7 @@ class _Generation:
         offsets = [0]
         for size in self._sizes:
             offsets.append(offsets[-1] + size)
-        self._chunk_texts = [b"".join(escaped[a:b]) for a, b in zip(offsets, offsets[1:], strict=False)]
+        self._chunk_texts = [b"".join(escaped[a:b]) for a, b in itertools.pairwise(offsets)]
 
     def _events(self, start: int, stop: int) -> bytes:
         """Events for chunks ``start``..``stop - 1`` as one buffer: one write, one syscall."""

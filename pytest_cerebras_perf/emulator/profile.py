@@ -17,8 +17,8 @@ from typing import Any
 import yaml
 
 from .faults import FaultSpec, parse_faults
-from .wire import REASONING_EFFORTS
 from .validation import ConfigError, as_bool, as_int, as_list, as_mapping, as_number, as_probability, as_str
+from .wire import REASONING_EFFORTS
 
 PROFILES_DIR = Path(__file__).with_name("profiles")
 DEFAULT_MODELS = ("llama-3.3-70b", "llama3.1-8b", "gpt-oss-120b", "qwen-3-32b")

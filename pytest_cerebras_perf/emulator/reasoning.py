@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+
 from .profile import Profile
 from .request_body import BadRequest, GenerationRequest
 
@@ -26,7 +27,9 @@ def reasoning_effort(profile: Profile, body: GenerationRequest) -> str | None:
         raise BadRequest("'reasoning_effort' is required by this model", "reasoning_effort")
     if effort not in efforts:
         known = ", ".join(efforts)
-        raise BadRequest(f"'reasoning_effort' must be one of {known} for {body.model}, got {effort!r}", "reasoning_effort")
+        raise BadRequest(
+            f"'reasoning_effort' must be one of {known} for {body.model}, got {effort!r}", "reasoning_effort"
+        )
     return effort
 
 

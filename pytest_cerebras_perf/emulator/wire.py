@@ -75,7 +75,9 @@ class ResponseIdentity:
         """(head, tail) so that ``head + escaped_text + tail`` is one complete event; chat reasoning
         chunks use ``delta_field="reasoning"``."""
         marker = "\x00"
-        choice = {"delta": {delta_field: marker}, "index": 0} if self.endpoint == "chat" else {"text": marker, "index": 0}
+        choice = (
+            {"delta": {delta_field: marker}, "index": 0} if self.endpoint == "chat" else {"text": marker, "index": 0}
+        )
         rendered = _event(self._envelope(choice, self.chunk_object))
         head, _, tail = rendered.partition(json.dumps(marker)[1:-1].encode())
         return head, tail

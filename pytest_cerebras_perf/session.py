@@ -197,10 +197,16 @@ class PerfSession:
             return endpoint
         if emulator is None:
             from .emulator.process import EmulatorProcess
+            from .emulator.profile import DEFAULT_PROFILE, load_profile
 
             key = new_emulator_key()
             self._emulator = EmulatorProcess()
             emulator = (self._emulator.start(profile=settings.emulator_profile, api_key=key), key)
+            if load_profile(settings.emulator_profile).retired:
+                self.notes.append(
+                    f"emulator profile {settings.emulator_profile} emulates a model Cerebras has RETIRED (kept to "
+                    f"reproduce the original study); the current default is {DEFAULT_PROFILE}"
+                )
         url, key = emulator
         return endpoint_for(settings, emulator_url=url, emulator_key=key)
 

@@ -90,3 +90,24 @@ def test_the_failure_message_names_what_moved(suite: pytest.Pytester) -> None:
     outcome.assert_outcomes(failed=1)
     assert "answer@c1: e2e cause: token speed moved (" in outcome.stdout.str()
     assert results["scenarios"][0]["e2e_cause"].startswith("e2e cause: token speed moved")
+
+
+def test_the_retired_study_profile_still_measures_and_says_it_is_retired(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", scenarios='scenarios:\n  tiny:\n    prompt: "hi"\n    max_completion_tokens: 4\n')
+    pytester.makepyfile(test_perf=TEST)
+    outcome = pytester.runpytest_subprocess(
+        "-p",
+        "cerebras_perf",
+        "-p",
+        "no:randomly",
+        "--perf-emulator-profile",
+        "cerebras-llama-3.3-70b",
+        "--iterations",
+        "2",
+        "--perf-report",
+        "none",
+        "--perf-seed-results",
+        "none",
+    )
+    outcome.assert_outcomes(passed=1)
+    outcome.stdout.fnmatch_lines(["*model llama-3.3-70b (resolved from /v1/models)*", "*Cerebras has RETIRED*"])

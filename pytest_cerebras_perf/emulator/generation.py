@@ -3,8 +3,8 @@
 Order of events, each step against an absolute deadline: arrival -> rate-limit check -> (faults) ->
 ``server_overhead`` -> queue -> response headers + role frame -> prompt processing -> first chunk ->
 paced decode (reasoning chunks first, then content) -> final chunk with ``usage`` and ``time_info``
--> ``[DONE]``. ``time_info``
-is measured from the same clock readings that go into the ground-truth record.
+-> ``[DONE]``. ``time_info`` is measured from the same clock readings that go into the ground-truth
+record.
 """
 
 from __future__ import annotations

@@ -17,26 +17,6 @@ import yaml
 from .emulator.wire import REASONING_EFFORTS, SERVICE_TIERS
 
 _FILE_PLACEHOLDER = re.compile(r"\{\{\s*file:\s*([^}]+?)\s*\}\}")
-_SCENARIO_KEYS = {
-    "description",
-    "messages",
-    "prompt",
-    "system",
-    "max_completion_tokens",
-    "min_completion_tokens",
-    "temperature",
-    "seed",
-    "extra_body",
-    "tolerances",
-    "reasoning_effort",
-    "service_tier",
-    "disable_reasoning",
-    "top_p",
-    "stop",
-    "tools",
-    "tool_choice",
-    "response_format",
-}
 # Request fields passed to the SDK's ``create()`` as they are, once validated (see _REQUEST_FIELD_CHECKS).
 REQUEST_FIELDS = (
     "max_completion_tokens",
@@ -52,6 +32,7 @@ REQUEST_FIELDS = (
     "tool_choice",
     "response_format",
 )
+_SCENARIO_KEYS = {"description", "messages", "prompt", "system", "extra_body", "tolerances", *REQUEST_FIELDS}
 _TOOL_CHOICES = ("none", "auto", "required")
 _RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 MAX_STOP_SEQUENCES = 4

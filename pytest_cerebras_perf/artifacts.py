@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .exports import write_benchmark_json, write_seed_files
+from .per_request import write_csv, write_jsonl
 from .redact import redact
 from .report import write_report
 from .report.markdown import append_step_summary
@@ -30,6 +31,10 @@ def write_all(perf: PerfSession, *, argv: Sequence[str]) -> dict[str, Path]:
             written[f"study results {index + 1}"] = seed_file
     if settings.benchmark_json is not None:
         written["pytest-benchmark json"] = write_benchmark_json(results, settings.benchmark_json)
+    if settings.csv_path is not None:
+        written["requests csv"] = write_csv(results, settings.csv_path)
+    if settings.jsonl_path is not None:
+        written["requests jsonl"] = write_jsonl(results, settings.jsonl_path)
     if append_step_summary(results, os.environ):
         written["GitHub step summary"] = Path(os.environ["GITHUB_STEP_SUMMARY"])
     if settings.save:

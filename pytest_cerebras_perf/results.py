@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from .files import write_atomic
 from .fingerprint import fingerprints
+from .goodput import goodput
 from .metrics import METRICS, metric_values
 from .redact import redact
 from .stats import summarize
@@ -53,6 +54,8 @@ def scenario_entry(record: ScenarioRecord) -> dict[str, Any]:
         "samples": [s.to_json() for s in samples],
         "summary": {m: (s.to_json() if s else None) for m, s in summaries.items()},
         "aggregate": record.aggregate,
+        "slo": dict(record.scenario.slo) or None,
+        "goodput": goodput(samples, record.scenario.slo),
         "gate": [v.to_json() for v in record.verdicts],
         "e2e_cause": record.e2e_cause,
         "system_fingerprints": list(fingerprints(samples)),

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from .emulator.wire import REASONING_EFFORTS, SERVICE_TIERS
+from .goodput import parse_slo
 
 _FILE_PLACEHOLDER = re.compile(r"\{\{\s*file:\s*([^}]+?)\s*\}\}")
 # Request fields passed to the SDK's ``create()`` as they are, once validated (see _REQUEST_FIELD_CHECKS).
@@ -32,7 +33,7 @@ REQUEST_FIELDS = (
     "tool_choice",
     "response_format",
 )
-_SCENARIO_KEYS = {"description", "messages", "prompt", "system", "extra_body", "tolerances", *REQUEST_FIELDS}
+_SCENARIO_KEYS = {"description", "messages", "prompt", "system", "extra_body", "tolerances", "slo", *REQUEST_FIELDS}
 _TOOL_CHOICES = ("none", "auto", "required")
 _RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 MAX_STOP_SEQUENCES = 4
@@ -65,6 +66,7 @@ class Scenario:
     tools: tuple[Mapping[str, Any], ...] | None = None
     tool_choice: str | Mapping[str, Any] | None = None
     response_format: Mapping[str, Any] | None = None
+    slo: Mapping[str, float] = field(default_factory=dict)  # goodput.py: metric -> limit
 
     @property
     def prompt_text(self) -> str:
@@ -262,6 +264,10 @@ def build_scenario(
     if not isinstance(extra_body, Mapping):
         raise ScenarioError(f"{where}: scenario {name!r}: 'extra_body' must be a mapping")
     seed = merged.get("seed")
+    try:
+        slo = parse_slo(merged.get("slo"), f"{where}: scenario {name!r}")
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from None
     return Scenario(
         name=name,
         messages=tuple(checked),
@@ -273,6 +279,7 @@ def build_scenario(
         description=str(merged.get("description") or ""),
         extra_body=dict(extra_body),
         tolerances=dict(tolerances),
+        slo=slo,
         **_request_fields(name, merged, where),
     )
 

@@ -10,12 +10,13 @@ import contextlib
 import datetime as dt
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .baselines import Baseline, BaselineRun, ScenarioBaseline, baseline_path, load_baseline, save_runs
+from .capacity import SPARE, in_flight_capacity
 from .cause import e2e_cause
 from .fingerprint import fingerprint_warnings, fingerprints
 from .gate import GatePolicy, Verdict
@@ -25,9 +26,9 @@ from .metrics import METRICS, Sample, metric_values
 from .retry import DailyQuotaExceeded, RetryPolicy
 from .runner import LoopThread
 from .scenarios import Scenario
-from .settings import Settings
+from .settings import Settings, choose_kind
 from .stats import Summary, summarize
-from .target import Endpoint, TargetError, choose_kind, default_model, endpoint_for, list_models, new_emulator_key
+from .target import Endpoint, TargetError, default_model, endpoint_for, list_models, new_emulator_key
 from .workers import WorkerPool
 
 EMULATOR_TAU_PRIOR = 0.01
@@ -136,6 +137,7 @@ class PerfSession:
         self._emulator: Any = None
         self._loop: LoopThread | None = None
         self._harness: Harness | None = None
+        self._pool = 0  # connections the harness may open (capacity.py)
         self._workers: WorkerPool | None = None
         self.commit: dict[str, Any] | None = None
 
@@ -149,14 +151,10 @@ class PerfSession:
         self.commit = commit_info(self.root)
         self.endpoint = self._resolve_endpoint(emulator)
         self._loop = LoopThread()
-        pool = max(settings.concurrency) + 2
+        self._pool = in_flight_capacity(max(settings.concurrency))
         policy = RetryPolicy(retries=settings.retries)
         endpoint = self.endpoint
-
-        async def build() -> Harness:
-            return Harness(endpoint, pool_size=pool, timeout=settings.timeout, policy=policy)
-
-        self._harness = self._loop.run(build())
+        self._harness = self._loop.run(self._build_harness(self._pool))
         if settings.workers > 1:
             self._workers = WorkerPool(
                 endpoint,
@@ -266,9 +264,33 @@ class PerfSession:
 
         async def go() -> LoadResult:
             await warm(harness, model, request, plan)
-            return await run_measured(harness, model, request, plan, result)
+            sized = await self._open_loop_harness(harness, model, request, plan)
+            return await run_measured(sized, model, request, plan, result)
 
         return self._loop.run(go())
+
+    async def _build_harness(self, pool: int) -> Harness:
+        assert self.endpoint is not None
+        s = self.settings
+        return Harness(self.endpoint, pool_size=pool, timeout=s.timeout, policy=RetryPolicy(retries=s.retries))
+
+    async def _open_loop_harness(
+        self, harness: Harness, model: str, request: Mapping[str, Any], plan: LoadPlan
+    ) -> Harness:
+        """The harness an open loop needs: its pool sized from the rate and this scenario's latency
+        (capacity.py), rebuilt and warmed when the current one is too small."""
+        if plan.request_rate is None:
+            return harness
+        probe = await harness.request(model, request)
+        latency = probe.e2e if probe.ok and probe.e2e is not None else self.settings.timeout
+        needed = in_flight_capacity(plan.concurrency, plan.request_rate, latency)
+        if needed <= self._pool:
+            return harness
+        await harness.close()
+        self._harness = harness = await self._build_harness(needed)
+        self._pool = needed
+        await warm(harness, model, request, replace(plan, concurrency=needed - SPARE, warmup=1))
+        return harness
 
     def measure(
         self, scenario: Scenario, concurrency: int, nodeid: str, overrides: Mapping[str, Any] | None = None
@@ -326,6 +348,7 @@ class PerfSession:
             keep_runs=s.baseline_runs,
             saturated=bool(record.aggregate.get("client_saturated")),
             confirm_samples=confirmation,
+            slo=record.scenario.slo,
         )
         record.e2e_cause = e2e_cause(record.verdicts, record.result.samples, record.baseline, s.baseline_runs)
 

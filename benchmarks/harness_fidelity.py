@@ -16,6 +16,9 @@ sample with the emulator's ground-truth log (matched by the ``x-perf-request-id`
   writes the final usage chunk and ``[DONE]`` straight after its last content chunk, with no
   pacing in between, so its last write is when the end left the server; its ``end_ns`` is stamped
   only after the chunked terminator and the handler's teardown, up to ~1 ms later.
+- TTFO error (reasoning profile) = client (first content token - t0) - server (first content write
+  after the reasoning - arrival); TTFT there is the first reasoning token. A second table measures
+  a gpt-oss-like reasoning profile (3,000 tok/s, 128 reasoning + 256 content tokens) at 1, 16, 64.
 - aggregate tok/s error = ours (sum of completion tokens / (last end - first t0)) against the truth
   (the same tokens / (last [DONE] write - first arrival)), over the same measured requests.
 - client CPU s per 1,000 tokens: CPU time of the client process(es) (``time.process_time`` inside
@@ -31,6 +34,7 @@ emulator), so cross-process legs need no correction; elsewhere the emulator's es
 subtracted. Interval errors (TTFT, e2e) do not depend on the offset at all.
 
     python benchmarks/harness_fidelity.py [--levels 1,16,64,128] [--workers 1,2] [--samples 128]
+                                          [--reasoning-levels 1,16,64]
 """
 
 from __future__ import annotations
@@ -73,6 +77,20 @@ REQUEST = {
     "max_completion_tokens": TOKENS,
     "min_completion_tokens": TOKENS,
 }
+REASONING_TOKENS = 128
+REASONING_PROFILE = {
+    **PROFILE,
+    "decode_tps": 3000.0,
+    "reasoning_tokens": {"medium": float(REASONING_TOKENS)},
+    "default_reasoning_effort": "medium",
+    "reasoning_sigma": 0.0,
+}
+REASONING_REQUEST = {
+    "messages": REQUEST["messages"],
+    "max_completion_tokens": 4 * TOKENS,
+    "min_completion_tokens": REASONING_TOKENS + TOKENS,
+    "reasoning_effort": "medium",
+}
 MAX_CLIENT_LAG = 0.010
 TIMEOUT = 120.0
 API_KEY = "harness-fidelity"
@@ -86,6 +104,7 @@ class Row:
     workers: int
     samples: int
     ttft_ms: tuple[float, float]
+    ttfo_ms: tuple[float, float]
     e2e_ms: tuple[float, float]
     request_leg_ms: tuple[float, float]
     token_leg_ms: tuple[float, float]
@@ -120,7 +139,7 @@ def clock_offset_ns(emulator: EmulatorProcess) -> int:
 def compare(samples: Sequence[Sample], truth: Sequence[dict[str, Any]], offset_ns: int) -> dict[str, Any]:
     """Per-sample errors against the truth records of the same requests (see the module docstring)."""
     by_id = {record["request_id"]: record for record in truth}
-    ttft, e2e, request_leg, token_leg, matched = [], [], [], [], []
+    ttft, ttfo, e2e, request_leg, token_leg, matched = [], [], [], [], [], []
     for sample in samples:
         record, timing = by_id.get(sample.request_id or ""), sample.timing
         if not sample.ok or record is None or timing is None or timing.first_token_ns is None:
@@ -129,6 +148,9 @@ def compare(samples: Sequence[Sample], truth: Sequence[dict[str, Any]], offset_n
         first_write = record["first_token_ns"] - offset_ns
         last_write = record["last_token_ns"] - offset_ns
         ttft.append((timing.first_token_ns - timing.t0_ns) - (first_write - arrival))
+        if timing.first_content_ns is not None and record["first_content_token_ns"] is not None:
+            first_content = record["first_content_token_ns"] - offset_ns
+            ttfo.append((timing.first_content_ns - timing.t0_ns) - (first_content - arrival))
         e2e.append((timing.end_ns - timing.t0_ns) - (last_write - arrival))
         request_leg.append(arrival - timing.t0_ns)
         token_leg.append(timing.first_token_ns - first_write)
@@ -136,6 +158,7 @@ def compare(samples: Sequence[Sample], truth: Sequence[dict[str, Any]], offset_n
     window = max(r["last_token_ns"] for r in matched) - min(r["arrival_ns"] for r in matched)
     return {
         "ttft": _p50_p99(ttft),
+        "ttfo": _p50_p99(ttfo),
         "e2e": _p50_p99(e2e),
         "request_leg": _p50_p99(request_leg),
         "token_leg": _p50_p99(token_leg),
@@ -144,43 +167,51 @@ def compare(samples: Sequence[Sample], truth: Sequence[dict[str, Any]], offset_n
     }
 
 
-def _measure_in_process(endpoint: Endpoint, plan: LoadPlan, emulator: EmulatorProcess) -> tuple[LoadResult, int]:
+def _measure_in_process(
+    endpoint: Endpoint, plan: LoadPlan, emulator: EmulatorProcess, request: dict[str, Any]
+) -> tuple[LoadResult, int]:
     async def go() -> tuple[LoadResult, int]:
         async with Harness(
             endpoint, pool_size=plan.concurrency, timeout=TIMEOUT, policy=RetryPolicy(retries=0)
         ) as harness:
-            await warm(harness, MODEL, REQUEST, plan)
+            await warm(harness, MODEL, request, plan)
             connections = emulator.stats()["connections"]
-            result = await run_measured(harness, MODEL, REQUEST, plan, LoadResult())
+            result = await run_measured(harness, MODEL, request, plan, LoadResult())
             return result, emulator.stats()["connections"] - connections
 
     return asyncio.run(go())
 
 
 def _measure_with_workers(
-    endpoint: Endpoint, plan: LoadPlan, workers: int, emulator: EmulatorProcess
+    endpoint: Endpoint, plan: LoadPlan, workers: int, emulator: EmulatorProcess, request: dict[str, Any]
 ) -> tuple[LoadResult, int]:
     pool = WorkerPool(
         endpoint, workers=workers, max_concurrency=plan.concurrency, timeout=TIMEOUT, policy=RetryPolicy(retries=0)
     )
     try:
-        pool.warm(MODEL, REQUEST, plan)
+        pool.warm(MODEL, request, plan)
         connections = emulator.stats()["connections"]
-        result = pool.run(MODEL, REQUEST, plan)
+        result = pool.run(MODEL, request, plan)
         return result, emulator.stats()["connections"] - connections
     finally:
         pool.close()
 
 
 def measure_level(
-    emulator: EmulatorProcess, endpoint: Endpoint, concurrency: int, workers: int, samples: int, offset_ns: int
+    emulator: EmulatorProcess,
+    endpoint: Endpoint,
+    concurrency: int,
+    workers: int,
+    samples: int,
+    offset_ns: int,
+    request: dict[str, Any] = REQUEST,
 ) -> Row:
     plan = LoadPlan(iterations=max(3, math.ceil(samples / concurrency)), warmup=1, concurrency=concurrency)
     emulator.clear_truth()
     if workers == 1:
-        result, new_connections = _measure_in_process(endpoint, plan, emulator)
+        result, new_connections = _measure_in_process(endpoint, plan, emulator, request)
     else:
-        result, new_connections = _measure_with_workers(endpoint, plan, workers, emulator)
+        result, new_connections = _measure_with_workers(endpoint, plan, workers, emulator, request)
     figures = aggregate(result, MAX_CLIENT_LAG)
     found = compare(result.samples, emulator.truth(), offset_ns)
     return Row(
@@ -188,6 +219,7 @@ def measure_level(
         workers=workers,
         samples=len(result.samples),
         ttft_ms=found["ttft"],
+        ttfo_ms=found["ttfo"],
         e2e_ms=found["e2e"],
         request_leg_ms=found["request_leg"],
         token_leg_ms=found["token_leg"],
@@ -224,6 +256,37 @@ def format_row(row: Row) -> str:
     )
 
 
+REASONING_HEADER = (
+    f"{'conc':>4} {'n':>4} | {'ttft err ms':>13} | {'ttfo err ms':>13} | {'e2e err ms':>13} | "
+    f"{'satur.':>6} | {'behind':>6}"
+)
+
+
+def format_reasoning_row(row: Row) -> str:
+    return (
+        f"{row.concurrency:>4} {row.samples:>4} | {_pair(row.ttft_ms)} | {_pair(row.ttfo_ms)} | {_pair(row.e2e_ms)} | "
+        f"{'YES' if row.saturated else 'no':>6} | {row.behind:>6}"
+    )
+
+
+def measure_reasoning(levels: Sequence[int], samples: int) -> None:
+    """TTFT (first reasoning token) and TTFO (first content token) errors on a reasoning profile."""
+    print()
+    print(
+        f"reasoning profile: {REASONING_TOKENS} reasoning tokens (delta.reasoning) then {TOKENS} content tokens "
+        f"at {REASONING_PROFILE['decode_tps']:,.0f} tok/s per stream, TTFT {PROFILE['ttft_base'] * 1000:.0f} ms; "
+        "TTFT = first reasoning token, TTFO = first content token"
+    )
+    with EmulatorProcess() as emulator:
+        url = emulator.start("fast", api_key=API_KEY, overrides=REASONING_PROFILE)
+        endpoint = Endpoint("emulator", url, Secret(API_KEY), "fast")
+        offset = clock_offset_ns(emulator)
+        print(REASONING_HEADER, flush=True)
+        for concurrency in levels:
+            row = measure_level(emulator, endpoint, concurrency, 1, samples, offset, REASONING_REQUEST)
+            print(format_reasoning_row(row), flush=True)
+
+
 def verdicts(rows: Sequence[Row]) -> list[str]:
     """The issue's acceptance at concurrency 16 and the peer target (half the best peer) per level."""
     lines = []
@@ -249,6 +312,7 @@ def main() -> None:
     parser.add_argument("--levels", default="1,16,64,128")
     parser.add_argument("--workers", default="1,2", help="client process counts to compare (1 = in-process)")
     parser.add_argument("--samples", type=int, default=128, help="measured requests per level (at least 3 rounds)")
+    parser.add_argument("--reasoning-levels", default="1,16,64", help="levels for the reasoning profile ('' = skip)")
     args = parser.parse_args()
     levels = [int(level) for level in args.levels.split(",")]
     worker_counts = [int(count) for count in args.workers.split(",")]
@@ -282,6 +346,9 @@ def main() -> None:
     print()
     for line in verdicts(rows):
         print(line)
+    reasoning_levels = [int(level) for level in args.reasoning_levels.split(",") if level]
+    if reasoning_levels:
+        measure_reasoning(reasoning_levels, args.samples)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ class BaselineRun:
     max_completion_tokens: int | None = None
     plugin_version: str | None = None
     sdk_version: str | None = None
+    system_fingerprints: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +66,7 @@ class BaselineRun:
             "max_completion_tokens": self.max_completion_tokens,
             "plugin_version": self.plugin_version,
             "sdk_version": self.sdk_version,
+            "system_fingerprints": list(self.system_fingerprints),
         }
 
 
@@ -268,6 +270,10 @@ def _run_from_json(raw: Any, where: str) -> BaselineRun:
         max_completion_tokens=_optional(run.get("max_completion_tokens"), int, f"{where}.max_completion_tokens"),
         plugin_version=_optional(run.get("plugin_version"), str, f"{where}.plugin_version"),
         sdk_version=_optional(run.get("sdk_version"), str, f"{where}.sdk_version"),
+        system_fingerprints=tuple(
+            _expect(f, str, f"{where}.system_fingerprints[]")
+            for f in _expect(run.get("system_fingerprints", []), list, f"{where}.system_fingerprints")
+        ),
     )
 
 

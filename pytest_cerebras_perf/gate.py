@@ -121,6 +121,7 @@ class StoredRun:
 DEFAULT_ABS_FLOORS: dict[str, float] = {
     "ttfb": 0.020,
     "ttft": 0.020,
+    "ttfo": 0.020,
     "e2e": 0.020,
     "decode_time": 0.020,
     "network_overhead": 0.020,

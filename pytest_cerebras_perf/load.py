@@ -96,6 +96,7 @@ class Outcome:
             request_id=measurement.request_id,
             scheduled_ns=self.scheduled_ns,
             content=measurement.content,
+            response=measurement.response,
         )
 
 

@@ -27,10 +27,12 @@ import aiohttp
 import httpx
 from cerebras.cloud.sdk import AsyncCerebras
 
-from .metrics import ServerTimes, Timing, Usage
+from .metrics import ResponseInfo, ServerTimes, Timing, Usage
 
 REQUEST_ID_HEADER = "x-perf-request-id"
 _ERROR_KEY = re.compile(rb'"error"\s*:')
+# Cerebras streams thinking as ``delta.reasoning``; llama.cpp, vLLM and SGLang as ``reasoning_content``.
+REASONING_FIELDS = ("reasoning", "reasoning_content")
 
 
 class RequestClock:
@@ -98,16 +100,26 @@ class Measurement:
     content: str
     headers: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    response: ResponseInfo = field(default_factory=ResponseInfo)
 
 
 @dataclass
 class _Parsed:
     first_token_ns: int | None = None
+    first_content_ns: int | None = None
     done_ns: int | None = None
     chunk_ns: list[int] = field(default_factory=list)
     content: list[str] = field(default_factory=list)
+    reasoning_chunks: int = 0
     usage: dict[str, Any] | None = None
     time_info: dict[str, Any] | None = None
+    service_tier: str | None = None
+    system_fingerprint: str | None = None
+    finish_reason: str | None = None
+
+
+def _reasoning_text(delta: Mapping[str, Any]) -> str:
+    return "".join(text for key in REASONING_FIELDS if isinstance(text := delta.get(key), str))
 
 
 def _events(chunks: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
@@ -148,12 +160,22 @@ def parse_stream(chunks: list[tuple[int, bytes]]) -> _Parsed:
             )
         for choice in event.get("choices") or ():
             delta = choice.get("delta") or {}
-            text = (delta.get("content") or "") + (delta.get("reasoning") or "")
-            if text:
+            content = delta.get("content") or ""
+            reasoning = _reasoning_text(delta)
+            if content or reasoning:
                 if parsed.first_token_ns is None:
                     parsed.first_token_ns = stamp
                 parsed.chunk_ns.append(stamp)
-                parsed.content.append(delta.get("content") or "")
+                parsed.content.append(content)
+            if reasoning:
+                parsed.reasoning_chunks += 1
+            if content and parsed.first_content_ns is None:
+                parsed.first_content_ns = stamp
+            if choice.get("finish_reason"):
+                parsed.finish_reason = str(choice["finish_reason"])
+        for key in ("service_tier", "system_fingerprint"):
+            if isinstance(event.get(key), str):
+                setattr(parsed, key, event[key])
         if event.get("usage"):
             parsed.usage = event["usage"]
         if event.get("time_info"):
@@ -166,13 +188,29 @@ def _usage(parsed: _Parsed, warnings: list[str]) -> Usage:
     if raw is None:
         warnings.append("the endpoint sent no usage: completion tokens counted from content chunks")
         count = len(parsed.chunk_ns)
-        return Usage(0, count, count, counted_from_chunks=True)
+        return Usage(
+            0,
+            count,
+            count,
+            counted_from_chunks=True,
+            reasoning_tokens=parsed.reasoning_chunks,
+            reasoning_estimated=parsed.reasoning_chunks > 0,
+        )
     details = raw.get("prompt_tokens_details") or {}
+    completion_details = raw.get("completion_tokens_details")
+    reported = completion_details.get("reasoning_tokens") if isinstance(completion_details, dict) else None
+    if isinstance(reported, int) and not isinstance(reported, bool):
+        reasoning, estimated = reported, False
+    else:  # no breakdown: count reasoning deltas (chunks, so an estimate when a chunk holds several tokens)
+        reasoning, estimated = parsed.reasoning_chunks, parsed.reasoning_chunks > 0
     return Usage(
         prompt_tokens=int(raw.get("prompt_tokens") or 0),
         completion_tokens=int(raw.get("completion_tokens") or 0),
         total_tokens=int(raw.get("total_tokens") or 0),
         cached_tokens=int(details.get("cached_tokens") or 0),
+        reasoning_tokens=reasoning,
+        reasoning_estimated=estimated,
+        completion_tokens_details=completion_details if isinstance(completion_details, dict) else None,
     )
 
 
@@ -212,6 +250,7 @@ class RawStream:
             first_token_ns=parsed.first_token_ns,
             end_ns=parsed.done_ns if parsed.done_ns is not None else min(self.end_ns, chunks[-1][0]),
             chunk_ns=tuple(parsed.chunk_ns),
+            first_content_ns=parsed.first_content_ns,
         )
         return Measurement(
             request_id=self.request_id,
@@ -221,6 +260,7 @@ class RawStream:
             content="".join(parsed.content),
             headers=self.headers,
             warnings=tuple(warnings),
+            response=ResponseInfo(parsed.service_tier, parsed.system_fingerprint, parsed.finish_reason),
         )
 
 

@@ -12,7 +12,7 @@ one formatter the report and the terminal use too.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from .caveats import caveat
@@ -71,7 +71,10 @@ def _failures(record: ScenarioRecord, require_baseline: bool) -> list[Failure]:
     for verdict in record.verdicts:
         explain = FAILING.get(verdict.verdict)
         if explain is not None and verdict.fails:  # drifting fails only with --perf-fail-on-drift
-            failures.append(explain(record.id, verdict))
+            failure = explain(record.id, verdict)
+            if verdict.metric == "e2e" and record.e2e_cause:  # cause.py: reasoning length or token speed
+                failure = replace(failure, lines=(*failure.lines, f"{record.id}: {record.e2e_cause}"))
+            failures.append(failure)
     missing = [v.metric for v in record.verdicts if v.verdict == "no-baseline"]
     if missing and require_baseline:
         metrics = ", ".join(missing)

@@ -28,10 +28,11 @@ METRICS: dict[str, MetricSpec] = {
     for spec in (
         MetricSpec("ttfb", "time to first byte", "s"),
         MetricSpec("ttft", "time to first token", "s"),
+        MetricSpec("ttfo", "time to first output (content) token", "s"),
         MetricSpec("e2e", "end-to-end latency", "s"),
         MetricSpec("decode_time", "decode time (e2e - ttft)", "s"),
         MetricSpec("tpot", "time per output token", "s"),
-        MetricSpec("output_tps", "client output tokens/s", "tok/s", higher_is_better=True),
+        MetricSpec("output_tps", "client tokens/s (reasoning + content)", "tok/s", higher_is_better=True),
         MetricSpec("server_queue", "server queue time", "s"),
         MetricSpec("server_prompt", "server prompt time", "s"),
         MetricSpec("server_completion", "server completion time", "s"),
@@ -41,6 +42,8 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("network_overhead_pct", "network overhead % of server time", "%"),
         MetricSpec("prompt_tokens", "prompt tokens", "tokens"),
         MetricSpec("completion_tokens", "completion tokens", "tokens"),
+        MetricSpec("reasoning_tokens", "reasoning tokens", "tokens"),
+        MetricSpec("content_tokens", "content tokens", "tokens"),
     )
 }
 
@@ -73,6 +76,7 @@ class Timing:
     first_token_ns: int | None
     end_ns: int
     chunk_ns: tuple[int, ...] = ()
+    first_content_ns: int | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,26 @@ class Usage:
     total_tokens: int
     cached_tokens: int = 0
     counted_from_chunks: bool = False
+    reasoning_tokens: int | None = None
+    reasoning_estimated: bool = False
+    completion_tokens_details: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ResponseInfo:
+    """What the endpoint said about how it served the request: a new ``system_fingerprint`` means
+    a new model build, so it is recorded per sample and compared within and between runs."""
+
+    service_tier: str | None = None
+    system_fingerprint: str | None = None
+    finish_reason: str | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "service_tier": self.service_tier,
+            "system_fingerprint": self.system_fingerprint,
+            "finish_reason": self.finish_reason,
+        }
 
 
 @dataclass(frozen=True)
@@ -122,6 +146,7 @@ class Sample:
     request_id: str | None = None
     scheduled_ns: int | None = None
     content: str = ""
+    response: ResponseInfo = field(default_factory=ResponseInfo)
 
     # -- client timings -------------------------------------------------------------------
     @property
@@ -135,6 +160,14 @@ class Sample:
         if t is None or t.first_token_ns is None:
             return None
         return _seconds(t.t0_ns, t.first_token_ns)
+
+    @property
+    def ttfo(self) -> float | None:
+        """First non-reasoning content token (AIPerf's TTFO); equals ``ttft`` for a model that does not reason."""
+        t = self.timing
+        if t is None or t.first_content_ns is None:
+            return None
+        return _seconds(t.t0_ns, t.first_content_ns)
 
     @property
     def e2e(self) -> float | None:
@@ -155,6 +188,8 @@ class Sample:
 
     @property
     def output_tps(self) -> float | None:
+        """Per-token speed over every generated token, reasoning and content: ``ttft`` is the first of
+        either kind and ``completion_tokens`` counts both."""
         decode, tokens = self.decode_time, self.completion_tokens
         if decode is None or tokens is None or tokens <= 1 or decode <= 0:
             return None
@@ -221,6 +256,16 @@ class Sample:
     def completion_tokens(self) -> int | None:
         return None if self.usage is None else self.usage.completion_tokens
 
+    @property
+    def reasoning_tokens(self) -> int | None:
+        """From ``usage.completion_tokens_details``; else counted reasoning deltas (``reasoning_estimated``)."""
+        return None if self.usage is None else self.usage.reasoning_tokens
+
+    @property
+    def content_tokens(self) -> int | None:
+        completion, reasoning = self.completion_tokens, self.reasoning_tokens
+        return None if completion is None else completion - (reasoning or 0)
+
     def value(self, metric: str) -> float | None:
         """The named metric of :data:`METRICS` for this sample (None when undefined or failed)."""
         if metric not in METRICS:
@@ -240,6 +285,7 @@ class Sample:
             "request_id": self.request_id,
             "ttfb": self.ttfb,
             "ttft": self.ttft,
+            "ttfo": self.ttfo,
             "e2e": self.e2e,
             "decode_time": self.decode_time,
             "tpot": self.tpot,
@@ -263,7 +309,14 @@ class Sample:
                 "total_tokens": usage.total_tokens,
                 "cached_tokens": usage.cached_tokens,
                 "counted_from_chunks": usage.counted_from_chunks,
+                "reasoning_tokens": usage.reasoning_tokens,
+                "reasoning_estimated": usage.reasoning_estimated,
+                "content_tokens": self.content_tokens,
+                "completion_tokens_details": None
+                if usage.completion_tokens_details is None
+                else dict(usage.completion_tokens_details),
             },
+            "response": self.response.to_json(),
             "content": self.content,
         }
 
@@ -274,6 +327,9 @@ def metric_values(samples: Sequence[Sample], metric: str) -> list[float]:
     return [v for v in values if v is not None]
 
 
+_USAGE_METRICS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "content_tokens")
+
+
 def sample_metric_from_json(sample: Mapping[str, Any], metric: str) -> float | None:
     """Read one metric back from a results-file sample (for the report and offline tools)."""
     if not sample.get("ok"):
@@ -281,7 +337,7 @@ def sample_metric_from_json(sample: Mapping[str, Any], metric: str) -> float | N
     if metric in SERVER_FIELDS:
         server = sample.get("server") or {}
         raw = server.get(SERVER_FIELDS[metric])
-    elif metric in ("prompt_tokens", "completion_tokens"):
+    elif metric in _USAGE_METRICS:
         raw = (sample.get("usage") or {}).get(metric)
     else:
         raw = sample.get(metric)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .files import write_atomic
+from .fingerprint import fingerprints
 from .goodput import goodput
 from .metrics import METRICS, metric_values
 from .redact import redact
@@ -64,6 +65,8 @@ def scenario_entry(record: ScenarioRecord, baseline_runs: int) -> dict[str, Any]
         "slo": dict(record.scenario.slo) or None,
         "goodput": goodput(samples, record.scenario.slo),
         "gate": [v.to_json() for v in record.verdicts],
+        "e2e_cause": record.e2e_cause,
+        "system_fingerprints": list(fingerprints(samples)),
         "baseline": baseline,
         "confirmation_samples": record.confirmation_samples,
         "warnings": record.warnings,

@@ -7,29 +7,36 @@ traceback from inside YAML parsing tells a user nothing about which of their ent
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .emulator.wire import REASONING_EFFORTS, SERVICE_TIERS
 from .goodput import parse_slo
 
 _FILE_PLACEHOLDER = re.compile(r"\{\{\s*file:\s*([^}]+?)\s*\}\}")
-_SCENARIO_KEYS = {
-    "description",
-    "messages",
-    "prompt",
-    "system",
+# Request fields passed to the SDK's ``create()`` as they are, once validated (see _REQUEST_FIELD_CHECKS).
+REQUEST_FIELDS = (
     "max_completion_tokens",
     "min_completion_tokens",
     "temperature",
     "seed",
-    "extra_body",
-    "tolerances",
-    "slo",
-}
+    "reasoning_effort",
+    "service_tier",
+    "disable_reasoning",
+    "top_p",
+    "stop",
+    "tools",
+    "tool_choice",
+    "response_format",
+)
+_SCENARIO_KEYS = {"description", "messages", "prompt", "system", "extra_body", "tolerances", "slo", *REQUEST_FIELDS}
+_TOOL_CHOICES = ("none", "auto", "required")
+_RESPONSE_FORMATS = ("text", "json_object", "json_schema")
+MAX_STOP_SEQUENCES = 4
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
@@ -51,6 +58,14 @@ class Scenario:
     description: str = ""
     extra_body: Mapping[str, Any] = field(default_factory=dict)
     tolerances: Mapping[str, Any] = field(default_factory=dict)
+    reasoning_effort: str | None = None
+    service_tier: str | None = None
+    disable_reasoning: bool | None = None
+    top_p: float | None = None
+    stop: str | tuple[str, ...] | None = None
+    tools: tuple[Mapping[str, Any], ...] | None = None
+    tool_choice: str | Mapping[str, Any] | None = None
+    response_format: Mapping[str, Any] | None = None
     slo: Mapping[str, float] = field(default_factory=dict)  # goodput.py: metric -> limit
 
     @property
@@ -60,8 +75,12 @@ class Scenario:
     def request_kwargs(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Keyword arguments for ``chat.completions.create`` (model and stream are added by the caller)."""
         kwargs: dict[str, Any] = {"messages": [dict(m) for m in self.messages]}
-        for key in ("max_completion_tokens", "min_completion_tokens", "temperature", "seed"):
+        for key in REQUEST_FIELDS:
             value = getattr(self, key)
+            if isinstance(value, tuple):
+                value = [dict(v) if isinstance(v, Mapping) else v for v in value]
+            elif isinstance(value, Mapping):
+                value = dict(value)
             if value is not None:
                 kwargs[key] = value
         if self.extra_body:
@@ -92,6 +111,100 @@ def _positive_int(value: Any, where: str, key: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ScenarioError(f"{where}: field {key!r} must be a positive whole number, got {value!r}")
     return value
+
+
+def _one_of(choices: Sequence[str]) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if isinstance(value, str) and value in choices else f"must be one of {', '.join(choices)}"
+
+    return check
+
+
+def _check_bool(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "must be true or false"
+
+
+def _check_top_p(value: Any) -> str | None:
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and 0 <= value <= 1
+    return None if ok else "must be a number from 0 to 1"
+
+
+def _check_stop(value: Any) -> str | None:
+    if isinstance(value, str) and value:
+        return None
+    if (
+        isinstance(value, list)
+        and 0 < len(value) <= MAX_STOP_SEQUENCES
+        and all(isinstance(v, str) and v for v in value)
+    ):
+        return None
+    return f"must be a non-empty string or a list of 1 to {MAX_STOP_SEQUENCES} non-empty strings"
+
+
+def _named_function(value: Any) -> bool:
+    function = value.get("function") if isinstance(value, Mapping) else None
+    return (
+        isinstance(value, Mapping)
+        and value.get("type") == "function"
+        and isinstance(function, Mapping)
+        and isinstance(function.get("name"), str)
+        and bool(function["name"])
+    )
+
+
+def _check_tools(value: Any) -> str | None:
+    if isinstance(value, list) and value and all(_named_function(tool) for tool in value):
+        return None
+    return "must be a non-empty list of {type: function, function: {name: ..., parameters: ...}}"
+
+
+def _check_tool_choice(value: Any) -> str | None:
+    if (isinstance(value, str) and value in _TOOL_CHOICES) or _named_function(value):
+        return None
+    return f"must be one of {', '.join(_TOOL_CHOICES)} or {{type: function, function: {{name: ...}}}}"
+
+
+def _check_response_format(value: Any) -> str | None:
+    kind = value.get("type") if isinstance(value, Mapping) else None
+    if kind not in _RESPONSE_FORMATS:
+        return f"must be a mapping with 'type' one of {', '.join(_RESPONSE_FORMATS)}"
+    if kind == "json_schema" and not isinstance(value.get("json_schema"), Mapping):
+        return "of type json_schema needs a 'json_schema' mapping"
+    return None
+
+
+_REQUEST_FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "reasoning_effort": _one_of(REASONING_EFFORTS),
+    "service_tier": _one_of(SERVICE_TIERS),
+    "disable_reasoning": _check_bool,
+    "top_p": _check_top_p,
+    "stop": _check_stop,
+    "tools": _check_tools,
+    "tool_choice": _check_tool_choice,
+    "response_format": _check_response_format,
+}
+
+
+def _request_fields(name: str, merged: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The API request fields of a scenario, each checked; the first bad one is a one-line error."""
+    fields: dict[str, Any] = {}
+    for key, check in _REQUEST_FIELD_CHECKS.items():
+        value = merged.get(key)
+        if value is None:
+            continue
+        problem = check(value)
+        if problem is not None:
+            raise ScenarioError(f"{where}: scenario {name!r}: {key!r} {problem}, got {value!r}")
+        fields[key] = value
+    if "tool_choice" in fields and fields["tool_choice"] != "none" and "tools" not in fields:
+        raise ScenarioError(f"{where}: scenario {name!r}: 'tool_choice' needs 'tools'")
+    if isinstance(fields.get("top_p"), int):
+        fields["top_p"] = float(fields["top_p"])
+    if isinstance(fields.get("stop"), list):
+        fields["stop"] = tuple(fields["stop"])
+    if "tools" in fields:
+        fields["tools"] = tuple(dict(tool) for tool in fields["tools"])
+    return fields
 
 
 def build_scenario(
@@ -167,6 +280,7 @@ def build_scenario(
         extra_body=dict(extra_body),
         tolerances=dict(tolerances),
         slo=slo,
+        **_request_fields(name, merged, where),
     )
 
 

@@ -18,6 +18,8 @@ from typing import Any
 from . import __version__
 from .baselines import Baseline, BaselineRun, ScenarioBaseline, baseline_path, load_baseline, save_runs
 from .capacity import SPARE, in_flight_capacity
+from .cause import e2e_cause
+from .fingerprint import fingerprint_warnings, fingerprints
 from .gate import GatePolicy, Verdict
 from .gating import gate_run, suite_taus
 from .load import Harness, LoadPlan, LoadResult, aggregate, run_measured, warm
@@ -27,7 +29,7 @@ from .runner import LoopThread
 from .scenarios import Scenario
 from .settings import Settings, choose_kind
 from .stats import Summary, summarize
-from .target import Endpoint, TargetError, endpoint_for, list_models, new_emulator_key
+from .target import Endpoint, TargetError, default_model, endpoint_for, list_models, new_emulator_key
 from .workers import WorkerPool
 
 EMULATOR_TAU_PRIOR = 0.01
@@ -60,6 +62,7 @@ class ScenarioRecord:
     baseline: ScenarioBaseline | None = None
     confirmation_samples: int = 0
     warnings: list[str] = field(default_factory=list)
+    e2e_cause: str | None = None
 
     @property
     def id(self) -> str:
@@ -163,9 +166,10 @@ class PerfSession:
             )
         models = self._loop.run(list_models(self._harness.client, endpoint))
         if settings.model is None:
-            if not models:
+            resolved = default_model(endpoint, models)
+            if resolved is None:
                 raise TargetError(f"{endpoint.base_url} lists no models; pass --model NAME")
-            self.model = models[0]
+            self.model = resolved
         elif settings.model not in models:
             raise TargetError(
                 f"--model {settings.model}: unknown at {endpoint.base_url}; it serves: {', '.join(models)}"
@@ -192,10 +196,16 @@ class PerfSession:
             return endpoint
         if emulator is None:
             from .emulator.process import EmulatorProcess
+            from .emulator.profile import DEFAULT_PROFILE, load_profile
 
             key = new_emulator_key()
             self._emulator = EmulatorProcess()
             emulator = (self._emulator.start(profile=settings.emulator_profile, api_key=key), key)
+            if load_profile(settings.emulator_profile).retired:
+                self.notes.append(
+                    f"emulator profile {settings.emulator_profile} emulates a model Cerebras has RETIRED (kept to "
+                    f"reproduce the original study); the current default is {DEFAULT_PROFILE}"
+                )
         url, key = emulator
         return endpoint_for(settings, emulator_url=url, emulator_key=key)
 
@@ -312,6 +322,7 @@ class PerfSession:
     def _gate(self, record: ScenarioRecord, overrides: Mapping[str, Any], plan: LoadPlan) -> None:
         s = self.settings
         record.baseline = self.baseline.scenarios.get(record.id) if self.baseline else None
+        record.warnings.extend(fingerprint_warnings(record.result.samples, record.baseline))
         if record.baseline:
             record.warnings.extend(self._compatibility(record))
         if not s.gate:
@@ -342,6 +353,7 @@ class PerfSession:
             suite_tau=suite_taus(self.baseline.scenarios.values(), s.gate_metrics, policy) if self.baseline else None,
             slo=record.scenario.slo,
         )
+        record.e2e_cause = e2e_cause(record.verdicts, record.result.samples, record.baseline, s.baseline_runs)
 
     @functools.cached_property
     def tau_prior(self) -> float:
@@ -421,6 +433,7 @@ class PerfSession:
                 error_rate=float(record.aggregate.get("error_rate") or 0.0),
                 max_completion_tokens=record.request.get("max_completion_tokens"),
                 plugin_version=__version__,
+                system_fingerprints=fingerprints(record.result.samples),
             )
             tolerances[record.id] = dict(record.scenario.tolerances)
         if not runs:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .emulator.profile import DEFAULT_PROFILE
 from .redact import register_secret, register_url_credentials
 
 TargetKind = Literal["auto", "cloud", "emulator", "url"]
@@ -121,7 +122,7 @@ OPTIONS: tuple[Option, ...] = (
         "perf_emulator_profile",
         "--perf-emulator-profile",
         "emulator latency profile (built-in name or YAML file)",
-        "cerebras-llama-3.3-70b",
+        DEFAULT_PROFILE,
         "CEREBRAS_PERF_EMULATOR_PROFILE",
         "NAME|FILE",
     ),
@@ -243,6 +244,7 @@ OPTIONS: tuple[Option, ...] = (
 GATEABLE_METRICS = (
     "ttfb",
     "ttft",
+    "ttfo",
     "e2e",
     "tpot",
     "output_tps",

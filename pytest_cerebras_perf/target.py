@@ -23,6 +23,8 @@ from .redact import redact, strip_credentials
 from .settings import EndpointKind, Secret, Settings, choose_kind
 
 CLOUD_URL = "https://api.cerebras.ai"
+PREFERRED_CLOUD_MODEL = "gpt-oss-120b"
+"""The cloud's recommended model (October 2026); models are retired often, so it is only a preference."""
 
 
 class TargetError(Exception):
@@ -133,6 +135,14 @@ async def list_models(client: AsyncCerebras, endpoint: Endpoint) -> list[str]:
     except Exception as exc:  # any transport error means the endpoint is unusable
         raise TargetError(f"{_where(endpoint)}: cannot reach it: {_root_cause(exc)}") from None
     return [model.id for model in page.data]
+
+
+def default_model(endpoint: Endpoint, models: list[str]) -> str | None:
+    """Without ``--model``: on the cloud the preferred model when it is listed, else (and on any other
+    endpoint, the emulator included, whose profile lists its own model first) the first one listed."""
+    if endpoint.kind == "cloud" and PREFERRED_CLOUD_MODEL in models:
+        return PREFERRED_CLOUD_MODEL
+    return models[0] if models else None
 
 
 def _where(endpoint: Endpoint) -> str:

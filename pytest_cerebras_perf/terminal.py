@@ -42,8 +42,9 @@ def announce(config: pytest.Config, perf: PerfSession) -> None:
     if reporter is None or perf.endpoint is None:
         return
     kind = "EMULATOR" if perf.endpoint.kind == "emulator" else perf.endpoint.kind
+    how = "" if perf.settings.model else " (resolved from /v1/models)"
     reporter.write_line(
-        f"cerebras-perf: measuring {kind} at {perf.endpoint.base_url}, model {perf.model}; {baseline_in_use(perf)}"
+        f"cerebras-perf: measuring {kind} at {perf.endpoint.base_url}, model {perf.model}{how}; {baseline_in_use(perf)}"
     )
 
 

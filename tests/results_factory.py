@@ -194,6 +194,7 @@ def _sample(
         "request_id": f"req-{profile.name[:5]}-{index:04d}",
         "ttfb": ttfb,
         "ttft": ttft,
+        "ttfo": ttft,  # a model that does not reason: its first token is its first output token
         "e2e": e2e,
         "decode_time": decode,
         "tpot": decode / (completion_tokens - 1),
@@ -210,6 +211,9 @@ def _sample(
             "total_tokens": profile.prompt_tokens + completion_tokens,
             "cached_tokens": 0,
             "counted_from_chunks": False,
+            "reasoning_tokens": 0,
+            "reasoning_estimated": False,
+            "content_tokens": completion_tokens,
         },
         "content": f"Sample answer {index} for {profile.name}.",
     }

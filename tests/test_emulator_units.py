@@ -156,15 +156,15 @@ def test_text_is_deterministic_and_its_token_count_matches_usage() -> None:
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
-        ({}, (50, "stop")),
-        ({"max_completion_tokens": 20}, (20, "length")),
-        ({"max_tokens": 80}, (50, "stop")),
-        ({"min_completion_tokens": 70}, (70, "stop")),
-        ({"min_tokens": 30, "max_completion_tokens": 30}, (30, "length")),
+        ({}, (0, 50, "stop")),
+        ({"max_completion_tokens": 20}, (0, 20, "length")),
+        ({"max_tokens": 80}, (0, 50, "stop")),
+        ({"min_completion_tokens": 70}, (0, 70, "stop")),
+        ({"min_tokens": 30, "max_completion_tokens": 30}, (0, 30, "length")),
     ],
 )
 def test_output_length_follows_min_max_and_the_profile_default(
-    extra: dict[str, int], expected: tuple[int, str]
+    extra: dict[str, int], expected: tuple[int, int, str]
 ) -> None:
     body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], **extra}
     request = parse_generation(json.dumps(body).encode(), "chat")

@@ -18,8 +18,9 @@ def sample(**changes: object) -> Sample:
             first_token_ns=100 * MS,
             end_ns=600 * MS,
             chunk_ns=(100 * MS, 101 * MS, 103 * MS),
+            first_content_ns=150 * MS,
         ),
-        "usage": Usage(prompt_tokens=10, completion_tokens=1001, total_tokens=1011),
+        "usage": Usage(prompt_tokens=10, completion_tokens=1001, total_tokens=1011, reasoning_tokens=200),
         "server": ServerTimes(queue_time=0.001, prompt_time=0.05, completion_time=0.45, total_time=0.5),
     }
     base.update(changes)
@@ -35,6 +36,8 @@ def test_client_metrics() -> None:
     assert s.tpot == pytest.approx(0.5 / 1000)
     assert s.output_tps == pytest.approx(1000 / 0.5)
     assert s.itl == pytest.approx([0.001, 0.002])  # per chunk, not per token
+    assert s.ttfo == pytest.approx(0.150)  # first content token, after the reasoning
+    assert (s.reasoning_tokens, s.content_tokens) == (200, 801)
 
 
 def test_server_metrics_and_overhead() -> None:

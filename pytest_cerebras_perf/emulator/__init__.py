@@ -3,7 +3,8 @@
 The real ``cerebras-cloud-sdk`` cannot tell it from the cloud API: same routes
 (``POST /v1/chat/completions``, ``POST /v1/completions``, ``GET /v1/models``,
 ``GET /v1/models/{id}``, ``GET /v1/tcp_warming``), same SSE chunks, error bodies and
-``x-ratelimit-*`` headers. It is the default target when no API key is configured and the
+``x-ratelimit-*`` headers; like the 2026 API, responses echo the request's ``service_tier``
+and report ``time_info.created`` as a float. It is the default target when no API key is configured and the
 instrument the plugin measures its own harness against, so it records exactly what it did.
 
 Run it: ``python -m pytest_cerebras_perf.emulator [--host 127.0.0.1] [--port 0] [--profile NAME|FILE]
@@ -11,8 +12,10 @@ Run it: ``python -m pytest_cerebras_perf.emulator [--host 127.0.0.1] [--port 0] 
 ``EmulatorProcess`` (``process.py``).
 
 Profile fields (YAML; a file may say ``base: <built-in>`` and override any field; times in
-seconds, rates in tokens/s). Built-ins: ``fast`` (tests), ``cerebras-llama-3.3-70b`` (published
-figures), ``capacity-limited`` (2,000 tok/s per stream, 8,000 tok/s shared).
+seconds, rates in tokens/s). Built-ins: ``cerebras-gpt-oss-120b`` (the default: a reasoning
+model at ~3,000 tok/s), ``cerebras-qwen-3.8-27b`` (~1,850 tok/s, effort none..high),
+``cerebras-llama-3.3-70b`` (retired; the original study's published figures), ``fast`` (tests),
+``capacity-limited`` (2,000 tok/s per stream, 8,000 tok/s shared).
 
   models                    model ids served; any other id gets a 404 ``model_not_found``
   seed                      fixes text (with the request's ``seed`` and prompt) and latency draws
@@ -23,7 +26,14 @@ figures), ``capacity-limited`` (2,000 tok/s per stream, 8,000 tok/s shared).
   decode_tps                decode speed of one stream
   capacity_tps              aggregate decode budget shared by streams decoding at once (null =
                             unlimited): each gets min(decode_tps, capacity_tps / active_streams)
-  tokens_per_chunk          tokens per SSE content chunk
+  tokens_per_chunk          tokens per SSE content (or reasoning) chunk
+  reasoning_tokens          reasoning_effort -> mean reasoning tokens (empty: the model does not
+                            reason); each request draws a log-normal count with ``reasoning_sigma``,
+                            streamed as ``delta.reasoning`` before the content and counted in
+                            ``usage.completion_tokens`` and ``completion_tokens_details``; an effort
+                            not listed is a 400; ``disable_reasoning: true`` in a request skips it
+  default_reasoning_effort  the effort of a request that names none
+  retired                   the model is no longer served by Cerebras (kept to reproduce a study)
   jitter_sigma              sigma of a mean-1 log-normal factor on the prompt phase and each chunk
   default_output_tokens     answer length when min/max tokens do not decide it
   requests_per_minute, requests_per_day, tokens_per_minute, tokens_per_day
@@ -57,7 +67,8 @@ Admin API (JSON, no key):
   GET/POST /_emulator/drift     this start's drift ``{tau, seed, factor, source}``; POST
                                 ``{"factor": f}`` imposes a factor from the next request on
   GET/DELETE /_emulator/truth   ground truth per generation request: ``time.monotonic_ns()`` of
-                                arrival, first byte, first and last token, end, and when the model
+                                arrival, first byte, first and last token, first reasoning and first
+                                content token, end, reasoning tokens, effort, service tier, and when the model
                                 scheduled the first and last token; ids, tokens, chunks, fault,
                                 outcome, the ``time_info`` it reported, ``behind_schedule_s``,
                                 ``drift_factor``; and the session's ``drift``

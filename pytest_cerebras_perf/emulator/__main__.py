@@ -14,7 +14,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from .profile import builtin_names, load_profile, parse_assignments
+from .profile import DEFAULT_PROFILE, builtin_names, load_profile, parse_assignments
 from .server import serve
 from .state import EmulatorState
 from .timer import new_event_loop
@@ -32,8 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     parser.add_argument(
         "--profile",
-        default="fast",
-        help=f"a built-in profile ({', '.join(builtin_names())}) or a YAML file (default: fast)",
+        default=DEFAULT_PROFILE,
+        help=f"a built-in profile ({', '.join(builtin_names())}) or a YAML file (default: {DEFAULT_PROFILE})",
     )
     parser.add_argument("--api-key", default=None, help="require this Bearer key on /v1/ routes")
     parser.add_argument(

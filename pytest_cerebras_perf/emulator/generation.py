@@ -1,14 +1,16 @@
 """Serving one generation request (chat or text completion), streaming or not.
 
 Order of events, each step against an absolute deadline: arrival -> rate-limit check -> (faults) ->
-``server_overhead`` -> queue -> response headers + role frame -> prompt processing -> first content
-chunk -> paced decode -> final chunk with ``usage`` and ``time_info`` -> ``[DONE]``. ``time_info``
-is measured from the same clock readings that go into the ground-truth record.
+``server_overhead`` -> queue -> response headers + role frame -> prompt processing -> first chunk ->
+paced decode (reasoning chunks first, then content) -> final chunk with ``usage`` and ``time_info``
+-> ``[DONE]``. ``time_info`` is measured from the same clock readings that go into the ground-truth
+record.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import math
@@ -22,6 +24,7 @@ from . import wire
 from .faults import FaultSpec
 from .latency import NS_PER_S, Pacer, RequestLatency, chunk_sizes
 from .profile import Profile
+from .reasoning import draw_reasoning_tokens, reasoning_effort
 from .request_body import BadRequest, GenerationRequest, parse_generation
 from .slowdowns import slowdown_for
 from .state import STATE, EmulatorState
@@ -63,6 +66,7 @@ class _Generation:
         body: GenerationRequest,
         record: TruthRecord,
         endpoint: wire.Endpoint,
+        reasoning_tokens: int,
     ) -> None:
         self._request = request
         self._state = state
@@ -77,19 +81,25 @@ class _Generation:
             slowdown=slowdown_for(body.prompt_text, profile.slowdowns),
         )
         self._pacer = Pacer(record.arrival_ns, profile)
+        self._created = time.time()
         self._identity = wire.ResponseIdentity(
             response_id=f"{'chatcmpl' if endpoint == 'chat' else 'cmpl'}-{uuid.uuid4()}",
-            created=int(time.time()),
+            created=int(self._created),
             model=body.model,
             system_fingerprint=f"fp_emulator_{profile.seed:x}",
             endpoint=endpoint,
+            service_tier=body.service_tier or "default",
         )
-        self._completion_tokens, self._finish_reason = body.output_plan(profile.default_output_tokens)
-        self._sizes = chunk_sizes(self._completion_tokens, profile.tokens_per_chunk)
+        plan = body.output_plan(profile.default_output_tokens, reasoning_tokens if endpoint == "chat" else 0)
+        self._reasoning_tokens, self._completion_tokens, self._finish_reason = plan
+        reasoning_sizes = chunk_sizes(self._reasoning_tokens, profile.tokens_per_chunk)
+        self._reasoning_chunks = len(reasoning_sizes)
+        content_sizes = chunk_sizes(self._completion_tokens - self._reasoning_tokens, profile.tokens_per_chunk)
+        self._sizes = reasoning_sizes + content_sizes
         self._start_ns = 0
         self._enqueue_ns = 0
         self._chunk_texts: list[bytes] = []
-        self._chunk_head = self._chunk_tail = self._chunk_separator = b""
+        self._templates: dict[bool, tuple[bytes, bytes, bytes]] = {}  # reasoning? -> head, tail, separator
 
     async def respond(self, fault: FaultSpec | None) -> web.StreamResponse:
         record = self._record
@@ -166,6 +176,10 @@ class _Generation:
                 written_ns = time.monotonic_ns()
                 if index == 0:
                     record.first_token_ns = written_ns
+                    if self._reasoning_chunks:
+                        record.first_reasoning_token_ns = written_ns
+                if index <= self._reasoning_chunks < stop:
+                    record.first_content_token_ns = written_ns
                 record.last_token_ns = written_ns
                 record.last_token_due_ns = last_due
                 record.chunks = stop
@@ -179,22 +193,30 @@ class _Generation:
         Rendering whole events up front cost milliseconds per long answer, all of it when a burst of
         requests arrives, which is exactly when their first tokens are due.
         """
-        self._chunk_head, self._chunk_tail = self._identity.content_template()
-        self._chunk_separator = self._chunk_tail + self._chunk_head
+        for reasoning in (False, True):
+            head, tail = self._identity.content_template("reasoning" if reasoning else "content")
+            self._templates[reasoning] = (head, tail, tail + head)
         escaped = [wire.escape(piece) for piece in pieces]
         if self._profile.tokens_per_chunk == 1:
             self._chunk_texts = escaped
             return
-        offsets = range(0, len(escaped), self._profile.tokens_per_chunk)
-        self._chunk_texts = [
-            b"".join(escaped[offset : offset + size]) for offset, size in zip(offsets, self._sizes, strict=True)
-        ]
+        offsets = [0]
+        for size in self._sizes:
+            offsets.append(offsets[-1] + size)
+        self._chunk_texts = [b"".join(escaped[a:b]) for a, b in itertools.pairwise(offsets)]
 
     def _events(self, start: int, stop: int) -> bytes:
-        """Content events for chunks ``start``..``stop - 1`` as one buffer: one write, one syscall."""
+        """Events for chunks ``start``..``stop - 1`` as one buffer: one write, one syscall."""
+        boundary = self._reasoning_chunks
+        if start < boundary < stop:
+            return self._same_kind(start, boundary, True) + self._same_kind(boundary, stop, False)
+        return self._same_kind(start, stop, start < boundary)
+
+    def _same_kind(self, start: int, stop: int, reasoning: bool) -> bytes:
+        head, tail, separator = self._templates[reasoning]
         if stop == start + 1:
-            return self._chunk_head + self._chunk_texts[start] + self._chunk_tail
-        return self._chunk_head + self._chunk_separator.join(self._chunk_texts[start:stop]) + self._chunk_tail
+            return head + self._chunk_texts[start] + tail
+        return head + separator.join(self._chunk_texts[start:stop]) + tail
 
     def _time_info(self, final_ns: int) -> dict[str, float]:
         record = self._record
@@ -205,13 +227,14 @@ class _Generation:
             "prompt_time": _seconds(self._start_ns, first),
             "completion_time": _seconds(first, last),
             "total_time": _seconds(record.arrival_ns, final_ns),
-            "created": self._identity.created,
+            "created": self._created,
         }
 
     def _conclude(self) -> tuple[dict[str, object], dict[str, float], dict[str, object]]:
         """Usage, time_info and the behind-schedule report, recorded in the truth log."""
         record = self._record
         record.completion_tokens = self._completion_tokens
+        record.reasoning_tokens = self._reasoning_tokens
         record.time_info = self._time_info(time.monotonic_ns())
         record.behind_schedule_s = self._pacer.max_late_ns / NS_PER_S
         record.behind_schedule = self._pacer.behind
@@ -225,7 +248,8 @@ class _Generation:
                 record.request_id,
                 self._state.capacity.active,
             )
-        return wire.usage(self._body.prompt_tokens, self._completion_tokens), record.time_info, extra
+        usage = wire.usage(self._body.prompt_tokens, self._completion_tokens, self._reasoning_tokens)
+        return usage, record.time_info, extra
 
     async def _stream(self, fault: FaultSpec | None) -> web.StreamResponse:
         record = self._record
@@ -260,7 +284,10 @@ class _Generation:
         pieces = self._pieces()
         await self._decode(len(self._sizes), None)
         usage, time_info, extra = self._conclude()
-        body = self._identity.body("".join(pieces), self._finish_reason, usage, time_info)
+        split = self._reasoning_tokens
+        body = self._identity.body(
+            "".join(pieces[split:]), self._finish_reason, usage, time_info, reasoning="".join(pieces[:split])
+        )
         headers = {BEHIND_SCHEDULE_HEADER: str(record.behind_schedule_s)} if extra else {}
         response = web.Response(body=json.dumps(body).encode(), content_type="application/json", headers=headers)
         record.first_byte_ns = time.monotonic_ns()
@@ -277,6 +304,10 @@ async def handle_generation(request: web.Request, endpoint: wire.Endpoint) -> we
     profile = state.profile
     if body.model not in profile.models:
         return json_error(404, wire.model_not_found(body.model))
+    try:
+        effort = reasoning_effort(profile, body)
+    except BadRequest as error:
+        return json_error(400, wire.bad_request(str(error), error.param))
     number, fault = state.faults.next_request()
     state.counters.generation_requests += 1
     record = TruthRecord(
@@ -289,10 +320,13 @@ async def handle_generation(request: web.Request, endpoint: wire.Endpoint) -> we
         fault=None if fault is None else fault.kind,
         prompt_tokens=body.prompt_tokens,
         drift_factor=state.drift.factor,
+        reasoning_effort=effort,
+        service_tier=body.service_tier,
     )
     state.truth.add(record)
+    reasoning = draw_reasoning_tokens(profile, effort, body.disable_reasoning, number)
     try:
-        return await _Generation(request, state, profile, body, record, endpoint).respond(fault)
+        return await _Generation(request, state, profile, body, record, endpoint, reasoning).respond(fault)
     except asyncio.CancelledError:
         record.outcome = "disconnected"
         raise

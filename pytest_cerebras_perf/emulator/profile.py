@@ -19,10 +19,13 @@ import yaml
 from .faults import FaultSpec, parse_faults
 from .slowdowns import Slowdown, parse_slowdowns
 from .validation import ConfigError, as_bool, as_int, as_list, as_mapping, as_number, as_probability, as_str
+from .wire import REASONING_EFFORTS
 
 PROFILES_DIR = Path(__file__).with_name("profiles")
 DEFAULT_MODELS = ("llama-3.3-70b", "llama3.1-8b", "gpt-oss-120b", "qwen-3-32b")
 UNLIMITED = 1_000_000_000
+DEFAULT_PROFILE = "cerebras-gpt-oss-120b"
+"""The profile the plugin's emulator and ``python -m pytest_cerebras_perf.emulator`` start with."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,10 @@ class Profile:
     drift_tau: float = 0.0
     drift_seed: int | None = None
     slowdowns: tuple[Slowdown, ...] = field(default_factory=tuple)
+    reasoning_tokens: Mapping[str, float] = field(default_factory=dict)
+    default_reasoning_effort: str | None = None
+    reasoning_sigma: float = 0.0
+    retired: bool = False
 
     def updated(self, changes: Mapping[str, object], source: str) -> Profile:
         """A copy with ``changes`` applied; raises ConfigError naming ``source`` and the bad field."""
@@ -64,6 +71,10 @@ class Profile:
         profile = dataclasses.replace(self, **values)
         if profile.queue_spike_min > profile.queue_spike_max:
             raise ConfigError(source, "queue_spike_min", "must not exceed queue_spike_max")
+        effort = profile.default_reasoning_effort
+        if effort is not None and effort not in profile.reasoning_tokens:
+            known = ", ".join(profile.reasoning_tokens) or "none configured"
+            raise ConfigError(source, "default_reasoning_effort", f"{effort!r} is not in reasoning_tokens ({known})")
         return profile
 
     def to_dict(self) -> dict[str, object]:
@@ -71,6 +82,7 @@ class Profile:
         values["models"] = list(self.models)
         values["faults"] = [fault.to_dict() for fault in self.faults]
         values["slowdowns"] = [rule.to_dict() for rule in self.slowdowns]
+        values["reasoning_tokens"] = dict(self.reasoning_tokens)
         return values
 
 
@@ -108,6 +120,20 @@ def _optional_seed(value: object, source: str, name: str) -> int | None:
     return None if value is None else as_int(value, source, name)
 
 
+def _reasoning_tokens(value: object, source: str, name: str) -> dict[str, float]:
+    """``reasoning_effort -> mean reasoning tokens``; an empty mapping is a model that does not reason."""
+    efforts = as_mapping(value, source, name)
+    for effort, mean in efforts.items():
+        if effort not in REASONING_EFFORTS:
+            raise ConfigError(source, f"{name}.{effort}", f"unknown effort; known: {', '.join(REASONING_EFFORTS)}")
+        as_number(mean, source, f"{name}.{effort}")
+    return {effort: float(mean) for effort, mean in efforts.items()}  # type: ignore[arg-type]
+
+
+def _optional_effort(value: object, source: str, name: str) -> str | None:
+    return None if value is None else as_str(value, source, name)
+
+
 _FIELD_PARSERS: dict[str, Callable[[object, str, str], object]] = {
     "name": as_str,
     "models": _models,
@@ -135,6 +161,10 @@ _FIELD_PARSERS: dict[str, Callable[[object, str, str], object]] = {
     "drift_tau": as_number,
     "drift_seed": _optional_seed,
     "slowdowns": parse_slowdowns,
+    "reasoning_tokens": _reasoning_tokens,
+    "default_reasoning_effort": _optional_effort,
+    "reasoning_sigma": as_number,
+    "retired": as_bool,
 }
 
 
@@ -158,17 +188,20 @@ def _read_yaml(path: Path) -> dict[str, object]:
 def load_profile(name_or_path: str, overrides: Mapping[str, object] | None = None) -> Profile:
     """Load a built-in profile by name or a YAML file (optionally ``base: <built-in>``), then ``overrides``."""
     if name_or_path in builtin_names():
-        profile = Profile().updated(_read_yaml(PROFILES_DIR / f"{name_or_path}.yaml"), name_or_path)
+        values = _read_yaml(PROFILES_DIR / f"{name_or_path}.yaml")
+        source = name_or_path
     else:
         path = Path(name_or_path)
         if not path.is_file():
             known = ", ".join(builtin_names())
             raise ConfigError(name_or_path, "", f"no such built-in profile ({known}) or file")
-        values = _read_yaml(path)
-        base = values.pop("base", None)
-        profile = Profile(name=path.stem) if base is None else load_profile(as_str(base, str(path), "base"))
-        profile = profile.updated({"name": path.stem, **values}, str(path))
-    return profile.updated(overrides or {}, "--set")
+        values = {"name": path.stem, **_read_yaml(path)}
+        source = str(path)
+    base = values.pop("base", None)
+    profile = Profile() if base is None else load_profile(as_str(base, source, "base"))
+    if base is not None and "retired" not in values:
+        values["retired"] = False  # a profile built on a retired one is not retired itself
+    return profile.updated(values, source).updated(overrides or {}, "--set")
 
 
 def parse_assignments(assignments: Iterable[str]) -> dict[str, object]:

@@ -2,7 +2,8 @@
 
 Output length follows the API's knobs: ``max_completion_tokens`` (or the deprecated ``max_tokens``)
 caps it, ``min_completion_tokens`` / ``min_tokens`` forces it up, and otherwise the profile's
-``default_output_tokens`` is what the "model" would say before stopping on its own.
+``default_output_tokens`` is what the "model" would say after its reasoning tokens (which count
+in the completion, so the cap can cut the answer short or leave no room for it).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .text import count_tokens, prompt_tokens
-from .wire import Endpoint
+from .wire import SERVICE_TIERS, Endpoint
 
 
 class BadRequest(ValueError):
@@ -34,13 +35,17 @@ class GenerationRequest:
     seed: int | None
     prompt_digest: str
     prompt_text: str  # what slowdown rules match: the text prompt, or the messages as JSON
+    reasoning_effort: str | None = None
+    service_tier: str | None = None
+    disable_reasoning: bool = False
 
-    def output_plan(self, default_output_tokens: int) -> tuple[int, str]:
-        """(completion tokens, finish_reason): "length" when the cap cut the answer short."""
-        wanted = max(default_output_tokens, self.min_tokens or 0)
+    def output_plan(self, default_output_tokens: int, reasoning_tokens: int = 0) -> tuple[int, int, str]:
+        """(reasoning tokens, completion tokens including them, finish_reason): "length" when the cap
+        cut the answer short."""
+        wanted = max(reasoning_tokens + default_output_tokens, self.min_tokens or 0)
         if self.max_tokens is not None and wanted >= self.max_tokens:
-            return self.max_tokens, "length"
-        return wanted, "stop"
+            return min(reasoning_tokens, self.max_tokens), self.max_tokens, "length"
+        return reasoning_tokens, wanted, "stop"
 
     def text_seed(self, profile_seed: int) -> str:
         """What fixes the output text: the same seed and prompt always give the same answer."""
@@ -57,6 +62,16 @@ def _optional_count(body: Mapping[str, object], *names: str, minimum: int) -> in
             raise BadRequest(f"'{name}' must be an integer >= {minimum}", name)
         return value
     return None
+
+
+def _optional_choice(body: Mapping[str, object], name: str, choices: tuple[str, ...] | None) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or (choices is not None and value not in choices):
+        expected = "a string" if choices is None else "one of " + ", ".join(choices)
+        raise BadRequest(f"'{name}' must be {expected}", name)
+    return value
 
 
 def _messages(body: Mapping[str, object]) -> list[Mapping[str, object]]:
@@ -91,6 +106,9 @@ def parse_generation(raw: bytes, endpoint: Endpoint) -> GenerationRequest:
     if max_tokens is not None and min_tokens is not None and min_tokens > max_tokens:
         raise BadRequest("'min_completion_tokens' must not exceed 'max_completion_tokens'", "min_completion_tokens")
     seed = _optional_count(body, "seed", minimum=-(2**63))
+    disable_reasoning = body.get("disable_reasoning", False)
+    if not isinstance(disable_reasoning, bool):
+        raise BadRequest("'disable_reasoning' must be true or false", "disable_reasoning")
     return GenerationRequest(
         model=model,
         stream=body.get("stream") is True,
@@ -100,4 +118,7 @@ def parse_generation(raw: bytes, endpoint: Endpoint) -> GenerationRequest:
         seed=seed,
         prompt_digest=hashlib.sha256(prompt_material.encode()).hexdigest()[:16],
         prompt_text=prompt_material,
+        reasoning_effort=_optional_choice(body, "reasoning_effort", None),
+        service_tier=_optional_choice(body, "service_tier", SERVICE_TIERS),
+        disable_reasoning=disable_reasoning,
     )

@@ -22,6 +22,9 @@ class TruthRecord:
     ``queued_ns``: when the request entered the queue, after ``server_overhead``.
     ``*_due_ns``: when the latency model scheduled the first and last content chunks; the gap to the
     actual times is the emulator's own lateness.
+    ``first_reasoning_token_ns`` / ``first_content_token_ns``: when the first reasoning chunk and the
+    first content chunk went out (a client's TTFT and TTFO); ``reasoning_effort`` is the effort in
+    force (the request's, else the profile's default), ``service_tier`` the tier the request asked for.
     ``outcome``: "ok", "fault", "rate_limited", "disconnected" (the client went away).
     ``behind_schedule_s``: the largest lateness of any scheduled step (queue end, token writes).
     ``drift_factor``: the session drift factor in force when the request arrived (every delay was
@@ -46,6 +49,11 @@ class TruthRecord:
     end_ns: int | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    reasoning_effort: str | None = None
+    service_tier: str | None = None
+    first_reasoning_token_ns: int | None = None
+    first_content_token_ns: int | None = None
     chunks: int = 0
     time_info: dict[str, float] | None = None
     behind_schedule_s: float = 0.0

@@ -16,6 +16,8 @@ from typing import Literal
 from .ratelimit import LimitKind
 
 DONE = b"data: [DONE]\n\n"
+REASONING_EFFORTS = ("none", "low", "medium", "high")  # which of them a model accepts varies
+SERVICE_TIERS = ("auto", "default", "flex", "priority")
 Endpoint = Literal["chat", "text"]
 
 _ESCAPED: dict[str, bytes] = {}
@@ -42,6 +44,7 @@ class ResponseIdentity:
     model: str
     system_fingerprint: str
     endpoint: Endpoint
+    service_tier: str = "default"
 
     @property
     def chunk_object(self) -> str:
@@ -59,6 +62,7 @@ class ResponseIdentity:
             "model": self.model,
             "system_fingerprint": self.system_fingerprint,
             "object": object_name,
+            "service_tier": self.service_tier,
         }
 
     def role_frame(self) -> bytes | None:
@@ -67,10 +71,13 @@ class ResponseIdentity:
             return None
         return _event(self._envelope({"delta": {"role": "assistant", "content": ""}, "index": 0}, self.chunk_object))
 
-    def content_template(self) -> tuple[bytes, bytes]:
-        """(head, tail) so that ``head + escaped_text + tail`` is one complete content event."""
+    def content_template(self, delta_field: str = "content") -> tuple[bytes, bytes]:
+        """(head, tail) so that ``head + escaped_text + tail`` is one complete event; chat reasoning
+        chunks use ``delta_field="reasoning"``."""
         marker = "\x00"
-        choice = {"delta": {"content": marker}, "index": 0} if self.endpoint == "chat" else {"text": marker, "index": 0}
+        choice = (
+            {"delta": {delta_field: marker}, "index": 0} if self.endpoint == "chat" else {"text": marker, "index": 0}
+        )
         rendered = _event(self._envelope(choice, self.chunk_object))
         head, _, tail = rendered.partition(json.dumps(marker)[1:-1].encode())
         return head, tail
@@ -88,22 +95,34 @@ class ResponseIdentity:
         return _event({**self._envelope(choice, self.chunk_object), "usage": usage, "time_info": time_info, **extra})
 
     def body(
-        self, text: str, finish_reason: str, usage: Mapping[str, object], time_info: Mapping[str, object]
+        self,
+        text: str,
+        finish_reason: str,
+        usage: Mapping[str, object],
+        time_info: Mapping[str, object],
+        reasoning: str = "",
     ) -> dict[str, object]:
-        """A non-streaming response body."""
-        choice: dict[str, object] = (
-            {"message": {"role": "assistant", "content": text}} if self.endpoint == "chat" else {"text": text}
-        )
+        """A non-streaming response body (chat reasoning goes in ``message.reasoning``)."""
+        message: dict[str, object] = {"role": "assistant", "content": text}
+        if reasoning:
+            message["reasoning"] = reasoning
+        choice: dict[str, object] = {"message": message} if self.endpoint == "chat" else {"text": text}
         choice.update(finish_reason=finish_reason, index=0)
         return {**self._envelope(choice, self.body_object), "usage": usage, "time_info": time_info}
 
 
-def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, object]:
+def usage(prompt_tokens: int, completion_tokens: int, reasoning_tokens: int = 0) -> dict[str, object]:
+    """``completion_tokens`` includes the reasoning tokens, broken out in ``completion_tokens_details``."""
     return {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
         "prompt_tokens_details": {"cached_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": reasoning_tokens,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
     }
 
 

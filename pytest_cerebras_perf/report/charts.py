@@ -48,6 +48,11 @@ STUDY_FIGURES: dict[str, str] = {
     "variability": "Variability (std / mean)",
     "distributions": "Distributions of key metrics",
 }
+REASONING_FIGURES: dict[str, str] = {
+    "reasoning-tokens": "Reasoning vs content tokens",
+    "ttft-ttfo": "Time to first token vs first output token",
+}
+FIGURE_TITLES = {**STUDY_FIGURES, **REASONING_FIGURES}
 COMPONENTS: dict[str, str] = {"server_queue": "#94a3b8", "server_prompt": "#6366f1", "server_completion": "#1e1b4b"}
 VARIABILITY_METRICS = (
     "server_total",
@@ -150,7 +155,7 @@ def _paired_panel(ax: Axes, slots: Sequence[Slot], pair: Sequence[tuple[str, str
 def _paired_chart(
     runs: Sequence[ScenarioRun], key: str, caption: str, ylabel: str, pair: Sequence[tuple[str, str]]
 ) -> Chart:
-    title = STUDY_FIGURES[key]
+    title = FIGURE_TITLES[key]
 
     def draw(figure: Figure) -> None:
         ax = figure.subplots()
@@ -302,7 +307,7 @@ def study_charts(runs: Sequence[ScenarioRun]) -> list[Chart]:
             runs,
             "ttft",
             "ttft",
-            "From handing the request to the transport to the first content token, per request.",
+            "From sending the request to the first token of any kind (reasoning or content), per request.",
         ),
         _paired_chart(
             runs,
@@ -329,6 +334,31 @@ def study_charts(runs: Sequence[ScenarioRun]) -> list[Chart]:
         ),
         _variability(runs),
         _distributions(runs),
+    ]
+
+
+def reasoning_charts(runs: Sequence[ScenarioRun]) -> list[Chart]:
+    """For reasoning models only: how long each request thought against how long it answered, and
+    when the first token of any kind arrived against the first token of the answer."""
+    if not any(value > 0 for run in runs for value in _scaled(run, "reasoning_tokens")):
+        return []
+    return [
+        _paired_chart(
+            runs,
+            "reasoning-tokens",
+            "Reasoning and content (answer) tokens per request, from usage.completion_tokens_details; "
+            "reasoning length is drawn per request and moves with reasoning_effort or a model update.",
+            "tokens",
+            (("reasoning_tokens", "reasoning tokens"), ("content_tokens", "content tokens")),
+        ),
+        _paired_chart(
+            runs,
+            "ttft-ttfo",
+            "TTFT: first token of any kind; TTFO: first content token, after the reasoning. The gap is "
+            "the time the model spent thinking before it answered.",
+            "latency (ms)",
+            (("ttft", "ttft"), ("ttfo", "ttfo")),
+        ),
     ]
 
 

@@ -22,7 +22,7 @@ from pytest_cerebras_perf import __version__
 from pytest_cerebras_perf.caveats import caveat
 from pytest_cerebras_perf.files import write_atomic
 from pytest_cerebras_perf.metrics import METRICS
-from pytest_cerebras_perf.report.charts import Chart, baseline_charts, concurrency_chart, study_charts
+from pytest_cerebras_perf.report.charts import Chart, baseline_charts, concurrency_chart, reasoning_charts, study_charts
 from pytest_cerebras_perf.report.runs import ScenarioRun, concurrency_levels, scenario_runs
 from pytest_cerebras_perf.report.units import (
     display_unit,
@@ -283,7 +283,13 @@ def _verdict_rows(runs: Sequence[ScenarioRun]) -> list[VerdictRow]:
                     stage=int(decision.get("stage") or 1),
                     stage1=_stage(stage1) if stage1 else None,
                     note="; ".join(
-                        text for text in (caveat(decision, run.concurrency), str(decision.get("note") or "")) if text
+                        text
+                        for text in (
+                            caveat(decision, run.concurrency),
+                            str(decision.get("note") or ""),
+                            run.raw.get("e2e_cause") if metric == "e2e" else None,
+                        )
+                        if text
                     ),
                 )
             )
@@ -420,6 +426,7 @@ def build_context(results: Mapping[str, Any]) -> dict[str, Any]:
     target = results.get("target") or {}
     counts = verdict_counts(results)
     charts = study_charts(runs) if runs else []
+    thinking = reasoning_charts(runs) if runs else []
     extra = baseline_charts(runs, _gated_metrics(results, runs)) if runs else []
     trade_off = concurrency_chart(runs) if runs else None
     verdict_rows = _verdict_rows(runs)
@@ -441,6 +448,7 @@ def build_context(results: Mapping[str, Any]) -> dict[str, Any]:
         "run_columns": [label for _, _, label in RUN_COLUMNS],
         "run_rows": _run_rows(runs),
         "study_charts": [_chart_markup(chart) for chart in charts],
+        "reasoning_charts": [_chart_markup(chart) for chart in thinking],
         "baseline_charts": [_chart_markup(chart) for chart in extra],
         "concurrency_chart": None if trade_off is None else _chart_markup(trade_off),
         "details": _details(runs),

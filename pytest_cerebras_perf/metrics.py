@@ -6,6 +6,7 @@ did not report is ``None``, never 0, so a missing ``time_info`` cannot pass for 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -84,25 +85,56 @@ class Usage:
     counted_from_chunks: bool = False
 
 
+MAX_SERVER_SECONDS = 86_400.0
+"""A server time over a day measures nothing (a buggy server's 1e308): such a value is not reported."""
+
+
 @dataclass(frozen=True)
 class ServerTimes:
-    """``time_info`` as the endpoint reported it; fields it did not send stay ``None``."""
+    """``time_info`` as the endpoint reported it; fields it did not send stay ``None``.
+
+    ``rejected`` names the fields it sent that are no measurement (NaN, infinite, negative, over
+    ``MAX_SERVER_SECONDS``, not a number): they count as not reported, and the results say so.
+    """
 
     queue_time: float | None = None
     prompt_time: float | None = None
     completion_time: float | None = None
     total_time: float | None = None
+    rejected: tuple[str, ...] = ()
 
     @classmethod
-    def from_time_info(cls, info: Mapping[str, Any] | None) -> ServerTimes:
-        if not info:
+    def from_time_info(cls, info: Any) -> ServerTimes:
+        if not isinstance(info, Mapping):
             return cls()
-
-        def pick(key: str) -> float | None:
+        values: dict[str, float] = {}
+        rejected: list[str] = []
+        for key in SERVER_FIELDS.values():
             value = info.get(key)
-            return float(value) if isinstance(value, (int, float)) else None
+            if value is None:
+                continue
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or not 0 <= value <= MAX_SERVER_SECONDS
+            ):
+                rejected.append(key)
+            else:
+                values[key] = float(value)
+        return cls(**values, rejected=tuple(rejected))
 
-        return cls(pick("queue_time"), pick("prompt_time"), pick("completion_time"), pick("total_time"))
+
+def rejected_server_times(samples: Sequence[Sample]) -> str | None:
+    """One warning line when responses carried unusable ``time_info`` values, else None."""
+    hit = [s for s in samples if s.server.rejected]
+    if not hit:
+        return None
+    fields = sorted({name for s in hit for name in s.server.rejected})
+    return (
+        f"{len(hit)} of {len(samples)} responses sent unusable time_info ({', '.join(fields)}: NaN, infinite, "
+        "negative or over a day): those server times are not reported"
+    )
 
 
 def _seconds(start_ns: int, end_ns: int) -> float:
@@ -251,6 +283,7 @@ class Sample:
                 "prompt_time": self.server.prompt_time,
                 "completion_time": self.server.completion_time,
                 "total_time": self.server.total_time,
+                "rejected": list(self.server.rejected),
             },
             "server_output_tps": self.server_output_tps,
             "network_overhead": self.network_overhead,

@@ -19,7 +19,7 @@ from .baselines import Baseline, BaselineRun, ScenarioBaseline, baseline_path, l
 from .gate import GatePolicy, Verdict
 from .gating import gate_run
 from .load import Harness, LoadPlan, LoadResult, aggregate, run_measured, warm
-from .metrics import METRICS, Sample, metric_values
+from .metrics import METRICS, Sample, metric_values, rejected_server_times
 from .retry import DailyQuotaExceeded, RetryPolicy
 from .runner import LoopThread
 from .scenarios import Scenario
@@ -275,6 +275,7 @@ class PerfSession:
                 self._measure_into(request, plan, record.result)
             finally:
                 record.aggregate = aggregate(record.result, self.settings.max_client_lag)
+                record.warnings.extend(filter(None, [rejected_server_times(record.result.samples)]))
             self._gate(record, overrides or {}, plan)
         except DailyQuotaExceeded as exc:  # in the warmup, the measured run or the gate's confirmation re-run
             self.quota_stop = self.partial_reason = str(exc)

@@ -16,6 +16,7 @@ import pytest
 from . import distributed, terminal
 from .baselines import BaselineError
 from .metrics import Sample
+from .redact import RedactedWriter, redact_report
 from .retry import DailyQuotaExceeded
 from .scenarios import Scenario, ScenarioError, build_scenario, find_scenarios_file, load_scenarios, select
 from .session import DailyQuotaExceededSkip, PerfSession, Run, ScenarioRecord
@@ -224,6 +225,11 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     return result
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    redact_report(report)  # first, so every later reader (terminal, JUnit, xdist) gets the masked text
+
+
 # -- the end ----------------------------------------------------------------------------------
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     perf = session.config.stash.get(SESSION_KEY, None)
@@ -247,7 +253,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     perf = config.stash.get(SESSION_KEY, None)
     if perf is not None:
-        terminal.summary(terminalreporter, perf, config.stash.get(WRITTEN_KEY, None))
+        terminal.summary(RedactedWriter(terminalreporter), perf, config.stash.get(WRITTEN_KEY, None))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

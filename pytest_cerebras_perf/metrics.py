@@ -22,6 +22,12 @@ class MetricSpec:
     label: str
     unit: Unit
     higher_is_better: bool = False
+    signed: bool = False  # a difference of two clocks' figures: may be below zero
+
+
+PLAUSIBLE_LIMIT: dict[Unit, float] = {"s": 86_400.0, "tok/s": 1e15, "%": 1e15, "tokens": 1e15}
+"""The largest magnitude a figure of each unit can have: no request lasts a day, and nothing else
+comes near 1e15. Beyond it a number is corrupt (a buggy server's 1e308), never a measurement."""
 
 
 METRICS: dict[str, MetricSpec] = {
@@ -38,8 +44,8 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("server_completion", "server completion time", "s"),
         MetricSpec("server_total", "server total time", "s"),
         MetricSpec("server_output_tps", "server output tokens/s", "tok/s", higher_is_better=True),
-        MetricSpec("network_overhead", "network overhead (e2e - server total)", "s"),
-        MetricSpec("network_overhead_pct", "network overhead % of server time", "%"),
+        MetricSpec("network_overhead", "network overhead (e2e - server total)", "s", signed=True),
+        MetricSpec("network_overhead_pct", "network overhead % of server time", "%", signed=True),
         MetricSpec("prompt_tokens", "prompt tokens", "tokens"),
         MetricSpec("completion_tokens", "completion tokens", "tokens"),
     )
@@ -85,16 +91,12 @@ class Usage:
     counted_from_chunks: bool = False
 
 
-MAX_SERVER_SECONDS = 86_400.0
-"""A server time over a day measures nothing (a buggy server's 1e308): such a value is not reported."""
-
-
 @dataclass(frozen=True)
 class ServerTimes:
     """``time_info`` as the endpoint reported it; fields it did not send stay ``None``.
 
     ``rejected`` names the fields it sent that are no measurement (NaN, infinite, negative, over
-    ``MAX_SERVER_SECONDS``, not a number): they count as not reported, and the results say so.
+    ``PLAUSIBLE_LIMIT``, not a number): they count as not reported, and the results say so.
     """
 
     queue_time: float | None = None
@@ -117,7 +119,7 @@ class ServerTimes:
                 isinstance(value, bool)
                 or not isinstance(value, (int, float))
                 or not math.isfinite(value)
-                or not 0 <= value <= MAX_SERVER_SECONDS
+                or not 0 <= value <= PLAUSIBLE_LIMIT["s"]
             ):
                 rejected.append(key)
             else:

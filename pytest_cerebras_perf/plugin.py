@@ -19,7 +19,7 @@ from .metrics import Sample
 from .redact import RedactedWriter, redact_report
 from .retry import DailyQuotaExceeded
 from .scenarios import Scenario, ScenarioError, build_scenario, find_scenarios_file, load_scenarios, select
-from .session import DailyQuotaExceededSkip, PerfSession, Run, ScenarioRecord
+from .session import DailyQuotaExceededSkip, PerfSession, Run, ScenarioRecord, colliding_tests
 from .settings import OPTIONS, RawValues, Settings, SettingsError, resolve
 from .target import TargetError, choose_kind
 
@@ -158,6 +158,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     perf_items = [i for i in session.items if FIXTURE in getattr(i, "fixturenames", ())]
+    cases = [(i.nodeid, *i.callspec.params[CASE_ARG]) for i in perf_items if isinstance(i, pytest.Function)]
+    collision = colliding_tests((nodeid, scenario.name, level) for nodeid, scenario, level in cases)
+    if collision is not None:
+        raise pytest.UsageError(collision)
     if not perf_items or session.config.option.collectonly:
         return
     settings = session.config.stash[SETTINGS_KEY]

@@ -134,3 +134,22 @@ def test_a_scenario_whose_runs_were_emptied_has_no_baseline_and_can_be_saved_aga
     assert json.loads((pytester.path / "results.json").read_text())["scenarios"][0]["baseline"] is None
     saved = load_baseline(path, target={"kind": "emulator", "key": "emulator"}, model="llama-3.3-70b")
     assert saved is not None and len(saved.scenarios["short@c1"].runs) == 1
+
+
+def test_two_tests_on_the_same_scenario_and_concurrency_are_a_collection_error(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", scenarios=GOOD_SCENARIOS)
+    pytester.makepyfile(
+        test_one=BARE_MARKER_TEST,
+        test_two="""
+            import pytest
+
+            @pytest.mark.scenario("short")
+            def test_again(cerebras_call):
+                cerebras_call()
+        """,
+    )
+    outcome, _ = run(pytester)
+    assert outcome.ret == pytest.ExitCode.USAGE_ERROR
+    outcome.stderr.fnmatch_lines(
+        ["ERROR: test_one.py::test_latency?short? and test_two.py::test_again?short? both measure short@c1: *"]
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -158,8 +158,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     perf_items = [i for i in session.items if FIXTURE in getattr(i, "fixturenames", ())]
-    cases = [(i.nodeid, *i.callspec.params[CASE_ARG]) for i in perf_items if isinstance(i, pytest.Function)]
-    collision = colliding_tests((nodeid, scenario.name, level) for nodeid, scenario, level in cases)
+    cases = [(i.nodeid, _case(i)) for i in perf_items if isinstance(i, pytest.Function)]
+    collision = colliding_tests((nodeid, scenario.name, level) for nodeid, (scenario, level) in cases)
     if collision is not None:
         raise pytest.UsageError(collision)
     if not perf_items or session.config.option.collectonly:
@@ -175,6 +175,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         session.config.stash[START_ERROR_KEY] = error  # a worker cannot stop the run: its perf tests error
     else:
         raise pytest.UsageError(error)
+
+
+def _case(item: pytest.Function) -> tuple[Scenario, int]:
+    """The (scenario, concurrency) that ``pytest_generate_tests`` gave this test."""
+    return cast("tuple[Scenario, int]", item.callspec.params[CASE_ARG])
 
 
 # -- the fixture ------------------------------------------------------------------------------
@@ -211,7 +216,7 @@ def cerebras_call(request: pytest.FixtureRequest) -> CerebrasCall:
     perf = request.config.stash.get(SESSION_KEY, None)
     if perf is None:
         raise pytest.UsageError("cerebras_call needs the cerebras-perf session (run with -p cerebras_perf)")
-    scenario, concurrency = request.node.callspec.params[CASE_ARG]
+    scenario, concurrency = _case(request.node)
     return CerebrasCall(perf, scenario, concurrency, request.node)
 
 

@@ -138,7 +138,9 @@ async def list_models(client: AsyncCerebras, endpoint: Endpoint) -> list[str]:
     if not isinstance(models, list) or not all(isinstance(getattr(m, "id", None), str) for m in models):
         # a proxy's HTML page, a JSON document of another shape: the SDK hands it over as it came
         said = server_message(page if isinstance(page, str) else repr(page))
-        raise TargetError(f"{_where(endpoint)}: GET /v1/models answered something that is not a model list: {redact(said)}")
+        raise TargetError(
+            f"{_where(endpoint)}: GET /v1/models answered something that is not a model list: {redact(said)}"
+        )
     return [model.id for model in models]
 
 

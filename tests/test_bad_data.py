@@ -122,7 +122,9 @@ def test_a_200_that_is_not_a_stream_keeps_the_servers_message(
 def test_an_html_model_list_is_one_line_naming_the_url(pytester: pytest.Pytester, hostile: HostileServer) -> None:
     outcome = run(pytester, hostile.url("html-models"))
     assert outcome.ret == pytest.ExitCode.USAGE_ERROR
-    outcome.stderr.fnmatch_lines([f"ERROR: --perf-base-url {hostile.url('html-models')}: GET /v1/models*not a model list*"])
+    outcome.stderr.fnmatch_lines(
+        [f"ERROR: --perf-base-url {hostile.url('html-models')}: GET /v1/models*not a model list*"]
+    )
     assert "Traceback" not in outcome.stderr.str() + outcome.stdout.str()
 
 

@@ -26,7 +26,9 @@ def test_an_include_outside_the_scenarios_folder_is_refused(pytester: pytest.Pyt
     pytester.makepyfile(BARE_MARKER_TEST)
     outcome, text = run(pytester)
     assert outcome.ret == pytest.ExitCode.INTERRUPTED
-    outcome.stdout.fnmatch_lines([f"*scenarios.yaml:2: included file '{path}' is outside *; includes must stay in that folder's tree"])
+    outcome.stdout.fnmatch_lines(
+        [f"*scenarios.yaml:2: included file '{path}' is outside *; includes must stay in that folder's tree"]
+    )
     assert "root:" not in text
 
 
@@ -37,9 +39,10 @@ def test_an_include_inside_the_folder_tree_is_read(pytester: pytest.Pytester) ->
     pytester.makepyfile(BARE_MARKER_TEST)
     outcome, _ = run(pytester, "--perf-json", "results.json")
     outcome.assert_outcomes(passed=1)
-    assert "Summarise: the included text" in json.loads((pytester.path / "results.json").read_text())[
-        "scenarios"
-    ][0]["prompt"]
+    assert (
+        "Summarise: the included text"
+        in json.loads((pytester.path / "results.json").read_text())["scenarios"][0]["prompt"]
+    )
 
 
 @pytest.mark.parametrize("which", ["scenarios file", "include"])

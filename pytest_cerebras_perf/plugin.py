@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -19,7 +19,7 @@ from .metrics import Sample
 from .redact import RedactedWriter, redact_report
 from .retry import DailyQuotaExceeded
 from .scenarios import Scenario, ScenarioError, build_scenario, find_scenarios_file, load_scenarios, select
-from .session import DailyQuotaExceededSkip, PerfSession, Run, ScenarioRecord, colliding_tests
+from .session import DailyQuotaExceededSkip, PerfSession, Run, RunIdTaken, ScenarioRecord
 from .settings import OPTIONS, RawValues, Settings, SettingsError, resolve
 from .target import TargetError, choose_kind
 
@@ -158,10 +158,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     perf_items = [i for i in session.items if FIXTURE in getattr(i, "fixturenames", ())]
-    cases = [(i.nodeid, _case(i)) for i in perf_items if isinstance(i, pytest.Function)]
-    collision = colliding_tests((nodeid, scenario.name, level) for nodeid, (scenario, level) in cases)
-    if collision is not None:
-        raise pytest.UsageError(collision)
     if not perf_items or session.config.option.collectonly:
         return
     settings = session.config.stash[SETTINGS_KEY]
@@ -175,11 +171,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         session.config.stash[START_ERROR_KEY] = error  # a worker cannot stop the run: its perf tests error
     else:
         raise pytest.UsageError(error)
-
-
-def _case(item: pytest.Function) -> tuple[Scenario, int]:
-    """The (scenario, concurrency) that ``pytest_generate_tests`` gave this test."""
-    return cast("tuple[Scenario, int]", item.callspec.params[CASE_ARG])
 
 
 # -- the fixture ------------------------------------------------------------------------------
@@ -199,7 +190,7 @@ class CerebrasCall:
             )
         except DailyQuotaExceededSkip as exc:
             raise pytest.skip.Exception(str(exc)) from None
-        except DailyQuotaExceeded as exc:
+        except (DailyQuotaExceeded, RunIdTaken) as exc:
             raise pytest.fail.Exception(str(exc), pytrace=False) from None
         self._item.stash.setdefault(RECORDS_KEY, []).append(record)
         return Run(record)
@@ -216,7 +207,7 @@ def cerebras_call(request: pytest.FixtureRequest) -> CerebrasCall:
     perf = request.config.stash.get(SESSION_KEY, None)
     if perf is None:
         raise pytest.UsageError("cerebras_call needs the cerebras-perf session (run with -p cerebras_perf)")
-    scenario, concurrency = _case(request.node)
+    scenario, concurrency = request.node.callspec.params[CASE_ARG]
     return CerebrasCall(perf, scenario, concurrency, request.node)
 
 

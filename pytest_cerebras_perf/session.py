@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,28 +43,6 @@ def commit_info(root: Path) -> dict[str, Any] | None:
 def record_id(scenario: str, concurrency: int) -> str:
     """``<scenario>@c<concurrency>``: what a run is called in the results and keyed by in baselines."""
     return f"{scenario}@c{concurrency}"
-
-
-def colliding_tests(cases: Iterable[tuple[str, str, int]]) -> str | None:
-    """Why two collected tests cannot both run, given (node id, scenario, concurrency) per test, or None.
-
-    Two tests measuring the same scenario at the same concurrency would share one record id, and the
-    second would silently replace the first in the results and the baseline. Records are not keyed by
-    node id instead: the id is the baseline's key, a node id changes whenever a file or function is
-    renamed (orphaning every accepted run), and two different measurements under one scenario name
-    would still claim to be the same prompt type. So it is a collection error naming both tests; the
-    fix is a name of its own (the marker's ``name=``, or another entry in scenarios.yaml).
-    """
-    first: dict[str, str] = {}
-    for nodeid, scenario, concurrency in cases:
-        key = record_id(scenario, concurrency)
-        other = first.setdefault(key, nodeid)
-        if other != nodeid:
-            return (
-                f"{other} and {nodeid} both measure {key}: one would replace the other in the results and "
-                "baselines; give one of them a scenario of its own (marker name=... or another scenarios.yaml entry)"
-            )
-    return None
 
 
 def now_iso() -> str:
@@ -293,6 +271,13 @@ class PerfSession:
         """Warm up, measure, gate. The record is kept even when this is interrupted or a quota ends it."""
         if self.quota_stop:
             raise DailyQuotaExceededSkip(self.quota_stop)
+        key = record_id(scenario.name, concurrency)
+        earlier = next((r.nodeid for r in self.records if r.id == key and r.nodeid != nodeid), None)
+        if earlier is not None:
+            raise RunIdTaken(
+                f"{earlier} already measured {key}: this run would replace it in the results and baselines; "
+                "give this test a scenario of its own (marker name=... or another scenarios.yaml entry)"
+            )
         request = scenario.request_kwargs(overrides)
         record = ScenarioRecord(scenario, concurrency, nodeid, request, LoadResult())
         self.records.append(record)
@@ -404,6 +389,19 @@ class PerfSession:
         assert self.model is not None
         save_runs(self.baseline_file, target=self.target_identity, model=self.model, runs=runs, tolerances=tolerances)
         return self.baseline_file, notes
+
+
+class RunIdTaken(Exception):
+    """A second test measured a scenario at a concurrency another test already measured.
+
+    The run id ``<scenario>@c<concurrency>`` keys the results and the baselines, so the second run
+    would silently replace the first. Records are not keyed by node id instead: a node id changes
+    whenever a file or function is renamed (orphaning every accepted run), and two measurements under
+    one scenario name would still claim to be the same prompt type. Nor is it a collection error: a
+    test that only calls ``cerebras_call.once()`` on the scenario measures no run and is fine. So the
+    second test fails, naming the first, and its fix is a scenario name of its own. (Under
+    pytest-xdist two workers cannot see each other's records; this check is per process.)
+    """
 
 
 class DailyQuotaExceededSkip(Exception):

@@ -1,7 +1,9 @@
 """pytest hooks only: options, marker, parametrization, fixture, gate failures, terminal, files.
 
 Everything with logic lives in modules a unit test can reach (settings, scenarios, session,
-terminal, artifacts); this file wires them to pytest.
+terminal, artifacts); this file wires them to pytest. The modules that measure (the SDK, scipy,
+numpy) are imported inside the hooks that start measuring, so a session with the plugin on but
+no perf test to run never loads them.
 """
 
 from __future__ import annotations
@@ -9,23 +11,22 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import distributed, terminal
-from .baselines import BaselineError
-from .metrics import Sample
+from . import cli, distributed, messages, progress, terminal
 from .redact import RedactedWriter, redact_report
-from .retry import DailyQuotaExceeded
 from .scenarios import Scenario, ScenarioError, build_scenario, find_scenarios_file, load_scenarios, select
-from .session import DailyQuotaExceededSkip, PerfSession, Run, RunIdTaken, ScenarioRecord
-from .settings import OPTIONS, RawValues, Settings, SettingsError, resolve
-from .target import TargetError, choose_kind
+from .settings import OPTIONS, RawValues, Settings, SettingsError, choose_kind, resolve
+
+if TYPE_CHECKING:  # the SDK, scipy and numpy load only when a perf test runs (see _start)
+    from .metrics import Sample
+    from .session import PerfSession, Run, ScenarioRecord
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
-SESSION_KEY = pytest.StashKey[PerfSession]()
-RECORDS_KEY = pytest.StashKey[list[ScenarioRecord]]()
+SESSION_KEY: pytest.StashKey[PerfSession] = pytest.StashKey()
+RECORDS_KEY: pytest.StashKey[list[ScenarioRecord]] = pytest.StashKey()
 WRITTEN_KEY = pytest.StashKey[dict[str, Path]]()
 START_ERROR_KEY = pytest.StashKey[str]()
 FIXTURE = "cerebras_call"
@@ -37,7 +38,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for option in OPTIONS:
         env = f" [env {option.env}]" if option.env else ""
         if option.is_flag:
-            group.addoption(option.flag, action="store_true", default=None, dest=option.dest, help=option.help + env)
+            group.addoption(
+                option.flag, action="store_true", default=None, dest=option.dest, help=cli.escape(option.help + env)
+            )
             parser.addini(option.ini, option.help, type="bool", default=False)
         else:
             group.addoption(
@@ -46,7 +49,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 default=None,
                 dest=option.dest,
                 metavar=option.metavar,
-                help=f"{option.help} (default {option.default}){env}",
+                help=cli.escape(f"{option.help} (default {option.default}){env}"),
             )
             parser.addini(option.ini, option.help, default=None)
     parser.addini("perf_api_key", "API key (prefer CEREBRAS_API_KEY or a .env file)", default=None)
@@ -84,6 +87,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _start(perf: PerfSession, start: Callable[[], None]) -> str | None:
     """Start measuring; on failure close everything and return the reason in one line."""
+    from .baselines import BaselineError
+    from .target import TargetError
+
     try:
         start()
     except (TargetError, BaselineError) as exc:
@@ -100,6 +106,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if not distributed.is_controller(config):
         return
+    from .session import PerfSession
+
     perf = PerfSession(config.stash[SETTINGS_KEY], root=config.rootpath)
     error = _start(perf, perf.host)
     if error is not None:
@@ -112,7 +120,10 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     settings = config.stash.get(SETTINGS_KEY, None)
     if settings is None:
         return None
-    lines = [terminal.header(settings, choose_kind(settings))]
+    lines = [terminal.header(settings, choose_kind(settings), config.rootpath)]
+    warning = cli.rootdir_warning(config.invocation_params.args, config.invocation_params.dir, config.rootpath)
+    if warning:
+        lines.append(warning)
     perf = config.stash.get(SESSION_KEY, None)  # this early, only an xdist controller has one
     if perf is not None:
         lines.append(terminal.shared_endpoint(perf))
@@ -162,6 +173,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     settings = session.config.stash[SETTINGS_KEY]
     gates = len(perf_items) * max(1, len(settings.gate_metrics))
+    from .session import PerfSession
+
     perf = PerfSession(settings, root=session.config.rootpath, n_gates=gates)
     error = _start(perf, lambda: perf.start(distributed.shared_emulator(session.config)))
     if error is None:
@@ -181,9 +194,12 @@ class CerebrasCall:
         self.perf, self.scenario, self.concurrency, self._item = perf, scenario, concurrency, item
 
     def __call__(self, **overrides: Any) -> Run:
+        from .retry import DailyQuotaExceeded
+        from .session import DailyQuotaExceededSkip, Run, RunIdTaken
+
         # ``from None``: the reason is the whole story, pytest need not print the quota exception too
         try:
-            record = terminal.with_progress(
+            record = progress.track(
                 self._item.config,
                 self.perf,
                 lambda: self.perf.measure(self.scenario, self.concurrency, self._item.nodeid, overrides),
@@ -219,7 +235,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     for record in records:
         for verdict in record.verdicts:
             item.user_properties.append((f"perf:{record.id}:{verdict.metric}", verdict.verdict))
-    message = terminal.why_failed(records, require_baseline=bool(perf and perf.settings.require_baseline))
+    message = messages.why_failed(records, require_baseline=bool(perf and perf.settings.require_baseline))
     if message:
         pytest.fail(message, pytrace=False)
     return result

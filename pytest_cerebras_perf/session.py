@@ -10,12 +10,13 @@ import contextlib
 import datetime as dt
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .baselines import Baseline, BaselineRun, ScenarioBaseline, baseline_path, load_baseline, save_runs
+from .capacity import SPARE, in_flight_capacity
 from .gate import GatePolicy, Verdict
 from .gating import gate_run
 from .load import Harness, LoadPlan, LoadResult, aggregate, run_measured, warm
@@ -23,9 +24,9 @@ from .metrics import METRICS, Sample, metric_values, rejected_server_times
 from .retry import DailyQuotaExceeded, RetryPolicy
 from .runner import LoopThread
 from .scenarios import Scenario
-from .settings import Settings
+from .settings import Settings, choose_kind
 from .stats import Summary, summarize
-from .target import Endpoint, TargetError, choose_kind, endpoint_for, list_models, new_emulator_key
+from .target import Endpoint, TargetError, endpoint_for, list_models, new_emulator_key
 from .workers import WorkerPool
 
 EMULATOR_TAU_PRIOR = 0.01
@@ -138,6 +139,7 @@ class PerfSession:
         self._emulator: Any = None
         self._loop: LoopThread | None = None
         self._harness: Harness | None = None
+        self._pool = 0  # connections the harness may open (capacity.py)
         self._workers: WorkerPool | None = None
         self.commit: dict[str, Any] | None = None
 
@@ -151,14 +153,10 @@ class PerfSession:
         self.commit = commit_info(self.root)
         self.endpoint = self._resolve_endpoint(emulator)
         self._loop = LoopThread()
-        pool = max(settings.concurrency) + 2
+        self._pool = in_flight_capacity(max(settings.concurrency))
         policy = RetryPolicy(retries=settings.retries)
         endpoint = self.endpoint
-
-        async def build() -> Harness:
-            return Harness(endpoint, pool_size=pool, timeout=settings.timeout, policy=policy)
-
-        self._harness = self._loop.run(build())
+        self._harness = self._loop.run(self._build_harness(self._pool))
         if settings.workers > 1:
             self._workers = WorkerPool(
                 endpoint,
@@ -261,9 +259,33 @@ class PerfSession:
 
         async def go() -> LoadResult:
             await warm(harness, model, request, plan)
-            return await run_measured(harness, model, request, plan, result)
+            sized = await self._open_loop_harness(harness, model, request, plan)
+            return await run_measured(sized, model, request, plan, result)
 
         return self._loop.run(go())
+
+    async def _build_harness(self, pool: int) -> Harness:
+        assert self.endpoint is not None
+        s = self.settings
+        return Harness(self.endpoint, pool_size=pool, timeout=s.timeout, policy=RetryPolicy(retries=s.retries))
+
+    async def _open_loop_harness(
+        self, harness: Harness, model: str, request: Mapping[str, Any], plan: LoadPlan
+    ) -> Harness:
+        """The harness an open loop needs: its pool sized from the rate and this scenario's latency
+        (capacity.py), rebuilt and warmed when the current one is too small."""
+        if plan.request_rate is None:
+            return harness
+        probe = await harness.request(model, request)
+        latency = probe.e2e if probe.ok and probe.e2e is not None else self.settings.timeout
+        needed = in_flight_capacity(plan.concurrency, plan.request_rate, latency)
+        if needed <= self._pool:
+            return harness
+        await harness.close()
+        self._harness = harness = await self._build_harness(needed)
+        self._pool = needed
+        await warm(harness, model, request, replace(plan, concurrency=needed - SPARE, warmup=1))
+        return harness
 
     def measure(
         self, scenario: Scenario, concurrency: int, nodeid: str, overrides: Mapping[str, Any] | None = None
@@ -328,6 +350,7 @@ class PerfSession:
             keep_runs=s.baseline_runs,
             saturated=bool(record.aggregate.get("client_saturated")),
             confirm_samples=confirmation,
+            slo=record.scenario.slo,
         )
 
     def _compatibility(self, record: ScenarioRecord) -> list[str]:

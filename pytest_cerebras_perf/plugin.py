@@ -17,6 +17,7 @@ import pytest
 
 from . import cli, distributed, messages, progress, terminal
 from .caveats import caveat
+from .redact import RedactedWriter, redact_report
 from .scenarios import Scenario, ScenarioError, build_scenario, find_scenarios_file, load_scenarios, select
 from .settings import OPTIONS, RawValues, Settings, SettingsError, choose_kind, resolve
 
@@ -195,7 +196,7 @@ class CerebrasCall:
 
     def __call__(self, **overrides: Any) -> Run:
         from .retry import DailyQuotaExceeded
-        from .session import DailyQuotaExceededSkip, Run
+        from .session import DailyQuotaExceededSkip, Run, RunIdTaken
 
         # ``from None``: the reason is the whole story, pytest need not print the quota exception too
         try:
@@ -206,7 +207,7 @@ class CerebrasCall:
             )
         except DailyQuotaExceededSkip as exc:
             raise pytest.skip.Exception(str(exc)) from None
-        except DailyQuotaExceeded as exc:
+        except (DailyQuotaExceeded, RunIdTaken) as exc:
             raise pytest.fail.Exception(str(exc), pytrace=False) from None
         self._item.stash.setdefault(RECORDS_KEY, []).append(record)
         return Run(record)
@@ -244,6 +245,11 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     return result
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    redact_report(report)  # first, so every later reader (terminal, JUnit, xdist) gets the masked text
+
+
 # -- the end ----------------------------------------------------------------------------------
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     perf = session.config.stash.get(SESSION_KEY, None)
@@ -267,7 +273,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     perf = config.stash.get(SESSION_KEY, None)
     if perf is not None:
-        terminal.summary(terminalreporter, perf, config.stash.get(WRITTEN_KEY, None))
+        terminal.summary(RedactedWriter(terminalreporter), perf, config.stash.get(WRITTEN_KEY, None))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -23,7 +23,7 @@ from .fingerprint import fingerprint_warnings, fingerprints
 from .gate import GatePolicy, Verdict
 from .gating import gate_run, suite_taus
 from .load import Harness, LoadPlan, LoadResult, aggregate, run_measured, warm
-from .metrics import METRICS, Sample, metric_values
+from .metrics import METRICS, Sample, metric_values, rejected_server_times
 from .retry import DailyQuotaExceeded, RetryPolicy
 from .runner import LoopThread
 from .scenarios import Scenario
@@ -42,6 +42,11 @@ def commit_info(root: Path) -> dict[str, Any] | None:
 
     info = get_commit_info(str(root))  # type: ignore[no-untyped-call]
     return info if isinstance(info, dict) and info.get("id") else None
+
+
+def record_id(scenario: str, concurrency: int) -> str:
+    """``<scenario>@c<concurrency>``: what a run is called in the results and keyed by in baselines."""
+    return f"{scenario}@c{concurrency}"
 
 
 def now_iso() -> str:
@@ -66,7 +71,7 @@ class ScenarioRecord:
 
     @property
     def id(self) -> str:
-        return f"{self.scenario.name}@c{self.concurrency}"
+        return record_id(self.scenario.name, self.concurrency)
 
     @property
     def complete(self) -> bool:
@@ -299,6 +304,13 @@ class PerfSession:
         """Warm up, measure, gate. The record is kept even when this is interrupted or a quota ends it."""
         if self.quota_stop:
             raise DailyQuotaExceededSkip(self.quota_stop)
+        key = record_id(scenario.name, concurrency)
+        earlier = next((r.nodeid for r in self.records if r.id == key and r.nodeid != nodeid), None)
+        if earlier is not None:
+            raise RunIdTaken(
+                f"{earlier} already measured {key}: this run would replace it in the results and baselines; "
+                "give this test a scenario of its own (marker name=... or another scenarios.yaml entry)"
+            )
         request = scenario.request_kwargs(overrides)
         record = ScenarioRecord(scenario, concurrency, nodeid, request, LoadResult())
         self.records.append(record)
@@ -308,6 +320,7 @@ class PerfSession:
                 self._measure_into(request, plan, record.result)
             finally:
                 record.aggregate = aggregate(record.result, self.settings.max_client_lag)
+                record.warnings.extend(filter(None, [rejected_server_times(record.result.samples)]))
             self._gate(record, overrides or {}, plan)
         except DailyQuotaExceeded as exc:  # in the warmup, the measured run or the gate's confirmation re-run
             self.quota_stop = self.partial_reason = str(exc)
@@ -456,6 +469,19 @@ class PerfSession:
                 "baseline (rerun with --perf-save --perf-accept-regression if the change is intended)"
             )
         return None
+
+
+class RunIdTaken(Exception):
+    """A second test measured a scenario at a concurrency another test already measured.
+
+    The run id ``<scenario>@c<concurrency>`` keys the results and the baselines, so the second run
+    would silently replace the first. Records are not keyed by node id instead: a node id changes
+    whenever a file or function is renamed (orphaning every accepted run), and two measurements under
+    one scenario name would still claim to be the same prompt type. Nor is it a collection error: a
+    test that only calls ``cerebras_call.once()`` on the scenario measures no run and is fine. So the
+    second test fails, naming the first, and its fix is a scenario name of its own. (Under
+    pytest-xdist two workers cannot see each other's records; this check is per process.)
+    """
 
 
 class DailyQuotaExceededSkip(Exception):

@@ -210,15 +210,27 @@ def cerebras_call(request: pytest.FixtureRequest) -> CerebrasCall:
     return CerebrasCall(perf, scenario, concurrency, request.node)
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    result = yield
+def _judged(item: pytest.Item) -> str | None:
+    """Record the verdicts as JUnit properties; the gate's failure message, if any."""
     records = item.stash.get(RECORDS_KEY, [])
     perf = item.config.stash.get(SESSION_KEY, None)
     for record in records:
         for verdict in record.verdicts:
             item.user_properties.append((f"perf:{record.id}:{verdict.metric}", verdict.verdict))
-    message = terminal.why_failed(records, require_baseline=bool(perf and perf.settings.require_baseline))
+    return terminal.why_failed(records, require_baseline=bool(perf and perf.settings.require_baseline))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """A test that fails its own check keeps its verdicts and shows the gate's message beside its own."""
+    try:
+        result = yield
+    except BaseException:
+        message = _judged(item)
+        if message:
+            item.add_report_section("call", "cerebras-perf gate", message)
+        raise
+    message = _judged(item)
     if message:
         pytest.fail(message, pytrace=False)
     return result

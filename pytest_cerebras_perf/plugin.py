@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from . import distributed, terminal
+from . import distributed, signals, terminal
 from .baselines import BaselineError
 from .metrics import Sample
 from .retry import DailyQuotaExceeded
@@ -27,6 +27,7 @@ SESSION_KEY = pytest.StashKey[PerfSession]()
 RECORDS_KEY = pytest.StashKey[list[ScenarioRecord]]()
 WRITTEN_KEY = pytest.StashKey[dict[str, Path]]()
 START_ERROR_KEY = pytest.StashKey[str]()
+RESTORE_SIGTERM_KEY = pytest.StashKey[Callable[[], None]]()
 FIXTURE = "cerebras_call"
 CASE_ARG = "_cerebras_perf_case"
 
@@ -79,6 +80,9 @@ def pytest_configure(config: pytest.Config) -> None:
     except SettingsError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[RECORDS_KEY] = []
+    config.stash[RESTORE_SIGTERM_KEY] = signals.sigterm_interrupts()
+    if distributed.is_worker(config):
+        signals.exit_when_orphaned()
 
 
 def _start(perf: PerfSession, start: Callable[[], None]) -> str | None:
@@ -236,6 +240,15 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     return result
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    perf = item.config.stash.get(SESSION_KEY, None)
+    if perf is not None and distributed.is_worker(item.config):
+        distributed.attach_records(item.config, perf, report)
+    return report
+
+
 # -- the end ----------------------------------------------------------------------------------
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     perf = session.config.stash.get(SESSION_KEY, None)
@@ -266,3 +279,4 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     perf = config.stash.get(SESSION_KEY, None)
     if perf is not None:
         perf.close()
+    config.stash.get(RESTORE_SIGTERM_KEY, lambda: None)()

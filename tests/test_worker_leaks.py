@@ -7,7 +7,6 @@ import secrets
 from pathlib import Path
 
 import pytest
-
 from hostile_server import MODEL, echoing_401_server
 
 CANARY_KEY = f"sk-canary-{secrets.token_hex(8)}"

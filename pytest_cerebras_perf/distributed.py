@@ -14,7 +14,12 @@ rejects hook implementations whose specs a missing xdist never registered.
 from __future__ import annotations
 
 import base64
+import contextlib
+import os
 import pickle
+import queue
+import signal
+import time
 from typing import Any
 
 import pytest
@@ -24,6 +29,8 @@ from .session import Measured, PerfSession
 MEASURED = "cerebras_perf_measured"
 RECORDS = "cerebras_perf_records"  # an attribute of a worker's test report (xdist serializes it)
 _SENT = pytest.StashKey[int]()
+# How long an interrupted controller waits for its workers to hand over what they measured.
+HANDOVER_TIMEOUT_S = 15.0
 EMULATOR = "cerebras_perf_emulator"
 
 
@@ -92,6 +99,35 @@ class ControllerHooks:
                 self.perf.partial_reason = self.perf.partial_reason or "a pytest-xdist worker went down"
             return
         self._absorb(pickle.loads(data))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Interrupted (Ctrl-C, SIGTERM): before xdist tears the workers down, interrupt them too and
+        collect what they measured, the scenario each was in the middle of included."""
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            self._collect_interrupted(session.config.pluginmanager.getplugin("dsession"))
+
+    def _collect_interrupted(self, dsession: Any) -> None:
+        nodes = set(getattr(dsession, "_active_nodes", ()))
+        events = getattr(dsession, "queue", None)
+        if not nodes or events is None:
+            return
+        for node in nodes:
+            pid = getattr(getattr(getattr(node.gateway, "_io", None), "popen", None), "pid", None)
+            if pid is not None:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + HANDOVER_TIMEOUT_S
+        while nodes and time.monotonic() < deadline:
+            try:
+                name, kwargs = events.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if name == "testreport":
+                self.pytest_runtest_logreport(kwargs["rep"])
+            elif name in ("workerfinished", "errordown"):
+                self.pytest_testnodedown(kwargs["node"], kwargs.get("error"))
+                nodes.discard(kwargs["node"])
 
     def _absorb(self, measured: Measured) -> None:
         self.perf.absorb(measured)

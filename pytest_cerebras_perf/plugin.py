@@ -82,6 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RECORDS_KEY] = []
     config.stash[RESTORE_SIGTERM_KEY] = signals.sigterm_interrupts()
     if distributed.is_worker(config):
+        signals.interrupt_once()
         signals.exit_when_orphaned()
 
 

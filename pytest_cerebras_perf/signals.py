@@ -37,6 +37,22 @@ def sigterm_interrupts() -> Callable[[], None]:
     return restore
 
 
+def interrupt_once() -> None:
+    """A pytest-xdist worker: the first SIGINT or SIGTERM interrupts it (its controller forwards
+    one, a terminal's Ctrl-C sends another to the whole process group); later ones are ignored so
+    that it can hand what it measured to the controller. The controller kills it if it hangs."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def once(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _interrupt(signum, frame)
+
+    signal.signal(signal.SIGINT, once)
+    signal.signal(signal.SIGTERM, once)
+
+
 def exit_when_orphaned(poll: float = PARENT_POLL_S) -> None:
     """A daemon thread that ends this process at once when its parent dies (SIGKILL, crash): an
     orphaned pytest-xdist worker would otherwise go on sending requests nobody will read. The

@@ -85,7 +85,10 @@ def why_failed(records: Sequence[ScenarioRecord], *, require_baseline: bool) -> 
     lines = []
     for record in records:
         samples = record.result.samples
-        if samples and not any(s.ok for s in samples):
+        stopped = record.result.stopped
+        if stopped is not None and stopped != "interrupted":  # a breaker or quota stop: say why it ended early
+            lines.append(f"{record.id}: {stopped} ({len(samples)} requests kept)")
+        elif samples and not any(s.ok for s in samples):
             lines.append(f"{record.id}: all {len(samples)} requests failed, nothing was measured: {_errors(samples)}")
         for verdict in record.verdicts:
             if verdict.verdict == "regression":

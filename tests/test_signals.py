@@ -1,0 +1,139 @@
+"""SIGTERM (what ``timeout``, GitLab, Jenkins and Kubernetes send) and SIGINT in the middle of a run,
+serial, under pytest-xdist and with client processes: every request the emulator completed is a
+sample in the partial results (but those in flight at the signal), no baseline is accepted, no
+process of the run is alive 2 s after pytest exits, and no request reaches the emulator after it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pytest_cerebras_perf.emulator import EmulatorProcess
+
+API_KEY = "signals-test-key"
+CONCURRENCY = 2
+SCENARIOS = """
+scenarios:
+  quick: {prompt: hi, max_completion_tokens: 4, min_completion_tokens: 4}
+  slow: {prompt: hi, max_completion_tokens: 40, min_completion_tokens: 40}
+"""
+TEST = """
+    import os
+    from pathlib import Path
+
+    import pytest
+
+    @pytest.mark.scenario
+    def test_latency(cerebras_call, request):
+        (Path(os.environ["STARTED_DIR"]) / request.node.callspec.id).touch()
+        cerebras_call()
+"""
+MODES = {"serial": [], "xdist": ["-n", "2"], "perf-workers": ["--perf-workers", "2"]}
+CASES = [
+    pytest.param(signal.SIGTERM, "serial", id="SIGTERM-serial"),
+    pytest.param(signal.SIGTERM, "xdist", id="SIGTERM-xdist"),
+    pytest.param(signal.SIGTERM, "perf-workers", id="SIGTERM-perf-workers"),
+    pytest.param(signal.SIGINT, "xdist", id="SIGINT-xdist"),  # serial SIGINT: test_interrupt.py
+    pytest.param(signal.SIGINT, "perf-workers", id="SIGINT-perf-workers"),
+]
+
+
+def wait_for(condition: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def descendants(root: int) -> set[int]:
+    """Every process below ``root`` (a /proc scan, Linux only)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+    found: set[int] = set()
+    frontier = {root}
+    while frontier:
+        frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the run's processes")
+@pytest.mark.parametrize(("signum", "mode"), CASES)
+def test_a_signal_mid_run_keeps_every_completed_sample_and_leaves_nothing_running(
+    pytester: pytest.Pytester, emulator: EmulatorProcess, signum: signal.Signals, mode: str
+) -> None:
+    emulator.set_profile({"decode_tps": 400.0})  # a "slow" request takes 0.1 s: 100 iterations, 5 s per slot
+    emulator.reset()
+    pytester.makefile(".yaml", scenarios=SCENARIOS)
+    pytester.makepyfile(TEST)
+    started = pytester.mkdir("started")
+    out = pytester.path / "out"
+    command = [
+        *(sys.executable, "-m", "pytest", "-p", "cerebras_perf", "-p", "no:cacheprovider", "-p", "no:randomly"),
+        *("--perf-base-url", emulator.url, "--iterations", "100", "--warmup", "0"),
+        *("--concurrency", str(CONCURRENCY), "--perf-no-gate", "--perf-save"),
+        *("--perf-json", str(out / "results.json"), "--perf-report", str(out / "report.html")),
+        *("--perf-seed-results", "none", "--perf-baseline-dir", str(out / "baselines")),
+        *MODES[mode],
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=pytester.path,
+        env={**os.environ, "STARTED_DIR": str(started), "CEREBRAS_API_KEY": API_KEY},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background job ignores it
+    )
+    try:
+        wait_for(lambda: (started / "slow").exists(), 90, "the slow scenario to start")
+        slow_done = lambda: sum(1 for r in emulator.truth() if r["completion_tokens"] == 40)  # noqa: E731
+        wait_for(lambda: slow_done() >= 10, 30, "the slow scenario's first requests")
+        children = descendants(process.pid)
+        process.send_signal(signum)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    exited_ns = time.monotonic_ns()  # the emulator's truth uses the same clock
+
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert "baselines NOT saved: the run is partial" in output and not (out / "baselines").exists()
+    results = json.loads((out / "results.json").read_text())
+    assert results["run"]["partial"] is True
+    assert "partial" in (out / "report.html").read_text().lower()
+    samples = {s["request_id"]: s for scenario in results["scenarios"] for s in scenario["samples"]}
+    slow = next(s for s in results["scenarios"] if s["name"] == "slow")
+    assert slow["complete"] is False and slow["samples"], output
+
+    time.sleep(2.0)
+    assert [pid for pid in children if alive(pid)] == []
+    truth = emulator.truth()
+    assert [r for r in truth if r["arrival_ns"] > exited_ns] == []
+    completed = [r for r in truth if r["outcome"] == "ok" and r["end_ns"] is not None]
+    kept = [r for r in completed if r["request_id"] in samples]
+    in_flight = CONCURRENCY * (2 if mode == "xdist" else 1)  # two scenarios may run at once under xdist
+    assert len(completed) - len(kept) <= in_flight, output
+    assert all(samples[r["request_id"]]["ok"] for r in kept)

@@ -22,6 +22,7 @@ from typing import Any, ParamSpec, TypeVar
 from filelock import FileLock, Timeout
 
 from .files import write_atomic
+from .metrics import METRICS, PLAUSIBLE_LIMIT
 
 SCHEMA = "cerebras-perf-baseline/1"
 _SCHEMA_PREFIX = "cerebras-perf-baseline/"
@@ -219,10 +220,7 @@ def _read(
     try:
         stored_target = _expect(document.get("target"), dict, "target")
         stored_model = _expect(document.get("model"), str, "model")
-        scenarios = {
-            scenario_id: _scenario_from_json(entry, f"scenarios.{scenario_id}")
-            for scenario_id, entry in _expect(document.get("scenarios"), dict, "scenarios").items()
-        }
+        scenarios = _scenarios_from_json(document.get("scenarios"))
     except _Malformed as exc:
         raise BaselineError(f"{path}: corrupt baseline file ({exc})") from exc
     if stored_target != _plain(target) or stored_model != model:
@@ -249,6 +247,16 @@ def _check_schema(path: Path, schema: Any) -> None:
         raise BaselineError(f"{path}: schema {schema} is older than {SCHEMA} and cannot be read")
 
 
+def _scenarios_from_json(raw: Any) -> dict[str, ScenarioBaseline]:
+    """Every scenario that has accepted runs: an entry with ``"runs": []`` (emptied by hand) is no
+    baseline for that scenario, as if it were absent; saving appends to it as usual."""
+    parsed = {
+        scenario_id: _scenario_from_json(entry, f"scenarios.{scenario_id}")
+        for scenario_id, entry in _expect(raw, dict, "scenarios").items()
+    }
+    return {scenario_id: baseline for scenario_id, baseline in parsed.items() if baseline.runs}
+
+
 def _scenario_from_json(raw: Any, where: str) -> ScenarioBaseline:
     entry = _expect(raw, dict, where)
     runs = _expect(entry.get("runs"), list, f"{where}.runs")
@@ -265,9 +273,9 @@ def _run_from_json(raw: Any, where: str) -> BaselineRun:
         run_id=_expect(run.get("run_id"), str, f"{where}.run_id"),
         accepted=_expect(run.get("accepted"), str, f"{where}.accepted"),
         commit=_optional(run.get("commit"), str, f"{where}.commit"),
-        iterations=_expect(run.get("iterations"), int, f"{where}.iterations"),
-        samples={metric: _numbers(values, f"{where}.samples.{metric}") for metric, values in samples.items()},
-        error_rate=_number(run.get("error_rate"), f"{where}.error_rate"),
+        iterations=_count(run.get("iterations"), f"{where}.iterations"),
+        samples={metric: _samples(metric, values, f"{where}.samples.{metric}") for metric, values in samples.items()},
+        error_rate=_number(run.get("error_rate"), f"{where}.error_rate", low=0.0, high=1.0),
         max_completion_tokens=_optional(run.get("max_completion_tokens"), int, f"{where}.max_completion_tokens"),
         plugin_version=_optional(run.get("plugin_version"), str, f"{where}.plugin_version"),
         sdk_version=_optional(run.get("sdk_version"), str, f"{where}.sdk_version"),
@@ -285,14 +293,29 @@ def _optional(value: Any, kind: type[Any], where: str) -> Any:
     return None if value is None else _expect(value, kind, where)
 
 
-def _number(value: Any, where: str) -> float:
+def _count(value: Any, where: str) -> int:
+    count: int = _expect(value, int, where)
+    if count < 0:
+        raise _Malformed(f"{where} should be >= 0, found {count}")
+    return count
+
+
+def _number(value: Any, where: str, *, low: float = -math.inf, high: float = math.inf) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise _Malformed(f"{where} should be a finite number, found {value!r}")
+    if not low <= value <= high:
+        raise _Malformed(f"{where} should be between {low:g} and {high:g}, found {value!r}")
     return float(value)
 
 
-def _numbers(values: Any, where: str) -> list[float]:
-    return [_number(value, f"{where}[{index}]") for index, value in enumerate(_expect(values, list, where))]
+def _samples(metric: str, values: Any, where: str) -> list[float]:
+    """A metric's values within what it can be: no negative duration, nothing past its unit's
+    ``PLAUSIBLE_LIMIT``. A metric this version does not know is only checked to be finite."""
+    spec = METRICS.get(metric)
+    high = PLAUSIBLE_LIMIT[spec.unit] if spec else math.inf
+    low = -high if spec is None or spec.signed else 0.0
+    items = _expect(values, list, where)
+    return [_number(value, f"{where}[{index}]", low=low, high=high) for index, value in enumerate(items)]
 
 
 # -- stable output ------------------------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""Atomic file writes: every file the plugin writes goes through here, so a crash never leaves half a file."""
+"""Every file the plugin writes goes through :func:`write_atomic`: so a crash never leaves half a
+file, and so no registered secret reaches the disk (the one redaction point of every artifact:
+results, report, exports, step summary, baselines).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,15 @@ import os
 import tempfile
 from pathlib import Path
 
+from .redact import redact
+
 
 def write_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``.
+    """Write ``text``, redacted, to ``path`` via a temporary file in the same folder and ``os.replace``.
 
     Readers see the old file or the new one, never a mix; a failure midway leaves the old file.
     """
+    text = redact(text)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 from cerebras.cloud.sdk import APIStatusError
 
-from .measure import IncompleteStream, RawStream, RequestClock, StreamError, read_stream
+from .measure import BadResponse, IncompleteStream, RawStream, RequestClock, StreamError, read_stream
 from .metrics import Sample, SampleError
 from .retry import (
     Breaker,
@@ -93,7 +93,7 @@ class Outcome:
             return Sample(ok=False, retries=self.retries, error=self.error, scheduled_ns=self.scheduled_ns)
         try:
             measurement = self.raw.measurement()
-        except (StreamError, IncompleteStream) as exc:  # read_stream let it through as clean: keep the run
+        except (StreamError, IncompleteStream, BadResponse) as exc:  # measurement() raises nothing else
             failure = classify(exc)
             error = SampleError(failure.kind, failure.status, failure.message)
             return Sample(ok=False, retries=self.retries, error=error, scheduled_ns=self.scheduled_ns)

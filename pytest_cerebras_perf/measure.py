@@ -15,6 +15,7 @@ finished request's ~4 ms of JSON never delays the timestamps of the streams stil
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 import uuid
@@ -30,7 +31,13 @@ from cerebras.cloud.sdk import AsyncCerebras
 from .metrics import ServerTimes, Timing, Usage
 
 REQUEST_ID_HEADER = "x-perf-request-id"
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+"""Bytes one response may hold: a 32k-token answer streamed one token per chunk is ~8 MiB of SSE, so
+only a server that streams without end gets here; the request is cut there, which bounds the client's
+memory at this much per request in flight."""
+SERVER_MESSAGE_CHARS = 200
 _ERROR_KEY = re.compile(rb'"error"\s*:')
+_MARKUP = re.compile(r"(?is)<(script|style)\b.*?</\1>|<[^>]*>")
 
 
 class RequestClock:
@@ -85,6 +92,39 @@ class StreamError(Exception):
 
 class IncompleteStream(Exception):
     """The connection ended before ``[DONE]`` and before the final chunk with usage."""
+
+
+MALFORMED_RESPONSE = "malformed_response"
+EMPTY_RESPONSE = "empty_response"
+NOT_A_STREAM = "not_a_stream"
+RESPONSE_TOO_LARGE = "response_too_large"
+
+
+class BadResponse(Exception):
+    """The endpoint answered, but not with a usable stream. ``kind`` (one of the constants above) is
+    what the error sample records; asking again would get the same answer, so it is not retried."""
+
+    def __init__(self, kind: str, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+
+
+def server_message(body: str | bytes) -> str:
+    """What a non-stream body says, on one line: a JSON error's message, else the text without markup,
+    cut at ``SERVER_MESSAGE_CHARS`` (callers redact it)."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    if isinstance(document, dict) and document.get("error") is not None:
+        error = document["error"]
+        text = str(error.get("message") or error) if isinstance(error, dict) else str(error)
+    else:
+        text = _MARKUP.sub(" ", text)
+    text = " ".join(text.split())
+    return text if len(text) <= SERVER_MESSAGE_CHARS else text[: SERVER_MESSAGE_CHARS - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -146,19 +186,38 @@ def parse_stream(chunks: list[tuple[int, bytes]]) -> _Parsed:
                 str(error.get("message", "error event in stream")),
                 str(error.get("code")) if error.get("code") is not None else None,
             )
-        for choice in event.get("choices") or ():
-            delta = choice.get("delta") or {}
-            text = (delta.get("content") or "") + (delta.get("reasoning") or "")
-            if text:
-                if parsed.first_token_ns is None:
-                    parsed.first_token_ns = stamp
-                parsed.chunk_ns.append(stamp)
-                parsed.content.append(delta.get("content") or "")
-        if event.get("usage"):
-            parsed.usage = event["usage"]
-        if event.get("time_info"):
-            parsed.time_info = event["time_info"]
+        try:
+            _take(parsed, event, stamp)
+        except (AttributeError, TypeError, ValueError) as exc:
+            snippet = payload[:SERVER_MESSAGE_CHARS].decode("utf-8", "replace")
+            raise BadResponse(MALFORMED_RESPONSE, f"malformed chunk ({exc}): {snippet}") from None
     return parsed
+
+
+def _take(parsed: _Parsed, event: dict[str, Any], stamp: int) -> None:
+    """One chunk's tokens, usage and ``time_info``; a chunk of the wrong shape raises TypeError and kin."""
+    for choice in event.get("choices") or ():
+        delta = choice.get("delta") or {}
+        text = (delta.get("content") or "") + (delta.get("reasoning") or "")
+        if text:
+            if parsed.first_token_ns is None:
+                parsed.first_token_ns = stamp
+            parsed.chunk_ns.append(stamp)
+            parsed.content.append(delta.get("content") or "")
+    if event.get("usage"):
+        parsed.usage = event["usage"]
+    if event.get("time_info"):
+        parsed.time_info = event["time_info"]
+
+
+def _count(raw: Mapping[str, Any], key: str, where: str) -> int:
+    """A token count as sent, or 0 when absent; anything but a finite non-negative number is malformed."""
+    value = raw.get(key)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise BadResponse(MALFORMED_RESPONSE, f"{where}.{key} is {value!r}, not a token count")
+    return int(value)
 
 
 def _usage(parsed: _Parsed, warnings: list[str]) -> Usage:
@@ -167,12 +226,16 @@ def _usage(parsed: _Parsed, warnings: list[str]) -> Usage:
         warnings.append("the endpoint sent no usage: completion tokens counted from content chunks")
         count = len(parsed.chunk_ns)
         return Usage(0, count, count, counted_from_chunks=True)
+    if not isinstance(raw, Mapping):
+        raise BadResponse(MALFORMED_RESPONSE, f"usage is {raw!r}, not an object")
     details = raw.get("prompt_tokens_details") or {}
+    if not isinstance(details, Mapping):
+        raise BadResponse(MALFORMED_RESPONSE, f"usage.prompt_tokens_details is {details!r}, not an object")
     return Usage(
-        prompt_tokens=int(raw.get("prompt_tokens") or 0),
-        completion_tokens=int(raw.get("completion_tokens") or 0),
-        total_tokens=int(raw.get("total_tokens") or 0),
-        cached_tokens=int(details.get("cached_tokens") or 0),
+        prompt_tokens=_count(raw, "prompt_tokens", "usage"),
+        completion_tokens=_count(raw, "completion_tokens", "usage"),
+        total_tokens=_count(raw, "total_tokens", "usage"),
+        cached_tokens=_count(details, "cached_tokens", "usage.prompt_tokens_details"),
     )
 
 
@@ -186,6 +249,7 @@ class RawStream:
     end_ns: int
     chunks: list[tuple[int, bytes]]
     headers: Mapping[str, str]
+    status: int = 200
 
     @property
     def size(self) -> int:
@@ -197,13 +261,29 @@ class RawStream:
         return raw.rstrip().endswith(b"[DONE]") and _ERROR_KEY.search(raw) is None
 
     def measurement(self) -> Measurement:
-        """Parse; raises :class:`StreamError` or :class:`IncompleteStream` for a failed attempt."""
+        """Parse; raises :class:`StreamError`, :class:`IncompleteStream` or :class:`BadResponse` for a
+        failed attempt, and nothing else: a parse failure costs only this request."""
+        try:
+            return self._measurement()
+        except (StreamError, IncompleteStream, BadResponse):
+            raise
+        except Exception as exc:  # a shape no check above foresaw: still only this request's failure
+            raise BadResponse(MALFORMED_RESPONSE, f"cannot parse the response: {type(exc).__name__}: {exc}") from None
+
+    def _measurement(self) -> Measurement:
         chunks = self.chunks
-        parsed = parse_stream(chunks)
         if not chunks:
             raise IncompleteStream("the endpoint closed the stream without sending any event")
+        if not _events(chunks):
+            body = b"".join(chunk for _, chunk in chunks)
+            raise BadResponse(
+                NOT_A_STREAM, f"the answer is not an event stream: {server_message(body)}", status=self.status
+            )
+        parsed = parse_stream(chunks)
         if parsed.done_ns is None and parsed.usage is None:
             raise IncompleteStream(f"the stream ended after {len(parsed.chunk_ns)} content chunks without [DONE]")
+        if parsed.first_token_ns is None:
+            raise BadResponse(EMPTY_RESPONSE, "the stream ended without any content or reasoning token")
         warnings: list[str] = []
         usage = _usage(parsed, warnings)
         timing = Timing(
@@ -233,11 +313,13 @@ async def read_stream(
     timeout: float,
 ) -> RawStream:
     """Send one streaming chat completion and keep its timestamped bytes. SDK errors propagate for the
-    retry policy, and so do stream errors: a stream that did not end cleanly is parsed at once."""
+    retry policy, and so do stream errors: a stream that did not end cleanly is parsed at once. A
+    response past ``MAX_RESPONSE_BYTES`` is cut: leaving the ``async with`` closes its connection."""
     request_id = uuid.uuid4().hex
     chunks: list[tuple[int, bytes]] = []
     append = chunks.append
     clock_ns = time.perf_counter_ns
+    size = 0
     try:
         async with client.chat.completions.with_streaming_response.create(
             model=model,
@@ -247,14 +329,24 @@ async def read_stream(
             **request,
         ) as response:
             headers = dict(response.headers)
+            status = response.status_code
             async for chunk in response.iter_bytes():
                 append((clock_ns(), chunk))
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    chunks.clear()
+                    raise BadResponse(
+                        RESPONSE_TOO_LARGE,
+                        f"the response passed {MAX_RESPONSE_BYTES // 2**20} MiB without ending: cut there, "
+                        "connection closed",
+                        status=status,
+                    )
         end_ns = clock_ns()
     finally:
         stamps = clock.pop(request_id)
     if stamps is None:
         raise RuntimeError("the transport's request hook did not run: cannot time this request")
-    raw = RawStream(request_id, stamps[0], stamps[1], end_ns, chunks, headers)
+    raw = RawStream(request_id, stamps[0], stamps[1], end_ns, chunks, headers, status)
     if not raw.ends_cleanly():
         raw.measurement()
     return raw

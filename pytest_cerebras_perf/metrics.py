@@ -6,6 +6,7 @@ did not report is ``None``, never 0, so a missing ``time_info`` cannot pass for 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -21,6 +22,12 @@ class MetricSpec:
     label: str
     unit: Unit
     higher_is_better: bool = False
+    signed: bool = False  # a difference of two clocks' figures: may be below zero
+
+
+PLAUSIBLE_LIMIT: dict[Unit, float] = {"s": 86_400.0, "tok/s": 1e15, "%": 1e15, "tokens": 1e15}
+"""The largest magnitude a figure of each unit can have: no request lasts a day, and nothing else
+comes near 1e15. Beyond it a number is corrupt (a buggy server's 1e308), never a measurement."""
 
 
 METRICS: dict[str, MetricSpec] = {
@@ -37,8 +44,8 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("server_completion", "server completion time", "s"),
         MetricSpec("server_total", "server total time", "s"),
         MetricSpec("server_output_tps", "server output tokens/s", "tok/s", higher_is_better=True),
-        MetricSpec("network_overhead", "network overhead (e2e - server total)", "s"),
-        MetricSpec("network_overhead_pct", "network overhead % of server time", "%"),
+        MetricSpec("network_overhead", "network overhead (e2e - server total)", "s", signed=True),
+        MetricSpec("network_overhead_pct", "network overhead % of server time", "%", signed=True),
         MetricSpec("prompt_tokens", "prompt tokens", "tokens"),
         MetricSpec("completion_tokens", "completion tokens", "tokens"),
     )
@@ -86,23 +93,50 @@ class Usage:
 
 @dataclass(frozen=True)
 class ServerTimes:
-    """``time_info`` as the endpoint reported it; fields it did not send stay ``None``."""
+    """``time_info`` as the endpoint reported it; fields it did not send stay ``None``.
+
+    ``rejected`` names the fields it sent that are no measurement (NaN, infinite, negative, over
+    ``PLAUSIBLE_LIMIT``, not a number): they count as not reported, and the results say so.
+    """
 
     queue_time: float | None = None
     prompt_time: float | None = None
     completion_time: float | None = None
     total_time: float | None = None
+    rejected: tuple[str, ...] = ()
 
     @classmethod
-    def from_time_info(cls, info: Mapping[str, Any] | None) -> ServerTimes:
-        if not info:
+    def from_time_info(cls, info: Any) -> ServerTimes:
+        if not isinstance(info, Mapping):
             return cls()
-
-        def pick(key: str) -> float | None:
+        values: dict[str, float] = {}
+        rejected: list[str] = []
+        for key in SERVER_FIELDS.values():
             value = info.get(key)
-            return float(value) if isinstance(value, (int, float)) else None
+            if value is None:
+                continue
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or not 0 <= value <= PLAUSIBLE_LIMIT["s"]
+            ):
+                rejected.append(key)
+            else:
+                values[key] = float(value)
+        return cls(**values, rejected=tuple(rejected))
 
-        return cls(pick("queue_time"), pick("prompt_time"), pick("completion_time"), pick("total_time"))
+
+def rejected_server_times(samples: Sequence[Sample]) -> str | None:
+    """One warning line when responses carried unusable ``time_info`` values, else None."""
+    hit = [s for s in samples if s.server.rejected]
+    if not hit:
+        return None
+    fields = sorted({name for s in hit for name in s.server.rejected})
+    return (
+        f"{len(hit)} of {len(samples)} responses sent unusable time_info ({', '.join(fields)}: NaN, infinite, "
+        "negative or over a day): those server times are not reported"
+    )
 
 
 def _seconds(start_ns: int, end_ns: int) -> float:
@@ -251,6 +285,7 @@ class Sample:
                 "prompt_time": self.server.prompt_time,
                 "completion_time": self.server.completion_time,
                 "total_time": self.server.total_time,
+                "rejected": list(self.server.rejected),
             },
             "server_output_tps": self.server_output_tps,
             "network_overhead": self.network_overhead,

@@ -9,16 +9,17 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from . import distributed, signals, terminal
 from .baselines import BaselineError
 from .metrics import Sample
+from .redact import RedactedWriter, redact_report
 from .retry import DailyQuotaExceeded
 from .scenarios import Scenario, ScenarioError, build_scenario, find_scenarios_file, load_scenarios, select
-from .session import DailyQuotaExceededSkip, PerfSession, Run, ScenarioRecord
+from .session import DailyQuotaExceededSkip, PerfSession, Run, ScenarioRecord, colliding_tests
 from .settings import OPTIONS, RawValues, Settings, SettingsError, resolve
 from .target import TargetError, choose_kind
 
@@ -162,6 +163,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     perf_items = [i for i in session.items if FIXTURE in getattr(i, "fixturenames", ())]
+    cases = [(i.nodeid, _case(i)) for i in perf_items if isinstance(i, pytest.Function)]
+    collision = colliding_tests((nodeid, scenario.name, level) for nodeid, (scenario, level) in cases)
+    if collision is not None:
+        raise pytest.UsageError(collision)
     if not perf_items or session.config.option.collectonly:
         return
     settings = session.config.stash[SETTINGS_KEY]
@@ -175,6 +180,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         session.config.stash[START_ERROR_KEY] = error  # a worker cannot stop the run: its perf tests error
     else:
         raise pytest.UsageError(error)
+
+
+def _case(item: pytest.Function) -> tuple[Scenario, int]:
+    """The (scenario, concurrency) that ``pytest_generate_tests`` gave this test."""
+    return cast("tuple[Scenario, int]", item.callspec.params[CASE_ARG])
 
 
 # -- the fixture ------------------------------------------------------------------------------
@@ -211,7 +221,7 @@ def cerebras_call(request: pytest.FixtureRequest) -> CerebrasCall:
     perf = request.config.stash.get(SESSION_KEY, None)
     if perf is None:
         raise pytest.UsageError("cerebras_call needs the cerebras-perf session (run with -p cerebras_perf)")
-    scenario, concurrency = request.node.callspec.params[CASE_ARG]
+    scenario, concurrency = _case(request.node)
     return CerebrasCall(perf, scenario, concurrency, request.node)
 
 
@@ -250,6 +260,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    redact_report(report)  # first, so every later reader (terminal, JUnit, xdist) gets the masked text
+
+
 # -- the end ----------------------------------------------------------------------------------
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     perf = session.config.stash.get(SESSION_KEY, None)
@@ -273,7 +288,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     perf = config.stash.get(SESSION_KEY, None)
     if perf is not None:
-        terminal.summary(terminalreporter, perf, config.stash.get(WRITTEN_KEY, None))
+        terminal.summary(RedactedWriter(terminalreporter), perf, config.stash.get(WRITTEN_KEY, None))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from .files import write_atomic
 from .metrics import METRICS, metric_values
-from .redact import redact
 from .stats import summarize
 
 if TYPE_CHECKING:
@@ -75,7 +74,7 @@ def build_results(session: PerfSession, *, finished: str, argv: Sequence[str]) -
             "python": f"{platform.python_implementation()} {platform.python_version()}",
             "platform": sys.platform,
             "commit": session.commit,
-            "argv": [redact(a) for a in argv],
+            "argv": list(argv),
         },
         "target": {
             **(endpoint.describe() if endpoint else {"kind": None, "base_url": None}),
@@ -96,6 +95,6 @@ def build_results(session: PerfSession, *, finished: str, argv: Sequence[str]) -
 
 
 def write_results(results: dict[str, Any], path: Path) -> Path:
-    """Redact the whole document once more before it touches the disk."""
-    text = redact(json.dumps(results, indent=2, sort_keys=False, allow_nan=False, default=str))
+    """Strict JSON (no NaN): a value that cannot be written is an error here, not a broken file."""
+    text = json.dumps(results, indent=2, sort_keys=False, allow_nan=False, default=str)
     return write_atomic(path, text + "\n")

@@ -21,7 +21,7 @@ import httpx
 from cerebras.cloud.sdk import APIConnectionError, APIStatusError, APITimeoutError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_random_exponential
 
-from .measure import IncompleteStream, StreamError
+from .measure import BadResponse, IncompleteStream, StreamError
 from .redact import redact
 
 T = TypeVar("T")
@@ -146,6 +146,8 @@ def classify(exc: BaseException) -> Failure:
         return Failure("client_error", status, message, retryable=False)
     if isinstance(exc, WaitTooLong):
         return Failure("rate_limit", None, str(exc), retryable=False)
+    if isinstance(exc, BadResponse):  # asking again gets the same answer
+        return Failure(exc.kind, exc.status, redact(str(exc)).splitlines()[0], retryable=False)
     if isinstance(exc, StreamError):
         if exc.status == 429:
             return Failure("rate_limit", 429, redact(str(exc)), retryable=True)

@@ -6,6 +6,7 @@ traceback from inside YAML parsing tells a user nothing about which of their ent
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -72,14 +73,40 @@ def _where(path: Path, node: yaml.Node | None) -> str:
 
 
 def _expand_files(text: str, base: Path, where: str) -> str:
+    """Replace ``{{file: path}}`` with the file's text. Paths stay inside ``base``'s tree (symlinks
+    resolved): a prompt is sent to the endpoint and written to every artifact, so an include must not
+    reach ``/proc/self/environ`` or a ``.env`` above the project."""
+    root = base.resolve()
+
     def include(match: re.Match[str]) -> str:
-        target = (base / match.group(1)).resolve()
+        name = match.group(1)
+        target = (root / name).resolve()
+        if not target.is_relative_to(root):
+            raise ScenarioError(
+                f"{where}: included file {name!r} is outside {root}; includes must stay in that folder's tree"
+            )
         try:
             return target.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ScenarioError(f"{where}: cannot read included file {match.group(1)!r}: {exc.strerror}") from None
+            raise ScenarioError(f"{where}: cannot read included file {name!r}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise ScenarioError(f"{where}: included file {name!r} is not UTF-8 text (byte {exc.start})") from None
 
     return _FILE_PLACEHOLDER.sub(include, text)
+
+
+def _non_finite(value: Any, path: str) -> str | None:
+    """The dotted path of the first NaN or infinite number in ``value``, else None (YAML reads
+    ``.nan`` and ``.inf`` as numbers that no endpoint accepts)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    if isinstance(value, Mapping):
+        found = (_non_finite(item, f"{path}.{key}") for key, item in value.items())
+    elif isinstance(value, (list, tuple)):
+        found = (_non_finite(item, f"{path}[{index}]") for index, item in enumerate(value))
+    else:
+        return None
+    return next((hit for hit in found if hit is not None), None)
 
 
 def _positive_int(value: Any, where: str, key: str) -> int | None:
@@ -104,6 +131,10 @@ def build_scenario(
             f"{where}: scenario {name!r}: unknown field {unknown[0]!r}; known: {', '.join(sorted(_SCENARIO_KEYS))}"
         )
     merged: dict[str, Any] = {**(defaults or {}), **spec}
+    for key in sorted(merged):
+        bad = _non_finite(merged[key], key)
+        if bad is not None:
+            raise ScenarioError(f"{where}: scenario {name!r}: field {bad!r} must be a finite number (no .nan or .inf)")
     messages = merged.get("messages")
     prompt = merged.get("prompt")
     if messages is None and prompt is None:
@@ -167,6 +198,8 @@ def load_scenarios(path: Path) -> dict[str, Scenario]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read scenarios file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: the scenarios file is not UTF-8 text (byte {exc.start})") from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from .baselines import Baseline, BaselineRun, ScenarioBaseline, baseline_path, l
 from .gate import GatePolicy, Verdict
 from .gating import gate_run
 from .load import Harness, LoadPlan, LoadResult, aggregate, run_measured, warm
-from .metrics import METRICS, Sample, metric_values
+from .metrics import METRICS, Sample, metric_values, rejected_server_times
 from .retry import DailyQuotaExceeded, RetryPolicy
 from .runner import LoopThread
 from .scenarios import Scenario
@@ -38,6 +38,33 @@ def commit_info(root: Path) -> dict[str, Any] | None:
 
     info = get_commit_info(str(root))  # type: ignore[no-untyped-call]
     return info if isinstance(info, dict) and info.get("id") else None
+
+
+def record_id(scenario: str, concurrency: int) -> str:
+    """``<scenario>@c<concurrency>``: what a run is called in the results and keyed by in baselines."""
+    return f"{scenario}@c{concurrency}"
+
+
+def colliding_tests(cases: Iterable[tuple[str, str, int]]) -> str | None:
+    """Why two collected tests cannot both run, given (node id, scenario, concurrency) per test, or None.
+
+    Two tests measuring the same scenario at the same concurrency would share one record id, and the
+    second would silently replace the first in the results and the baseline. Records are not keyed by
+    node id instead: the id is the baseline's key, a node id changes whenever a file or function is
+    renamed (orphaning every accepted run), and two different measurements under one scenario name
+    would still claim to be the same prompt type. So it is a collection error naming both tests; the
+    fix is a name of its own (the marker's ``name=``, or another entry in scenarios.yaml).
+    """
+    first: dict[str, str] = {}
+    for nodeid, scenario, concurrency in cases:
+        key = record_id(scenario, concurrency)
+        other = first.setdefault(key, nodeid)
+        if other != nodeid:
+            return (
+                f"{other} and {nodeid} both measure {key}: one would replace the other in the results and "
+                "baselines; give one of them a scenario of its own (marker name=... or another scenarios.yaml entry)"
+            )
+    return None
 
 
 def now_iso() -> str:
@@ -61,7 +88,7 @@ class ScenarioRecord:
 
     @property
     def id(self) -> str:
-        return f"{self.scenario.name}@c{self.concurrency}"
+        return record_id(self.scenario.name, self.concurrency)
 
     @property
     def complete(self) -> bool:
@@ -272,6 +299,7 @@ class PerfSession:
                 self._measure_into(request, plan, record.result)
             finally:
                 record.aggregate = aggregate(record.result, self.settings.max_client_lag)
+                record.warnings.extend(filter(None, [rejected_server_times(record.result.samples)]))
             self._gate(record, overrides or {}, plan)
         except DailyQuotaExceeded as exc:  # in the warmup, the measured run or the gate's confirmation re-run
             self.quota_stop = self.partial_reason = str(exc)

@@ -330,6 +330,12 @@ def normalise_base_url(url: str, source: str) -> str:
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SettingsError(f"{source}: expected an http(s) URL like http://localhost:8000, got a malformed value")
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or over 65535
+        port = None
+    if port is None and parts.netloc.rpartition("@")[2].rpartition("]")[2].count(":"):
+        raise SettingsError(f"{source}: the port after ':' is missing or not a port number (0-65535)")
     if text.endswith("/v1"):
         text = text[: -len("/v1")]
     return text

@@ -20,6 +20,7 @@ import httpx
 from cerebras.cloud.sdk import APIStatusError, AsyncCerebras, DefaultAioHttpClient
 from httpx_aiohttp import AiohttpTransport
 
+from .measure import server_message
 from .redact import redact, strip_credentials
 from .settings import Secret, Settings
 
@@ -133,7 +134,14 @@ async def list_models(client: AsyncCerebras, endpoint: Endpoint) -> list[str]:
         raise TargetError(_refused(endpoint, exc)) from None
     except Exception as exc:  # any transport error means the endpoint is unusable
         raise TargetError(f"{_where(endpoint)}: cannot reach it: {_root_cause(exc)}") from None
-    return [model.id for model in page.data]
+    models = getattr(page, "data", None)
+    if not isinstance(models, list) or not all(isinstance(getattr(m, "id", None), str) for m in models):
+        # a proxy's HTML page, a JSON document of another shape: the SDK hands it over as it came
+        said = server_message(page if isinstance(page, str) else repr(page))
+        raise TargetError(
+            f"{_where(endpoint)}: GET /v1/models answered something that is not a model list: {redact(said)}"
+        )
+    return [model.id for model in models]
 
 
 def _where(endpoint: Endpoint) -> str:

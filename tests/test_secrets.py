@@ -22,6 +22,7 @@ SCENARIOS = """
 scenarios:
   steady: {prompt: "What is AI?", max_completion_tokens: 12, min_completion_tokens: 12}
   faulty: {prompt: "What is ML?", max_completion_tokens: 12, min_completion_tokens: 12}
+  refused: {prompt: "What is DL?", max_completion_tokens: 12}
 """
 LATENCY_TEST = """
     import pytest
@@ -31,7 +32,7 @@ LATENCY_TEST = """
         cerebras_call()
 """
 REFUSED_TEST = """
-    @pytest.mark.scenario("steady")
+    @pytest.mark.scenario("refused")
     def test_refused(cerebras_call):
         cerebras_call(max_completion_tokens=0)  # every request answered 400: the test fails
 """

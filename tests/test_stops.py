@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from hostile_server import MODEL, millisecond_gateway
+from hostile_gateways import MODEL, millisecond_gateway
 
 from pytest_cerebras_perf.emulator import EmulatorProcess, load_profile
 from pytest_cerebras_perf.retry import BREAKER_THRESHOLD, MAX_ENDPOINT_WAIT_S

@@ -7,7 +7,7 @@ import secrets
 from pathlib import Path
 
 import pytest
-from hostile_server import MODEL, echoing_401_server
+from hostile_gateways import MODEL, echoing_401_server
 
 CANARY_KEY = f"sk-canary-{secrets.token_hex(8)}"
 TEST = """

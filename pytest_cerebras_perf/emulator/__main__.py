@@ -21,6 +21,7 @@ from .timer import new_event_loop
 from .validation import ConfigError
 
 EXIT_BAD_PROFILE = 2
+MAX_PORT = 65535
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
         description="A local Cerebras-compatible inference API with a controllable latency model.",
     )
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
+    parser.add_argument("--port", type=_port, default=0, help="0 picks a free port (default)")
     parser.add_argument(
         "--profile",
         default="fast",
@@ -45,6 +46,17 @@ def _parser() -> argparse.ArgumentParser:
         help="override a profile field (value parsed as YAML); repeatable",
     )
     return parser
+
+
+def _port(raw: str) -> int:
+    """A TCP port number, else argparse's one-line usage error (binding 99999 raises OverflowError)."""
+    try:
+        port = int(raw)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= MAX_PORT:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a TCP port (0-{MAX_PORT})")
+    return port
 
 
 def _announce(url: str) -> None:

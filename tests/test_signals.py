@@ -78,11 +78,11 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the run's processes")
-@pytest.mark.parametrize(("signum", "mode"), CASES)
-def test_a_signal_mid_run_keeps_every_completed_sample_and_leaves_nothing_running(
+def signal_mid_run(
     pytester: pytest.Pytester, emulator: EmulatorProcess, signum: signal.Signals, mode: str
-) -> None:
+) -> tuple[subprocess.Popen[str], str, set[int], int]:
+    """Start a run, signal pytest in the middle of the slow scenario; the process, its output, the
+    processes it had started and when it exited (the emulator's clock)."""
     emulator.set_profile({"decode_tps": 400.0})  # a "slow" request takes 0.1 s: 100 iterations, 5 s per slot
     emulator.reset()
     pytester.makefile(".yaml", scenarios=SCENARIOS)
@@ -117,7 +117,16 @@ def test_a_signal_mid_run_keeps_every_completed_sample_and_leaves_nothing_runnin
         if process.poll() is None:
             process.kill()
             process.communicate()
-    exited_ns = time.monotonic_ns()  # the emulator's truth uses the same clock
+    return process, output, children, time.monotonic_ns()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the run's processes")
+@pytest.mark.parametrize(("signum", "mode"), CASES)
+def test_a_signal_mid_run_keeps_every_completed_sample_and_leaves_nothing_running(
+    pytester: pytest.Pytester, emulator: EmulatorProcess, signum: signal.Signals, mode: str
+) -> None:
+    process, output, children, exited_ns = signal_mid_run(pytester, emulator, signum, mode)
+    out = pytester.path / "out"
 
     assert process.returncode == pytest.ExitCode.INTERRUPTED, output
     assert "baselines NOT saved: the run is partial" in output and not (out / "baselines").exists()
@@ -137,3 +146,18 @@ def test_a_signal_mid_run_keeps_every_completed_sample_and_leaves_nothing_runnin
     in_flight = CONCURRENCY * (2 if mode == "xdist" else 1)  # two scenarios may run at once under xdist
     assert len(completed) - len(kept) <= in_flight, output
     assert all(samples[r["request_id"]]["ok"] for r in kept)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the run's processes")
+@pytest.mark.parametrize("mode", ["xdist", "perf-workers"])
+def test_client_processes_die_with_a_killed_pytest(
+    pytester: pytest.Pytester, emulator: EmulatorProcess, mode: str
+) -> None:
+    """SIGKILL leaves no chance to clean up: the processes pytest started notice on their own."""
+    process, output, children, _ = signal_mid_run(pytester, emulator, signal.SIGKILL, mode)
+    assert process.returncode == -signal.SIGKILL and children, output
+    time.sleep(2.0)
+    assert [pid for pid in children if alive(pid)] == []
+    sent = len(emulator.truth())
+    time.sleep(1.0)
+    assert len(emulator.truth()) == sent  # nobody is sending any more

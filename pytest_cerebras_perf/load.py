@@ -25,7 +25,7 @@ import contextlib
 import gc
 import random
 import time
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -313,18 +313,25 @@ async def _watch_loop(lags: list[float], stop: asyncio.Event) -> None:
         lags.append(max(0.0, time.perf_counter() - start - LAG_PROBE_INTERVAL))
 
 
-async def first_failure_cancels_all(
-    coroutines: Iterable[Coroutine[Any, Any, None] | asyncio.Future[None]],
-) -> None:
-    """Run ``coroutines`` (or tasks) until all end; the first to raise (a daily quota, an open
+async def first_failure_cancels_all(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Run ``coroutines`` until all end; the first to raise (a daily quota, an open
     breaker) cancels the others at once, and none is left pending, also when this is cancelled."""
     tasks = [asyncio.ensure_future(coroutine) for coroutine in coroutines]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _cancel(tasks)
+    _raise_first(tasks)
+
+
+async def _cancel(tasks: Sequence[asyncio.Future[None]]) -> None:
+    """Cancel whatever still runs and wait until it has: no task is left pending."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _raise_first(tasks: Sequence[asyncio.Future[None]]) -> None:
     for task in tasks:
         if not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
@@ -427,7 +434,7 @@ async def _open_loop(
     assert plan.request_rate is not None
     start = time.perf_counter_ns()
     stop = asyncio.Event()  # set by the first request that ends the run (quota, open breaker)
-    tasks: list[asyncio.Task[None]] = []
+    tasks: list[asyncio.Future[None]] = []
 
     async def one(scheduled_ns: int) -> None:
         started_late = (time.perf_counter_ns() - scheduled_ns) / 1e9
@@ -450,14 +457,11 @@ async def _open_loop(
             if stop.is_set():
                 return
             tasks.append(asyncio.ensure_future(one(scheduled)))
-        await first_failure_cancels_all(tasks)
+        if tasks:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
 
     try:
         await arrivals()
-    finally:  # stopped early or cancelled: no request task is left pending
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    for task in tasks:
-        if not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
+    finally:  # stopped early, or cancelled: no request task is left pending
+        await _cancel(tasks)
+    _raise_first(tasks)

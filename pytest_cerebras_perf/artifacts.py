@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .exports import write_benchmark_json, write_seed_files
+from .per_request import write_csv, write_jsonl
 from .redact import redact
 from .report import write_report
 from .report.markdown import append_step_summary
@@ -57,6 +58,12 @@ def write_all(perf: PerfSession, *, argv: Sequence[str]) -> dict[str, Path]:
         if settings.benchmark_json is not None:
             bench_path = settings.benchmark_json
             views.append(("pytest-benchmark json", bench_path, lambda: write_benchmark_json(results, bench_path)))
+        if settings.csv_path is not None:
+            csv_path = settings.csv_path
+            views.append(("requests csv", csv_path, lambda: write_csv(results, csv_path)))
+        if settings.jsonl_path is not None:
+            jsonl_path = settings.jsonl_path
+            views.append(("requests jsonl", jsonl_path, lambda: write_jsonl(results, jsonl_path)))
         if os.environ.get("GITHUB_STEP_SUMMARY"):
             summary_path = Path(os.environ["GITHUB_STEP_SUMMARY"])
             views.append(("GitHub step summary", summary_path, lambda: append_step_summary(results) and summary_path))

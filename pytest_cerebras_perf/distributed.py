@@ -20,11 +20,12 @@ import pickle
 import queue
 import signal
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .session import Measured, PerfSession
+if TYPE_CHECKING:  # the session (SDK, scipy) loads only when a perf test runs
+    from .session import Measured, PerfSession
 
 MEASURED = "cerebras_perf_measured"
 RECORDS = "cerebras_perf_records"  # an attribute of a worker's test report (xdist serializes it)
@@ -90,6 +91,8 @@ class ControllerHooks:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, RECORDS, None)
         if data is not None:  # our own worker's records, over xdist's channel
+            from .session import Measured  # loaded by now: this controller measures with it
+
             self._absorb(Measured(pickle.loads(base64.b64decode(data)), None, None, None, []))
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:

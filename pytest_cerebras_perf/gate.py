@@ -57,8 +57,6 @@ from numpy.typing import NDArray
 from scipy.special import ndtr, ndtri
 from scipy.stats import binom
 
-from pytest_cerebras_perf.metrics import METRICS
-
 Kind = Literal["pass", "regression", "improvement", "inconclusive", "no-baseline", "not-gated"]
 TauSource = Literal["history", "prior"]
 FloatArray = NDArray[np.float64]
@@ -207,50 +205,6 @@ class Verdict:
             "note": self.note,
             "stage1": None if self.stage1 is None else self.stage1.to_json(),
         }
-
-    def failure_message(self, scenario: str) -> str:
-        """One paragraph a person can act on: what moved, how sure we are, what the gate can see."""
-        if self.metric == "error_rate":  # rates and a margin in points: the note says it all
-            return f"{scenario}: error rate {self.verdict.upper()}: {self.note}."
-        label = METRICS[self.metric].label if self.metric in METRICS else self.metric
-        worse = "slower" if self.higher_is_better else "higher"
-        parts = [f"{scenario}: {self.metric} ({label}) {self.verdict.upper()} at stage {self.stage}"]
-        if self.baseline_p50 is not None and self.current_p50 is not None:
-            parts.append(
-                f"baseline p50 {_display(self.metric, self.baseline_p50)}, "
-                f"current p50 {_display(self.metric, self.current_p50)}"
-            )
-        if self.ratio is not None:
-            parts.append(f"change {_percent(self.ratio - 1)} (Hodges–Lehmann, ratio {self.ratio:.3f})")
-        if self.ratio_bound is not None and self.alpha is not None:
-            side = "at most" if self.higher_is_better else "at least"
-            parts.append(
-                f"{100 * (1 - self.alpha):.3g} % confidence bound: ratio {side} {self.ratio_bound:.3f}"
-                + ("" if self.p_value is None else f" (p = {self.p_value:.2g})")
-            )
-        parts.append(f"tolerance {100 * self.tolerance:.1f} % {worse}")
-        if self.mde is not None:
-            parts.append(f"smallest detectable regression (MDE, 80 % power) {100 * self.mde:.1f} % {worse}")
-        if self.tau is not None:
-            parts.append(f"session drift τ = {100 * self.tau:.1f} % ({self.tau_source})")
-        if self.stage1 is not None and self.stage1.ratio is not None:
-            parts.append(f"stage 1 saw {_percent(self.stage1.ratio - 1)} on n = {self.stage1.n}")
-        if self.note:
-            parts.append(self.note)
-        return "; ".join(parts) + "."
-
-
-def _display(metric: str, value: float) -> str:
-    unit = METRICS[metric].unit if metric in METRICS else ""
-    if unit == "s":
-        return f"{1000 * value:.1f} ms"
-    if unit == "tok/s":
-        return f"{value:.1f} tok/s"
-    return f"{value:.4g}{' ' + unit if unit else ''}"
-
-
-def _percent(fraction: float) -> str:
-    return f"{100 * fraction:+.1f} %"
 
 
 # -- Mann–Whitney / Hodges–Lehmann -----------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 
 from .baselines import ScenarioBaseline
 from .gate import DEFAULT_ABS_FLOORS, GatePolicy, Tolerance, Verdict, confirm, gate_error_rate, gate_metric
+from .goodput import GOODPUT, Slo, gate_goodput
 from .metrics import METRICS, Sample, metric_values
 
 ERROR_RATE = "error_rate"
@@ -65,6 +66,7 @@ def gate_run(
     keep_runs: int,
     saturated: bool,
     confirm_samples: Callable[[], Sequence[Sample]],
+    slo: Slo | None = None,
 ) -> tuple[list[Verdict], int]:
     """Verdicts per gated metric, and how many confirmation samples stage 2 measured (0 if none)."""
     if saturated:
@@ -72,6 +74,13 @@ def gate_run(
         return [_not_gated(m, note, metric_values(samples, m) if m in METRICS else []) for m in metrics], 0
     stage1: dict[str, Verdict] = {}
     for metric in metrics:
+        if metric == GOODPUT:
+            stage1[metric] = (
+                gate_goodput(samples, slo, baseline, keep_runs)
+                if slo
+                else _not_gated(metric, "the scenario declares no slo", [])
+            )
+            continue
         if metric == ERROR_RATE:
             failed = sum(1 for s in samples if not s.ok)
             rates = baseline.error_rates(keep_runs) if baseline else []
@@ -91,7 +100,7 @@ def gate_run(
             policy=policy,
             stage=1,
         )
-    flagged = [m for m, v in stage1.items() if v.verdict == "regression" and m != ERROR_RATE]
+    flagged = [m for m, v in stage1.items() if v.verdict == "regression" and m not in (ERROR_RATE, GOODPUT)]
     if not flagged:
         return list(stage1.values()), 0
     extra = list(confirm_samples())

@@ -124,8 +124,12 @@ class LoadResult:
     cpu_seconds: float = 0.0
     unparsed: list[Outcome] = field(default_factory=list)
     unparsed_bytes: int = 0
+    completed: int = 0  # requests finished so far, and how many of them failed: live progress
+    failed: int = 0
 
     def add(self, outcome: Outcome, dispatch_lag: float | None) -> None:
+        self.completed += 1
+        self.failed += outcome.error is not None
         self.unparsed.append(outcome)
         if dispatch_lag is not None:
             self.dispatch_lag.append(dispatch_lag)
@@ -143,6 +147,8 @@ class LoadResult:
     def merge(self, other: LoadResult) -> None:
         other.parse()
         self.samples.extend(other.samples)
+        self.completed += other.completed
+        self.failed += other.failed
         self.loop_lag.extend(other.loop_lag)
         self.dispatch_lag.extend(other.dispatch_lag)
         self.cpu_seconds += other.cpu_seconds

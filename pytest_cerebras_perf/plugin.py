@@ -1,7 +1,9 @@
 """pytest hooks only: options, marker, parametrization, fixture, gate failures, terminal, files.
 
 Everything with logic lives in modules a unit test can reach (settings, scenarios, session,
-terminal, artifacts); this file wires them to pytest.
+terminal, artifacts); this file wires them to pytest. The modules that measure (the SDK, scipy,
+numpy) are imported inside the hooks that start measuring, so a session with the plugin on but
+no perf test to run never loads them.
 """
 
 from __future__ import annotations
@@ -9,23 +11,22 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import distributed, signals, terminal
-from .baselines import BaselineError
-from .metrics import Sample
+from . import cli, distributed, messages, progress, signals, terminal
 from .redact import RedactedWriter, redact_report
-from .retry import DailyQuotaExceeded
 from .scenarios import Scenario, ScenarioError, build_scenario, find_scenarios_file, load_scenarios, select
-from .session import DailyQuotaExceededSkip, PerfSession, Run, ScenarioRecord, colliding_tests
-from .settings import OPTIONS, RawValues, Settings, SettingsError, resolve
-from .target import TargetError, choose_kind
+from .settings import OPTIONS, RawValues, Settings, SettingsError, choose_kind, resolve
+
+if TYPE_CHECKING:  # the SDK, scipy and numpy load only when a perf test runs (see _start)
+    from .metrics import Sample
+    from .session import PerfSession, Run, ScenarioRecord
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
-SESSION_KEY = pytest.StashKey[PerfSession]()
-RECORDS_KEY = pytest.StashKey[list[ScenarioRecord]]()
+SESSION_KEY: pytest.StashKey[PerfSession] = pytest.StashKey()
+RECORDS_KEY: pytest.StashKey[list[ScenarioRecord]] = pytest.StashKey()
 WRITTEN_KEY = pytest.StashKey[dict[str, Path]]()
 START_ERROR_KEY = pytest.StashKey[str]()
 RESTORE_SIGTERM_KEY = pytest.StashKey[Callable[[], None]]()
@@ -38,7 +39,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for option in OPTIONS:
         env = f" [env {option.env}]" if option.env else ""
         if option.is_flag:
-            group.addoption(option.flag, action="store_true", default=None, dest=option.dest, help=option.help + env)
+            group.addoption(
+                option.flag, action="store_true", default=None, dest=option.dest, help=cli.escape(option.help + env)
+            )
             parser.addini(option.ini, option.help, type="bool", default=False)
         else:
             group.addoption(
@@ -47,7 +50,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 default=None,
                 dest=option.dest,
                 metavar=option.metavar,
-                help=f"{option.help} (default {option.default}){env}",
+                help=cli.escape(f"{option.help} (default {option.default}){env}"),
             )
             parser.addini(option.ini, option.help, default=None)
     parser.addini("perf_api_key", "API key (prefer CEREBRAS_API_KEY or a .env file)", default=None)
@@ -89,6 +92,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _start(perf: PerfSession, start: Callable[[], None]) -> str | None:
     """Start measuring; on failure close everything and return the reason in one line."""
+    from .baselines import BaselineError
+    from .target import TargetError
+
     try:
         start()
     except (TargetError, BaselineError) as exc:
@@ -105,6 +111,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if not distributed.is_controller(config):
         return
+    from .session import PerfSession
+
     perf = PerfSession(config.stash[SETTINGS_KEY], root=config.rootpath)
     error = _start(perf, perf.host)
     if error is not None:
@@ -117,7 +125,10 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     settings = config.stash.get(SETTINGS_KEY, None)
     if settings is None:
         return None
-    lines = [terminal.header(settings, choose_kind(settings))]
+    lines = [terminal.header(settings, choose_kind(settings), config.rootpath)]
+    warning = cli.rootdir_warning(config.invocation_params.args, config.invocation_params.dir, config.rootpath)
+    if warning:
+        lines.append(warning)
     perf = config.stash.get(SESSION_KEY, None)  # this early, only an xdist controller has one
     if perf is not None:
         lines.append(terminal.shared_endpoint(perf))
@@ -163,14 +174,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     perf_items = [i for i in session.items if FIXTURE in getattr(i, "fixturenames", ())]
-    cases = [(i.nodeid, _case(i)) for i in perf_items if isinstance(i, pytest.Function)]
-    collision = colliding_tests((nodeid, scenario.name, level) for nodeid, (scenario, level) in cases)
-    if collision is not None:
-        raise pytest.UsageError(collision)
     if not perf_items or session.config.option.collectonly:
         return
     settings = session.config.stash[SETTINGS_KEY]
     gates = len(perf_items) * max(1, len(settings.gate_metrics))
+    from .session import PerfSession
+
     perf = PerfSession(settings, root=session.config.rootpath, n_gates=gates)
     error = _start(perf, lambda: perf.start(distributed.shared_emulator(session.config)))
     if error is None:
@@ -182,11 +191,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         raise pytest.UsageError(error)
 
 
-def _case(item: pytest.Function) -> tuple[Scenario, int]:
-    """The (scenario, concurrency) that ``pytest_generate_tests`` gave this test."""
-    return cast("tuple[Scenario, int]", item.callspec.params[CASE_ARG])
-
-
 # -- the fixture ------------------------------------------------------------------------------
 class CerebrasCall:
     """``cerebras_call()`` measures the test's scenario; ``cerebras_call.once()`` makes one request."""
@@ -195,16 +199,19 @@ class CerebrasCall:
         self.perf, self.scenario, self.concurrency, self._item = perf, scenario, concurrency, item
 
     def __call__(self, **overrides: Any) -> Run:
+        from .retry import DailyQuotaExceeded
+        from .session import DailyQuotaExceededSkip, Run, RunIdTaken
+
         # ``from None``: the reason is the whole story, pytest need not print the quota exception too
         try:
-            record = terminal.with_progress(
+            record = progress.track(
                 self._item.config,
                 self.perf,
                 lambda: self.perf.measure(self.scenario, self.concurrency, self._item.nodeid, overrides),
             )
         except DailyQuotaExceededSkip as exc:
             raise pytest.skip.Exception(str(exc)) from None
-        except DailyQuotaExceeded as exc:
+        except (DailyQuotaExceeded, RunIdTaken) as exc:
             raise pytest.fail.Exception(str(exc), pytrace=False) from None
         self._item.stash.setdefault(RECORDS_KEY, []).append(record)
         return Run(record)
@@ -221,7 +228,7 @@ def cerebras_call(request: pytest.FixtureRequest) -> CerebrasCall:
     perf = request.config.stash.get(SESSION_KEY, None)
     if perf is None:
         raise pytest.UsageError("cerebras_call needs the cerebras-perf session (run with -p cerebras_perf)")
-    scenario, concurrency = _case(request.node)
+    scenario, concurrency = request.node.callspec.params[CASE_ARG]
     return CerebrasCall(perf, scenario, concurrency, request.node)
 
 
@@ -232,7 +239,7 @@ def _judged(item: pytest.Item) -> str | None:
     for record in records:
         for verdict in record.verdicts:
             item.user_properties.append((f"perf:{record.id}:{verdict.metric}", verdict.verdict))
-    return terminal.why_failed(records, require_baseline=bool(perf and perf.settings.require_baseline))
+    return messages.why_failed(records, require_baseline=bool(perf and perf.settings.require_baseline))
 
 
 @pytest.hookimpl(wrapper=True)

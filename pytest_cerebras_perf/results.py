@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .files import write_atomic
+from .goodput import goodput
 from .metrics import METRICS, metric_values
 from .stats import summarize
 
@@ -51,6 +52,8 @@ def scenario_entry(record: ScenarioRecord) -> dict[str, Any]:
         "samples": [s.to_json() for s in samples],
         "summary": {m: (s.to_json() if s else None) for m, s in summaries.items()},
         "aggregate": record.aggregate,
+        "slo": dict(record.scenario.slo) or None,
+        "goodput": goodput(samples, record.scenario.slo),
         "gate": [v.to_json() for v in record.verdicts],
         "baseline": baseline,
         "confirmation_samples": record.confirmation_samples,

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from .goodput import parse_slo
+
 _FILE_PLACEHOLDER = re.compile(r"\{\{\s*file:\s*([^}]+?)\s*\}\}")
 _SCENARIO_KEYS = {
     "description",
@@ -27,6 +29,7 @@ _SCENARIO_KEYS = {
     "seed",
     "extra_body",
     "tolerances",
+    "slo",
 }
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -49,6 +52,7 @@ class Scenario:
     description: str = ""
     extra_body: Mapping[str, Any] = field(default_factory=dict)
     tolerances: Mapping[str, Any] = field(default_factory=dict)
+    slo: Mapping[str, float] = field(default_factory=dict)  # goodput.py: metric -> limit
 
     @property
     def prompt_text(self) -> str:
@@ -178,6 +182,10 @@ def build_scenario(
     if not isinstance(extra_body, Mapping):
         raise ScenarioError(f"{where}: scenario {name!r}: 'extra_body' must be a mapping")
     seed = merged.get("seed")
+    try:
+        slo = parse_slo(merged.get("slo"), f"{where}: scenario {name!r}")
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from None
     return Scenario(
         name=name,
         messages=tuple(checked),
@@ -189,6 +197,7 @@ def build_scenario(
         description=str(merged.get("description") or ""),
         extra_body=dict(extra_body),
         tolerances=dict(tolerances),
+        slo=slo,
     )
 
 

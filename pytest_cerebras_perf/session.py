@@ -9,13 +9,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .baselines import Baseline, BaselineRun, ScenarioBaseline, baseline_path, load_baseline, save_runs
+from .capacity import SPARE, in_flight_capacity
 from .gate import GatePolicy, Verdict
 from .gating import gate_run
 from .load import Harness, LoadPlan, LoadResult, aggregate, run_measured, warm
@@ -23,9 +24,9 @@ from .metrics import METRICS, Sample, metric_values, rejected_server_times
 from .retry import DailyQuotaExceeded, RetryPolicy
 from .runner import LoopThread
 from .scenarios import Scenario
-from .settings import Settings
+from .settings import Settings, choose_kind
 from .stats import Summary, summarize
-from .target import Endpoint, TargetError, choose_kind, endpoint_for, list_models, new_emulator_key
+from .target import Endpoint, TargetError, endpoint_for, list_models, new_emulator_key
 from .workers import WorkerPool
 
 EMULATOR_TAU_PRIOR = 0.01
@@ -43,28 +44,6 @@ def commit_info(root: Path) -> dict[str, Any] | None:
 def record_id(scenario: str, concurrency: int) -> str:
     """``<scenario>@c<concurrency>``: what a run is called in the results and keyed by in baselines."""
     return f"{scenario}@c{concurrency}"
-
-
-def colliding_tests(cases: Iterable[tuple[str, str, int]]) -> str | None:
-    """Why two collected tests cannot both run, given (node id, scenario, concurrency) per test, or None.
-
-    Two tests measuring the same scenario at the same concurrency would share one record id, and the
-    second would silently replace the first in the results and the baseline. Records are not keyed by
-    node id instead: the id is the baseline's key, a node id changes whenever a file or function is
-    renamed (orphaning every accepted run), and two different measurements under one scenario name
-    would still claim to be the same prompt type. So it is a collection error naming both tests; the
-    fix is a name of its own (the marker's ``name=``, or another entry in scenarios.yaml).
-    """
-    first: dict[str, str] = {}
-    for nodeid, scenario, concurrency in cases:
-        key = record_id(scenario, concurrency)
-        other = first.setdefault(key, nodeid)
-        if other != nodeid:
-            return (
-                f"{other} and {nodeid} both measure {key}: one would replace the other in the results and "
-                "baselines; give one of them a scenario of its own (marker name=... or another scenarios.yaml entry)"
-            )
-    return None
 
 
 def now_iso() -> str:
@@ -160,6 +139,7 @@ class PerfSession:
         self._emulator: Any = None
         self._loop: LoopThread | None = None
         self._harness: Harness | None = None
+        self._pool = 0  # connections the harness may open (capacity.py)
         self._workers: WorkerPool | None = None
         self.commit: dict[str, Any] | None = None
 
@@ -173,14 +153,10 @@ class PerfSession:
         self.commit = commit_info(self.root)
         self.endpoint = self._resolve_endpoint(emulator)
         self._loop = LoopThread()
-        pool = max(settings.concurrency) + 2
+        self._pool = in_flight_capacity(max(settings.concurrency))
         policy = RetryPolicy(retries=settings.retries)
         endpoint = self.endpoint
-
-        async def build() -> Harness:
-            return Harness(endpoint, pool_size=pool, timeout=settings.timeout, policy=policy)
-
-        self._harness = self._loop.run(build())
+        self._harness = self._loop.run(self._build_harness(self._pool))
         if settings.workers > 1:
             self._workers = WorkerPool(
                 endpoint,
@@ -280,9 +256,33 @@ class PerfSession:
 
         async def go() -> LoadResult:
             await warm(harness, model, request, plan)
-            return await run_measured(harness, model, request, plan, result)
+            sized = await self._open_loop_harness(harness, model, request, plan)
+            return await run_measured(sized, model, request, plan, result)
 
         return self._loop.run(go())
+
+    async def _build_harness(self, pool: int) -> Harness:
+        assert self.endpoint is not None
+        s = self.settings
+        return Harness(self.endpoint, pool_size=pool, timeout=s.timeout, policy=RetryPolicy(retries=s.retries))
+
+    async def _open_loop_harness(
+        self, harness: Harness, model: str, request: Mapping[str, Any], plan: LoadPlan
+    ) -> Harness:
+        """The harness an open loop needs: its pool sized from the rate and this scenario's latency
+        (capacity.py), rebuilt and warmed when the current one is too small."""
+        if plan.request_rate is None:
+            return harness
+        probe = await harness.request(model, request)
+        latency = probe.e2e if probe.ok and probe.e2e is not None else self.settings.timeout
+        needed = in_flight_capacity(plan.concurrency, plan.request_rate, latency)
+        if needed <= self._pool:
+            return harness
+        await harness.close()
+        self._harness = harness = await self._build_harness(needed)
+        self._pool = needed
+        await warm(harness, model, request, replace(plan, concurrency=needed - SPARE, warmup=1))
+        return harness
 
     def measure(
         self, scenario: Scenario, concurrency: int, nodeid: str, overrides: Mapping[str, Any] | None = None
@@ -290,6 +290,13 @@ class PerfSession:
         """Warm up, measure, gate. The record is kept even when this is interrupted or a quota ends it."""
         if self.quota_stop:
             raise DailyQuotaExceededSkip(self.quota_stop)
+        key = record_id(scenario.name, concurrency)
+        earlier = next((r.nodeid for r in self.records if r.id == key and r.nodeid != nodeid), None)
+        if earlier is not None:
+            raise RunIdTaken(
+                f"{earlier} already measured {key}: this run would replace it in the results and baselines; "
+                "give this test a scenario of its own (marker name=... or another scenarios.yaml entry)"
+            )
         request = scenario.request_kwargs(overrides)
         record = ScenarioRecord(scenario, concurrency, nodeid, request, LoadResult())
         self.records.append(record)
@@ -340,6 +347,7 @@ class PerfSession:
             keep_runs=s.baseline_runs,
             saturated=bool(record.aggregate.get("client_saturated")),
             confirm_samples=confirmation,
+            slo=record.scenario.slo,
         )
 
     def _compatibility(self, record: ScenarioRecord) -> list[str]:
@@ -401,6 +409,19 @@ class PerfSession:
         assert self.model is not None
         save_runs(self.baseline_file, target=self.target_identity, model=self.model, runs=runs, tolerances=tolerances)
         return self.baseline_file, notes
+
+
+class RunIdTaken(Exception):
+    """A second test measured a scenario at a concurrency another test already measured.
+
+    The run id ``<scenario>@c<concurrency>`` keys the results and the baselines, so the second run
+    would silently replace the first. Records are not keyed by node id instead: a node id changes
+    whenever a file or function is renamed (orphaning every accepted run), and two measurements under
+    one scenario name would still claim to be the same prompt type. Nor is it a collection error: a
+    test that only calls ``cerebras_call.once()`` on the scenario measures no run and is fine. So the
+    second test fails, naming the first, and its fix is a scenario name of its own. (Under
+    pytest-xdist two workers cannot see each other's records; this check is per process.)
+    """
 
 
 class DailyQuotaExceededSkip(Exception):

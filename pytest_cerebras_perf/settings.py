@@ -16,6 +16,7 @@ from typing import Any, Literal
 from .redact import register_secret, register_url_credentials
 
 TargetKind = Literal["auto", "cloud", "emulator", "url"]
+EndpointKind = Literal["emulator", "cloud", "custom"]
 
 
 class SettingsError(ValueError):
@@ -175,6 +176,38 @@ OPTIONS: tuple[Option, ...] = (
         "PATH",
     ),
     Option(
+        "perf_csv",
+        "--perf-csv",
+        "also write every measured request as one CSV row (results JSON fields)",
+        None,
+        None,
+        "PATH",
+    ),
+    Option(
+        "perf_jsonl",
+        "--perf-jsonl",
+        "also write every measured request as one JSON line (the results JSON's samples)",
+        None,
+        None,
+        "PATH",
+    ),
+    Option(
+        "perf_percentiles",
+        "--perf-percentiles",
+        "percentiles in the terminal summary, e.g. 50,90,99",
+        "50,95,99",
+        "CEREBRAS_PERF_PERCENTILES",
+        "P[,P...]",
+    ),
+    Option(
+        "perf_progress",
+        "--perf-progress",
+        "seconds between progress lines when the output is not a terminal (CI logs); 0 = none",
+        "5",
+        "CEREBRAS_PERF_PROGRESS",
+        "S",
+    ),
+    Option(
         "perf_seed_results",
         "--perf-seed-results",
         "folder for the original study's results/benchmark_results_*.json files, or 'none'",
@@ -194,6 +227,7 @@ GATEABLE_METRICS = (
     "server_output_tps",
     "network_overhead",
     "error_rate",
+    "goodput",  # share of requests meeting the scenario's SLO (goodput.py)
 )
 
 
@@ -224,7 +258,22 @@ class Settings:
     report_path: Path | None
     benchmark_json: Path | None
     seed_results_dir: Path | None
+    csv_path: Path | None
+    jsonl_path: Path | None
+    percentiles: tuple[float, ...]
+    progress_every: float
     api_key: Secret | None = field(default=None, repr=False)
+
+
+def choose_kind(settings: Settings) -> EndpointKind:
+    """Which endpoint the settings select; here, not in target.py, so the header needs no SDK import."""
+    if settings.target == "emulator":
+        return "emulator"
+    if settings.target == "cloud":
+        return "cloud"
+    if settings.target == "url" or settings.base_url:
+        return "custom"
+    return "cloud" if settings.api_key else "emulator"
 
 
 class Secret:
@@ -305,6 +354,19 @@ def _concurrency(raw: Any, source: str) -> tuple[int, ...]:
     if len(set(levels)) != len(levels):
         raise SettingsError(f"{source}: repeated concurrency level in {raw!r}")
     return levels
+
+
+def _percentiles(raw: Any, source: str) -> tuple[float, ...]:
+    parts = [p.strip().removeprefix("p") for p in str(raw).split(",")]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        raise SettingsError(f"{source}: expected percentiles like 50,95,99, got {raw!r}") from None
+    if not all(0 < v < 100 for v in values):
+        raise SettingsError(f"{source}: percentiles must be between 0 and 100 (exclusive), got {raw!r}")
+    if len(set(values)) != len(values):
+        raise SettingsError(f"{source}: repeated percentile in {raw!r}")
+    return values
 
 
 def _bool(raw: Any) -> bool:
@@ -402,5 +464,9 @@ def resolve(values: RawValues, *, root: Path, api_key: str | None) -> Settings:
         report_path=_path_or_none(value("perf_report"), root),
         benchmark_json=_path_or_none(value("perf_benchmark_json"), root),
         seed_results_dir=_path_or_none(value("perf_seed_results"), root),
+        csv_path=_path_or_none(value("perf_csv"), root),
+        jsonl_path=_path_or_none(value("perf_jsonl"), root),
+        percentiles=_percentiles(value("perf_percentiles"), source("perf_percentiles")),
+        progress_every=_positive_float(value("perf_progress"), source("perf_progress"), allow_zero=True),
         api_key=Secret(api_key) if api_key else None,
     )

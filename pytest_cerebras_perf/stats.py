@@ -66,3 +66,10 @@ def summarize(values: Sequence[float]) -> Summary | None:
         max=float(np.max(data)),
         cv=None if mean == 0 else std / mean,
     )
+
+
+def percentiles(values: Sequence[float], points: Sequence[float]) -> list[float] | None:
+    """The given percentiles (0-100) of ``values``, as :func:`summarize` computes its own; None if empty."""
+    if len(values) == 0:
+        return None
+    return [float(p) for p in np.percentile(np.asarray(values, dtype=float), list(points))]

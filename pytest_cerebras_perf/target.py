@@ -12,7 +12,6 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -22,10 +21,9 @@ from httpx_aiohttp import AiohttpTransport
 
 from .measure import server_message
 from .redact import redact, strip_credentials
-from .settings import Secret, Settings
+from .settings import EndpointKind, Secret, Settings, choose_kind
 
 CLOUD_URL = "https://api.cerebras.ai"
-EndpointKind = Literal["emulator", "cloud", "custom"]
 
 
 class TargetError(Exception):
@@ -63,16 +61,6 @@ class Endpoint:
             "base_url": self.base_url,
             "emulator_profile": self.emulator_profile,
         }
-
-
-def choose_kind(settings: Settings) -> EndpointKind:
-    if settings.target == "emulator":
-        return "emulator"
-    if settings.target == "cloud":
-        return "cloud"
-    if settings.target == "url" or settings.base_url:
-        return "custom"
-    return "cloud" if settings.api_key else "emulator"
 
 
 def endpoint_for(settings: Settings, *, emulator_url: str | None = None, emulator_key: str | None = None) -> Endpoint:

@@ -26,6 +26,8 @@ def test_defaults() -> None:
     assert s.gate_metrics == ("ttft", "e2e", "output_tps", "server_total", "error_rate")
     assert s.baseline_dir == Path("/project/baselines")
     assert s.report_path == Path("/project/perf-report.html")
+    assert s.percentiles == (50, 95, 99) and s.progress_every == 5 and s.csv_path is None
+    assert settings_from(cli={"perf_percentiles": "p50, 90,99.9"}).percentiles == (50, 90, 99.9)
 
 
 def test_priority_cli_over_env_over_ini() -> None:
@@ -59,6 +61,10 @@ def test_priority_cli_over_env_over_ini() -> None:
         ({"perf_request_rate": "0"}, {}, {}, "--request-rate: must be a positive number"),
         ({"perf_max_client_lag": "fast"}, {}, {}, "--perf-max-client-lag: expected a number"),
         ({}, {"perf_timeout": "nan"}, {}, "ini perf_timeout: must be a positive number"),
+        ({"perf_percentiles": "50,ninety"}, {}, {}, "--perf-percentiles: expected percentiles like 50,95,99"),
+        ({"perf_percentiles": "50,100"}, {}, {}, "--perf-percentiles: percentiles must be between 0 and 100"),
+        ({}, {}, {"CEREBRAS_PERF_PERCENTILES": "99,99"}, "env CEREBRAS_PERF_PERCENTILES: repeated percentile"),
+        ({"perf_progress": "-5"}, {}, {}, "--perf-progress: must be a positive number"),
     ],
 )
 def test_bad_values_name_their_source(

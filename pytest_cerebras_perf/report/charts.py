@@ -417,7 +417,7 @@ def concurrency_chart(runs: Sequence[ScenarioRun]) -> Chart | None:
             by_name.setdefault(run.name, []).append(run)
         for group in by_name.values():
             colour = group[0].colour
-            ttft = [(run.stat("ttft", "p50") or math.nan) * 1000 for run in group]
+            ttft = [(run.stat("ttft", "p50") or math.nan) * display_unit("ttft").factor for run in group]
             aggregate = [float(run.aggregate.get("output_tps") or math.nan) for run in group]
             speed = [run.stat("output_tps", "p50") or math.nan for run in group]
             levels = [run.concurrency for run in group]

@@ -27,6 +27,7 @@ _DISPLAY: dict[str, DisplayUnit] = {
     "%": DisplayUnit(1.0, "%", 1),
     "tokens": DisplayUnit(1.0, "tokens", 0),
     "fraction": DisplayUnit(100.0, "%", 1),
+    "req/s": DisplayUnit(1.0, "req/s", 1),
 }
 
 
@@ -57,11 +58,28 @@ def format_number(value: float | None, decimals: int) -> str:
 
 def format_metric(value: float | None, metric: str, *, with_unit: bool = True) -> str:
     """``0.1234`` s -> ``123.4 ms``; ``1834.2`` tok/s -> ``1,834 tok/s``; None -> ``–``."""
-    unit = display_unit(metric)
+    spec = METRICS.get(metric)
+    return format_value(value, spec.unit if spec is not None else "fraction", with_unit=with_unit)
+
+
+def format_value(value: float | None, data_unit: str, *, with_unit: bool = True) -> str:
+    """A value in a data unit (``s``, ``tok/s``, ``%``, ``tokens``, ``fraction``, ``req/s``) as shown."""
+    unit = _DISPLAY[data_unit]
     if value is None or not _finite(value):
         return "–"
     text = format_number(value * unit.factor, unit.decimals)
     return f"{text} {unit.label}" if with_unit else text
+
+
+def format_confidence(alpha: float) -> str:
+    """``1 - alpha`` as a percentage with as many decimals as it takes not to read 100 %:
+    ``0.05`` -> ``95 %``, ``0.000625`` -> ``99.9 %``, ``1e-7`` -> ``99.99999 %``."""
+    level = 100 * (1 - alpha)
+    for decimals in range(0, 10):
+        text = f"{level:.{decimals}f}"
+        if float(text) < 100:
+            return f"{text} %"
+    return f"{level!r} %"
 
 
 def format_change(fraction: float | None) -> str:

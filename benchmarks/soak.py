@@ -1,4 +1,5 @@
-"""Soak: 1,000 requests with 10 % random faults of every kind at concurrency 8, through the real Harness.
+"""Soak: 1,000 requests with 10 % random faults of every kind at concurrency 8, through the real Harness;
+then 1,000 with 10 % malformed responses; then a persistent fault, which the circuit breaker stops.
 
 Nothing may be lost: samples (ok + error) = requests issued; every attempt the client made
 (samples + retries) is one request in the emulator's ground-truth log; every ok sample's request
@@ -24,7 +25,7 @@ from typing import Any
 from pytest_cerebras_perf.emulator import EmulatorProcess
 from pytest_cerebras_perf.load import Harness, LoadPlan, LoadResult, run_measured
 from pytest_cerebras_perf.metrics import Sample
-from pytest_cerebras_perf.retry import RetryPolicy
+from pytest_cerebras_perf.retry import BREAKER_THRESHOLD, RetryPolicy
 from pytest_cerebras_perf.settings import Secret
 from pytest_cerebras_perf.stats import summarize
 from pytest_cerebras_perf.target import Endpoint
@@ -55,6 +56,7 @@ ERROR_OF_FAULT = {
     "stream_error": "stream_error",
     "drop": "connection",
     "hang": "timeout",
+    "malformed": "malformed_response",
 }
 
 
@@ -102,6 +104,45 @@ def misclassified(samples: list[Sample], truth: list[dict[str, Any]]) -> list[st
     return [] if expected == recorded else [f"error kinds {dict(recorded)} != injected {dict(expected)}"]
 
 
+def report(name: str, result: LoadResult, truth: list[dict[str, Any]], issued: int, wall: float) -> list[str]:
+    """Print one phase's figures; returns its accounting problems."""
+    samples = result.samples
+    ok = [s for s in samples if s.ok]
+    errors = Counter(s.error.kind for s in samples if s.error is not None)
+    injected = Counter(str(record["fault"]) for record in truth if record["fault"])
+    ttft = summarize([s.ttft for s in ok if s.ttft is not None])
+    served = {str(record["request_id"]): record for record in truth}
+    excess = max((excess_over_server(s, served[str(s.request_id)]) for s in ok if s.request_id in served), default=0)
+    retries = sum(s.retries for s in samples)
+    print(f"-- phase: {name}")
+    print(f"samples             {len(samples)} = {len(ok)} ok + {len(samples) - len(ok)} errors (issued {issued})")
+    print(f"errors by kind      {dict(errors) or '{}'}")
+    print(f"retries             {retries} (attempts {len(samples) + retries})")
+    print(f"truth log           {len(truth)} requests, faults injected {sum(injected.values())}: {dict(injected)}")
+    if result.stopped:
+        print(f"stopped             {result.stopped}")
+    if ttft is not None:
+        print(
+            f"ttft of ok samples  p50 {ttft.p50 * 1000:.1f} ms, p99 {ttft.p99 * 1000:.1f} ms, "
+            f"max {ttft.max * 1000:.1f} ms"
+        )
+    print(f"latency vs server   max(e2e - server life of the request) = {excess * 1000:.1f} ms")
+    print(f"wall time           {wall:.1f} s")
+    problems = check(samples, served, issued)
+    print("accounting          " + ("OK: every request accounted for" if not problems else f"{len(problems)} PROBLEMS"))
+    for problem in problems[:20]:
+        print(f"  {problem}")
+    return problems
+
+
+def phase(emulator: EmulatorProcess, faults: list[dict[str, Any]], plan: LoadPlan, policy: RetryPolicy) -> Any:
+    emulator.reset()
+    emulator.set_faults(faults)
+    started = time.perf_counter()
+    result = asyncio.run(soak(emulator.url, plan, policy))
+    return result, emulator.truth(), time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=1000)
@@ -111,42 +152,33 @@ def main() -> None:
     parser.add_argument("--retries", type=int, default=RetryPolicy().retries, help="per request (plugin default)")
     args = parser.parse_args()
     plan = LoadPlan(iterations=args.requests // args.concurrency, warmup=0, concurrency=args.concurrency)
-
-    with EmulatorProcess() as emulator:
-        url = emulator.start("fast", api_key=KEY, overrides={"seed": args.seed})
-        emulator.set_faults(fault_rules(args.fault_rate))
-        started = time.perf_counter()
-        result = asyncio.run(soak(url, plan, RetryPolicy(retries=args.retries)))
-        wall = time.perf_counter() - started
-        truth = emulator.truth()
-
-    samples = result.samples
-    ok = [s for s in samples if s.ok]
-    errors = Counter(s.error.kind for s in samples if s.error is not None)
-    injected = Counter(str(record["fault"]) for record in truth if record["fault"])
-    ttft = summarize([s.ttft for s in ok if s.ttft is not None])
-    served = {str(record["request_id"]): record for record in truth}
-    excess = max((excess_over_server(s, served[str(s.request_id)]) for s in ok if s.request_id in served), default=0)
-    retries = sum(s.retries for s in samples)
+    policy = RetryPolicy(retries=args.retries)
     print(
         f"requests issued     {plan.requests} at concurrency {plan.concurrency}, "
         f"fault rate {args.fault_rate:.0%} per attempt, {args.retries} retries, seed {args.seed}"
     )
-    print(f"samples             {len(samples)} = {len(ok)} ok + {len(samples) - len(ok)} errors")
-    print(f"errors by kind      {dict(errors) or '{}'}")
-    print(f"retries             {retries} (attempts {len(samples) + retries})")
-    print(f"truth log           {len(truth)} requests, faults injected {sum(injected.values())}: {dict(injected)}")
-    if ttft is not None:
-        print(
-            f"ttft of ok samples  p50 {ttft.p50 * 1000:.1f} ms, p99 {ttft.p99 * 1000:.1f} ms, "
-            f"max {ttft.max * 1000:.1f} ms"
-        )
-    print(f"latency vs server   max(e2e - server life of the request) = {excess * 1000:.1f} ms")
-    print(f"wall time           {wall:.1f} s")
-    problems = check(samples, served, plan.requests) + (misclassified(samples, truth) if args.retries == 0 else [])
-    print("accounting          " + ("OK: every request accounted for" if not problems else f"{len(problems)} PROBLEMS"))
-    for problem in problems[:20]:
-        print(f"  {problem}")
+    problems: list[str] = []
+    with EmulatorProcess() as emulator:
+        emulator.start("fast", api_key=KEY, overrides={"seed": args.seed})
+        # 1. every fault kind at random
+        result, truth, wall = phase(emulator, fault_rules(args.fault_rate), plan, policy)
+        problems += report("random faults of every kind", result, truth, plan.requests, wall)
+        if args.retries == 0:
+            problems += misclassified(result.samples, truth)
+        # 2. malformed responses: each one an error sample, never retried, never a lost run
+        malformed = [{"kind": "malformed", "probability": args.fault_rate}]
+        result, truth, wall = phase(emulator, malformed, plan, policy)
+        problems += report("malformed responses", result, truth, plan.requests, wall)
+        problems += misclassified(result.samples, truth)
+        # 3. a persistent fault: the breaker stops the scenario after a run of identical failures
+        persistent = LoadPlan(iterations=plan.requests, warmup=0, concurrency=1)
+        result, truth, wall = phase(emulator, [{"kind": "http_503"}], persistent, policy)
+        problems += report("persistent 503 (circuit breaker)", result, truth, len(result.samples), wall)
+        if not (result.stopped or "").startswith(f"stopped after {BREAKER_THRESHOLD} consecutive"):
+            problems.append(f"the breaker did not stop the persistent fault: {result.stopped}")
+        if len(truth) != BREAKER_THRESHOLD:
+            problems.append(f"{len(truth)} attempts reached the server, not {BREAKER_THRESHOLD}")
+    print("overall             " + ("OK" if not problems else f"{len(problems)} PROBLEMS"))
     raise SystemExit(1 if problems else 0)
 
 

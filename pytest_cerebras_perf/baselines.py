@@ -11,13 +11,16 @@ a file this module cannot read: a corrupt baseline is an error, not something to
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
+
+from filelock import FileLock, Timeout
 
 import numpy as np
 
@@ -156,6 +159,38 @@ def load_baseline(path: Path, *, target: Mapping[str, Any], model: str) -> Basel
     return Baseline(path=path, target=dict(document["target"]), model=model, scenarios=scenarios)
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+# How long a save waits for another process's save of the same file before giving up.
+LOCK_TIMEOUT_S = 60.0
+
+
+def lock_path(path: Path) -> Path:
+    """The advisory lock beside a baseline file (hidden, so it is not mistaken for a baseline)."""
+    return path.with_name(f".{path.name}.lock")
+
+
+def _under_lock(save: Callable[P, R]) -> Callable[P, R]:
+    """Run a read-modify-write of the baseline file (the first argument) under its advisory lock:
+    two runs saving at once would otherwise both read the old file and the second would drop the
+    first one's accepted run."""
+
+    @functools.wraps(save)
+    def locked(*args: P.args, **kwargs: P.kwargs) -> R:
+        path = Path(args[0])  # type: ignore[arg-type]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with FileLock(lock_path(path), timeout=LOCK_TIMEOUT_S):
+                return save(*args, **kwargs)
+        except Timeout:
+            raise BaselineError(
+                f"{path}: another run held its lock {lock_path(path)} for {LOCK_TIMEOUT_S:g} s; not saved"
+            ) from None
+
+    return locked
+
+
+@_under_lock
 def save_runs(
     path: Path,
     *,

@@ -1,8 +1,9 @@
 """pytest-xdist: one endpoint, one results file, one report, one baseline update.
 
-Workers measure and gate (each reads the baseline file, never writes it) but write no file: at the
-end each hands what it measured to the controller through ``workeroutput``, and the controller
-writes every artifact once, as a serial run would. For the emulator target the controller starts
+Workers measure and gate (each reads the baseline file, never writes it) but write no file: each
+test's report carries the scenario runs it measured to the controller (so a Ctrl-C of the controller
+keeps every scenario that finished), the rest of the session goes through ``workeroutput`` at the
+end, and the controller writes every artifact once, as a serial run would. For the emulator target the controller starts
 ONE emulator and gives its URL and key to every worker (``workerinput``), so all of them measure
 the same server; their scenarios then run in parallel against it, which the controller says.
 
@@ -12,7 +13,13 @@ rejects hook implementations whose specs a missing xdist never registered.
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import os
 import pickle
+import queue
+import signal
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -21,6 +28,10 @@ if TYPE_CHECKING:  # the session (SDK, scipy) loads only when a perf test runs
     from .session import Measured, PerfSession
 
 MEASURED = "cerebras_perf_measured"
+RECORDS = "cerebras_perf_records"  # an attribute of a worker's test report (xdist serializes it)
+_SENT = pytest.StashKey[int]()
+# How long an interrupted controller waits for its workers to hand over what they measured.
+HANDOVER_TIMEOUT_S = 15.0
 EMULATOR = "cerebras_perf_emulator"
 
 
@@ -39,11 +50,26 @@ def shared_emulator(config: pytest.Config) -> tuple[str, str] | None:
     return (str(shared["url"]), str(shared["key"])) if shared else None
 
 
+def _unsent(config: pytest.Config, perf: PerfSession) -> list[Any]:
+    sent = config.stash.get(_SENT, 0)
+    config.stash[_SENT] = len(perf.records)
+    return perf.records[sent:]
+
+
+def attach_records(config: pytest.Config, perf: PerfSession, report: pytest.TestReport) -> None:
+    """Worker side: the scenario runs measured since the last report ride on this one. They travel
+    pickled (execnet carries plain data), so the controller builds every artifact from the same
+    objects a serial run would have."""
+    records = _unsent(config, perf)
+    if records:
+        setattr(report, RECORDS, base64.b64encode(pickle.dumps(records)).decode())
+
+
 def hand_over(config: pytest.Config, perf: PerfSession) -> None:
-    """Worker side: give the controller what was measured. The records travel pickled (execnet
-    carries plain data and bytes), so the controller builds every artifact from the same objects a
-    serial run would have."""
-    config.workeroutput[MEASURED] = pickle.dumps(perf.measured())  # type: ignore[attr-defined]
+    """Worker side, at the end: the runs no report carried and how the session ended."""
+    measured = perf.measured()
+    measured.records = _unsent(config, perf)
+    config.workeroutput[MEASURED] = pickle.dumps(measured)  # type: ignore[attr-defined]
 
 
 class ControllerHooks:
@@ -62,12 +88,50 @@ class ControllerHooks:
         if not self.order:
             self.order = {nodeid: index for index, nodeid in enumerate(ids)}
 
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = getattr(report, RECORDS, None)
+        if data is not None:  # our own worker's records, over xdist's channel
+            from .session import Measured  # loaded by now: this controller measures with it
+
+            self._absorb(Measured(pickle.loads(base64.b64decode(data)), None, None, None, []))
+
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         data = getattr(node, "workeroutput", {}).get(MEASURED)
         if data is None:
             if error is not None:  # its measurements are lost: the files must not look complete
                 self.perf.partial_reason = self.perf.partial_reason or "a pytest-xdist worker went down"
             return
-        measured: Measured = pickle.loads(data)  # our own worker, over xdist's channel
+        self._absorb(pickle.loads(data))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Interrupted (Ctrl-C, SIGTERM): before xdist tears the workers down, interrupt them too and
+        collect what they measured, the scenario each was in the middle of included."""
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            self._collect_interrupted(session.config.pluginmanager.getplugin("dsession"))
+
+    def _collect_interrupted(self, dsession: Any) -> None:
+        nodes = set(getattr(dsession, "_active_nodes", ()))
+        events = getattr(dsession, "queue", None)
+        if not nodes or events is None:
+            return
+        for node in nodes:
+            pid = getattr(getattr(getattr(node.gateway, "_io", None), "popen", None), "pid", None)
+            if pid is not None:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + HANDOVER_TIMEOUT_S
+        while nodes and time.monotonic() < deadline:
+            try:
+                name, kwargs = events.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if name == "testreport":
+                self.pytest_runtest_logreport(kwargs["rep"])
+            elif name in ("workerfinished", "errordown"):
+                self.pytest_testnodedown(kwargs["node"], kwargs.get("error"))
+                nodes.discard(kwargs["node"])
+
+    def _absorb(self, measured: Measured) -> None:
         self.perf.absorb(measured)
         self.perf.records.sort(key=lambda record: self.order.get(record.nodeid, len(self.order)))

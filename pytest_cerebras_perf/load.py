@@ -21,10 +21,11 @@ gate leaves it alone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +34,16 @@ from cerebras.cloud.sdk import APIStatusError
 
 from .measure import BadResponse, IncompleteStream, RawStream, RequestClock, StreamError, read_stream
 from .metrics import Sample, SampleError
-from .retry import DailyQuotaExceeded, Exhausted, Pacer, RetryPolicy, call_with_retries, classify
+from .retry import (
+    Breaker,
+    BreakerOpen,
+    DailyQuotaExceeded,
+    Exhausted,
+    Pacer,
+    RetryPolicy,
+    call_with_retries,
+    classify,
+)
 from .stats import summarize
 from .target import Endpoint, build_client
 
@@ -240,7 +250,8 @@ class Harness:
             on_request=self._on_request,
             trace=self.clock.trace_config(),
         )
-        self.pacer = Pacer()
+        self.pacer = Pacer(policy.rate_limit_max_wait)
+        self.breaker = Breaker()
         self.policy = policy
         self.timeout = timeout
 
@@ -282,7 +293,7 @@ class Harness:
                 raise
 
         try:
-            (raw, waited), retries = await call_with_retries(attempt, self.policy)
+            (raw, waited), retries = await call_with_retries(attempt, self.policy, self.breaker)
         except Exhausted as exc:
             failure = exc.failure
             error = SampleError(failure.kind, failure.status, failure.message)
@@ -309,12 +320,47 @@ async def _watch_loop(lags: list[float], stop: asyncio.Event) -> None:
         lags.append(max(0.0, time.perf_counter() - start - LAG_PROBE_INTERVAL))
 
 
+async def first_failure_cancels_all(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Run ``coroutines`` until all end; the first to raise (a daily quota, an open
+    breaker) cancels the others at once, and none is left pending, also when this is cancelled."""
+    tasks = [asyncio.ensure_future(coroutine) for coroutine in coroutines]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        await _cancel(tasks)
+    _raise_first(tasks)
+
+
+async def _cancel(tasks: Sequence[asyncio.Future[None]]) -> None:
+    """Cancel whatever still runs and wait until it has: no task is left pending."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _raise_first(tasks: Sequence[asyncio.Future[None]]) -> None:
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+
 async def warm(harness: Harness, model: str, request: Mapping[str, Any], plan: LoadPlan) -> None:
-    """Open C connections and run ``warmup`` requests on each before any timing."""
-    if plan.warmup <= 0:
-        return
-    for _ in range(plan.warmup):
-        await asyncio.gather(*(harness.request(model, request) for _ in range(plan.concurrency)))
+    """Open C connections and run ``warmup`` requests on each before any timing. A new scenario run
+    starts here, with a closed breaker; warmup failures count towards it."""
+    harness.breaker = Breaker()
+    for _ in range(max(plan.warmup, 0)):
+        if harness.breaker.reason is not None:
+            return
+
+        async def one() -> None:
+            await harness.request(model, request)
+
+        await first_failure_cancels_all(one() for _ in range(plan.concurrency))
+
+
+def _check_breaker(harness: Harness) -> None:
+    if harness.breaker.reason is not None:
+        raise BreakerOpen(harness.breaker.reason)
 
 
 async def run_measured(
@@ -341,10 +387,13 @@ async def run_measured(
         stop = asyncio.Event()
         watcher = asyncio.create_task(_watch_loop(result.loop_lag, stop))
         try:
+            _check_breaker(harness)  # the warmup already opened it: send nothing more
             if plan.request_rate is None:
                 await _closed_loop(harness, model, request, plan, result)
             else:
                 await _open_loop(harness, model, request, plan, result)
+        except BreakerOpen as exc:  # the samples stay; the run is marked stopped and the test says why
+            result.stopped = str(exc)
         except DailyQuotaExceeded as exc:
             result.stopped = str(exc)
             raise
@@ -369,8 +418,9 @@ async def _closed_loop(
             remaining -= 1
             outcome = await harness.send(model, request)
             result.add(outcome, outcome.dispatch_lag)
+            _check_breaker(harness)
 
-    await asyncio.gather(*(slot() for _ in range(plan.concurrency)))
+    await first_failure_cancels_all(slot() for _ in range(plan.concurrency))
 
 
 def poisson_schedule(rate: float, count: int, seed: int) -> list[float]:
@@ -390,18 +440,35 @@ async def _open_loop(
     """Requests leave at their scheduled times whatever is in flight; lateness is recorded, not hidden."""
     assert plan.request_rate is not None
     start = time.perf_counter_ns()
-    tasks: list[asyncio.Task[None]] = []
+    stop = asyncio.Event()  # set by the first request that ends the run (quota, open breaker)
+    tasks: list[asyncio.Future[None]] = []
 
     async def one(scheduled_ns: int) -> None:
         started_late = (time.perf_counter_ns() - scheduled_ns) / 1e9
-        outcome = await harness.send(model, request, scheduled_ns=scheduled_ns)
-        lag = outcome.dispatch_lag
-        result.add(outcome, None if lag is None else started_late + lag)
+        try:
+            outcome = await harness.send(model, request, scheduled_ns=scheduled_ns)
+            lag = outcome.dispatch_lag
+            result.add(outcome, None if lag is None else started_late + lag)
+            _check_breaker(harness)
+        except BaseException:
+            stop.set()
+            raise
 
-    for offset in poisson_schedule(plan.request_rate, plan.requests, plan.seed):
-        scheduled = start + int(offset * 1e9)
-        delay = (scheduled - time.perf_counter_ns()) / 1e9
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(scheduled)))
-    await asyncio.gather(*tasks)
+    async def arrivals() -> None:
+        for offset in poisson_schedule(plan.request_rate or 0.0, plan.requests, plan.seed):
+            scheduled = start + int(offset * 1e9)
+            delay = (scheduled - time.perf_counter_ns()) / 1e9
+            if delay > 0:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                return
+            tasks.append(asyncio.ensure_future(one(scheduled)))
+        if tasks:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+
+    try:
+        await arrivals()
+    finally:  # stopped early, or cancelled: no request task is left pending
+        await _cancel(tasks)
+    _raise_first(tasks)

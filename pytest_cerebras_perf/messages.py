@@ -61,7 +61,10 @@ def headline(failures: Sequence[Failure], width: int = HEADLINE_WIDTH) -> str:
 def _failures(record: ScenarioRecord, require_baseline: bool) -> list[Failure]:
     failures = []
     samples = record.result.samples
-    if samples and not any(s.ok for s in samples):
+    stopped = record.result.stopped
+    if stopped is not None and stopped != "interrupted":  # a breaker or quota stop: say why it ended early
+        failures.append(Failure("stopped early", (f"{record.id}: {stopped} ({len(samples)} requests kept)",)))
+    elif samples and not any(s.ok for s in samples):
         failures.append(
             Failure(
                 f"all {len(samples)} requests failed",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from . import cli, distributed, messages, progress, terminal
+from . import cli, distributed, messages, progress, signals, terminal
 from .caveats import caveat
 from .redact import RedactedWriter, redact_report
 from .scenarios import Scenario, ScenarioError, build_scenario, find_scenarios_file, load_scenarios, select
@@ -30,6 +30,7 @@ SESSION_KEY: pytest.StashKey[PerfSession] = pytest.StashKey()
 RECORDS_KEY: pytest.StashKey[list[ScenarioRecord]] = pytest.StashKey()
 WRITTEN_KEY = pytest.StashKey[dict[str, Path]]()
 START_ERROR_KEY = pytest.StashKey[str]()
+RESTORE_SIGTERM_KEY = pytest.StashKey[Callable[[], None]]()
 FIXTURE = "cerebras_call"
 CASE_ARG = "_cerebras_perf_case"
 
@@ -84,6 +85,10 @@ def pytest_configure(config: pytest.Config) -> None:
     except SettingsError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[RECORDS_KEY] = []
+    config.stash[RESTORE_SIGTERM_KEY] = signals.sigterm_interrupts()
+    if distributed.is_worker(config):
+        signals.interrupt_once()
+        signals.exit_when_orphaned()
 
 
 def _start(perf: PerfSession, start: Callable[[], None]) -> str | None:
@@ -228,9 +233,8 @@ def cerebras_call(request: pytest.FixtureRequest) -> CerebrasCall:
     return CerebrasCall(perf, scenario, concurrency, request.node)
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    result = yield
+def _judged(item: pytest.Item) -> str | None:
+    """Record the verdicts as JUnit properties; the gate's failure message, if any."""
     records = item.stash.get(RECORDS_KEY, [])
     perf = item.config.stash.get(SESSION_KEY, None)
     for record in records:
@@ -239,10 +243,32 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
             why = caveat(verdict.to_json(), record.concurrency)
             if why:
                 item.user_properties.append((f"perf:{record.id}:{verdict.metric}:why", why))
-    message = messages.why_failed(records, require_baseline=bool(perf and perf.settings.require_baseline))
+    return messages.why_failed(records, require_baseline=bool(perf and perf.settings.require_baseline))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """A test that fails its own check keeps its verdicts and shows the gate's message beside its own."""
+    try:
+        result = yield
+    except BaseException:
+        message = _judged(item)
+        if message:
+            item.add_report_section("call", "cerebras-perf gate", message)
+        raise
+    message = _judged(item)
     if message:
         pytest.fail(message, pytrace=False)
     return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    perf = item.config.stash.get(SESSION_KEY, None)
+    if perf is not None and distributed.is_worker(item.config):
+        distributed.attach_records(item.config, perf, report)
+    return report
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -280,3 +306,4 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     perf = config.stash.get(SESSION_KEY, None)
     if perf is not None:
         perf.close()
+    config.stash.get(RESTORE_SIGTERM_KEY, lambda: None)()

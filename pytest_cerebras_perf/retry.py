@@ -13,7 +13,7 @@ import datetime as dt
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import aiohttp
@@ -25,6 +25,14 @@ from .measure import BadResponse, IncompleteStream, StreamError
 from .redact import redact
 
 T = TypeVar("T")
+
+# The longest single wait the endpoint can ask for (retry-after, a rate-limit reset), and the most
+# rate-limit waiting one request may do. A gateway that reports milliseconds (a reset of 86,400,000)
+# would otherwise put a CI job to sleep for days: a longer wait fails the request instead.
+MAX_ENDPOINT_WAIT_S = 120.0
+# Consecutive identical failed attempts (same kind and status) after which a scenario stops sending:
+# a persistent 429 or hang would otherwise cost minutes per sample.
+BREAKER_THRESHOLD = 5
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,15 @@ def reset_phrase(reset_in: float | None, now: dt.datetime | None = None) -> str:
     hours, minutes = divmod(minutes, 60)
     span = f"{hours} h {minutes} min" if hours else f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
     return f"resets in {span} (at {at:%Y-%m-%d %H:%M} UTC)"
+
+
+class WaitTooLong(Exception):
+    """The endpoint asked for a wait longer than :data:`MAX_ENDPOINT_WAIT_S`; the request fails instead."""
+
+    def __init__(self, wait: float, cap: float, what: str) -> None:
+        super().__init__(
+            f"{what} asks for a {wait:,.0f} s wait, more than the {cap:g} s cap (a reset in milliseconds?); not waited"
+        )
 
 
 class Exhausted(Exception):
@@ -127,6 +144,8 @@ def classify(exc: BaseException) -> Failure:
         if status >= 500 or status in (408, 409):
             return Failure("server_error", status, message, retryable=True)
         return Failure("client_error", status, message, retryable=False)
+    if isinstance(exc, WaitTooLong):
+        return Failure("rate_limit", None, str(exc), retryable=False)
     if isinstance(exc, BadResponse):  # asking again gets the same answer
         return Failure(exc.kind, exc.status, redact(str(exc)).splitlines()[0], retryable=False)
     if isinstance(exc, StreamError):
@@ -157,7 +176,7 @@ def _hung_up(exc: BaseException) -> BaseException | None:
 @dataclass(frozen=True)
 class RetryPolicy:
     retries: int = 3
-    rate_limit_max_wait: float = 120.0
+    rate_limit_max_wait: float = MAX_ENDPOINT_WAIT_S
     backoff_initial: float = 0.25
     backoff_max: float = 20.0
 
@@ -176,7 +195,8 @@ class _Budget:
             return True
         failure = classify(exc)
         if failure.kind == "rate_limit":
-            return self.rate_limited_for >= self.policy.rate_limit_max_wait
+            too_long = failure.wait_hint is not None and failure.wait_hint > self.policy.rate_limit_max_wait
+            return too_long or self.rate_limited_for >= self.policy.rate_limit_max_wait
         self.transient += 1
         return self.transient > self.policy.retries
 
@@ -194,22 +214,63 @@ class _Budget:
         )
 
 
-async def call_with_retries(operation: Callable[[], Awaitable[T]], policy: RetryPolicy) -> tuple[T, int]:
+class Breaker:
+    """Counts consecutive identical failed attempts (same kind and status) across a scenario's
+    requests; at :data:`BREAKER_THRESHOLD` it opens and ``reason`` says why the scenario stopped.
+    Any success closes the run of failures."""
+
+    def __init__(self, threshold: int = BREAKER_THRESHOLD) -> None:
+        self.threshold = threshold
+        self.reason: str | None = None
+        self._last: tuple[str, int | None] | None = None
+        self._count = 0
+
+    def failed(self, failure: Failure) -> None:
+        key = (failure.kind, failure.status)
+        self._count = self._count + 1 if key == self._last else 1
+        self._last = key
+        if self._count >= self.threshold and self.reason is None:
+            status = f"{failure.status} " if failure.status is not None else ""
+            self.reason = f"stopped after {self._count} consecutive {status}{failure.kind} errors: {failure.message}"
+
+    def succeeded(self) -> None:
+        self._count, self._last = 0, None
+
+
+class BreakerOpen(Exception):
+    """A scenario stopped sending after a run of identical failures; the message says which."""
+
+
+async def call_with_retries(
+    operation: Callable[[], Awaitable[T]], policy: RetryPolicy, breaker: Breaker | None = None
+) -> tuple[T, int]:
     """Run ``operation`` until it succeeds; returns its value and the number of failed attempts.
 
     Raises :class:`DailyQuotaExceeded` at once on a daily quota and :class:`Exhausted` when the
-    failure is not retryable or the budget is spent.
+    failure is not retryable, the budget is spent or ``breaker`` opened.
     """
     budget = _Budget(policy)
     attempts = 0
+    breaker = breaker or Breaker()
 
     async def counted() -> T:
         nonlocal attempts
         attempts += 1
-        return await operation()
+        try:
+            value = await operation()
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            breaker.failed(classify(exc))
+            raise
+        breaker.succeeded()
+        return value
+
+    def stop(state: RetryCallState) -> bool:
+        return breaker.reason is not None or budget.stop(state)
 
     retrying = AsyncRetrying(
-        stop=budget.stop,
+        stop=stop,
         wait=budget.wait,
         retry=retry_if_exception(lambda exc: classify(exc).retryable),
         reraise=True,
@@ -222,6 +283,9 @@ async def call_with_retries(operation: Callable[[], Awaitable[T]], policy: Retry
         failure = classify(exc)
         if failure.kind == "daily_quota":
             raise DailyQuotaExceeded(failure, failure.wait_hint) from None
+        if failure.wait_hint is not None and failure.wait_hint > policy.rate_limit_max_wait:
+            too_long = WaitTooLong(failure.wait_hint, policy.rate_limit_max_wait, "the endpoint's 429")
+            failure = replace(failure, message=f"{too_long}: {failure.message}")
         raise Exhausted(failure, attempts - 1) from None
     return value, attempts - 1
 
@@ -287,7 +351,8 @@ class Pacer:
     is never part of a latency.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_wait: float = MAX_ENDPOINT_WAIT_S) -> None:
+        self.max_wait = max_wait
         self._requests: _MinuteBudget | None = None
         self._tokens: _MinuteBudget | None = None
         self._blind: list[int] = []  # token reserves of requests sent before any header was seen
@@ -315,9 +380,13 @@ class Pacer:
         return max(delays, default=0.0)
 
     async def before_send(self, reserve_tokens: int) -> float:
-        """Sleep if needed and book the request; returns how long it waited (recorded, never timed)."""
+        """Sleep if needed and book the request; returns how long it waited (recorded, never timed).
+
+        Raises :class:`WaitTooLong` rather than sleep longer than ``max_wait``."""
         async with self._lock:
             delay = self.delay_for(reserve_tokens)
+            if delay > self.max_wait:
+                raise WaitTooLong(delay, self.max_wait, "the endpoint's x-ratelimit-* headers")
             if delay > 0:
                 await asyncio.sleep(delay)
             if self._requests is None and self._tokens is None:

@@ -13,6 +13,8 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+# How long an interrupted call waits for the cancelled coroutine's cleanup.
+CANCEL_WAIT_S = 10.0
 
 
 class LoopThread:
@@ -22,12 +24,22 @@ class LoopThread:
         self._thread.start()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the loop and wait; Ctrl-C cancels it there and re-raises here."""
-        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        """Run ``coro`` on the loop and wait; Ctrl-C (or SIGTERM) cancels it there, waits until its
+        cleanup has run (a measured run parses what it received), then re-raises here."""
+        finished = threading.Event()
+
+        async def tracked() -> T:
+            try:
+                return await coro
+            finally:
+                finished.set()
+
+        future: Future[T] = asyncio.run_coroutine_threadsafe(tracked(), self._loop)
         try:
             return future.result()
         except KeyboardInterrupt:
             future.cancel()
+            finished.wait(CANCEL_WAIT_S)
             raise
 
     def close(self) -> None:

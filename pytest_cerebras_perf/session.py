@@ -263,10 +263,7 @@ class PerfSession:
         assert self._loop is not None and self._harness is not None and self.model is not None
         harness, model = self._harness, self.model
         if self._workers is not None:
-            result.merge(self._workers.measure(model, request, plan))
-            if result.stopped:
-                raise DailyQuotaExceeded.relayed(result.stopped)
-            return result
+            return self._workers.measure(model, request, plan, result)
 
         async def go() -> LoadResult:
             await warm(harness, model, request, plan)

@@ -309,6 +309,8 @@ class Secret:
 
     Creating one registers the value with :func:`redact.register_secret`, so even a message that
     some library builds around the raw value (an SDK error, a URL) is masked before it is shown.
+    Unpickling creates one too (``__reduce__``): a ``--perf-workers`` client process that receives
+    the endpoint masks the key in everything it sends back, as the parent does.
     """
 
     __slots__ = ("_value",)
@@ -316,6 +318,9 @@ class Secret:
     def __init__(self, value: str) -> None:
         self._value = value
         register_secret(value)
+
+    def __reduce__(self) -> tuple[type[Secret], tuple[str]]:
+        return (Secret, (self._value,))
 
     def reveal(self) -> str:
         return self._value

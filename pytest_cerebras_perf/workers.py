@@ -3,9 +3,14 @@
 One asyncio process parsing thousands of chunks per second holds the GIL long enough to delay
 other streams' timestamps (a documented bias of single-process benchmark clients). Each worker
 here has its own interpreter, event loop, SDK client and connection pool; the parent splits the
-in-flight slots between them, starts their measured windows at one shared instant, and merges
-their samples. ``perf_counter_ns`` is CLOCK_MONOTONIC on Linux, shared by all processes, so the
-merged window and aggregate throughput are computed on one clock.
+in-flight slots between them and starts their measured windows at one shared instant.
+``perf_counter_ns`` is CLOCK_MONOTONIC on Linux, shared by all processes, so the merged window and
+aggregate throughput are computed on one clock.
+
+Nothing measured is lost and nothing is sent for nobody: each worker streams every finished
+request to the parent as it completes (so Ctrl-C or SIGTERM keeps every completed sample), obeys
+the parent's ``cancel`` at once (a daily quota or an open breaker in one worker stops all of them),
+and dies with its parent (``PR_SET_PDEATHSIG``, and a closed pipe ends whatever it is doing).
 """
 
 from __future__ import annotations
@@ -13,17 +18,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import os
+import signal
+import sys
 import time
-from collections.abc import Mapping
-from dataclasses import replace
-from multiprocessing.connection import Connection
-from typing import Any
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection, wait
+from typing import Any, cast
 
-from .load import Harness, LoadPlan, LoadResult, run_measured, warm
+from .load import Harness, LoadPlan, LoadResult, Outcome, run_measured, warm
+from .redact import redact
 from .retry import DailyQuotaExceeded, RetryPolicy
 from .target import Endpoint
 
 START_MARGIN_NS = 200_000_000
+# How long an interrupted parent waits for its workers' last samples before it stops them.
+DRAIN_TIMEOUT_S = 5.0
 
 
 def split(total: int, parts: int) -> list[int]:
@@ -32,7 +43,29 @@ def split(total: int, parts: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
-def _serve(conn: Connection, endpoint: Endpoint, pool_size: int, timeout: float, policy: RetryPolicy) -> None:
+@dataclass
+class _Forwarded(LoadResult):
+    """A worker's result: each finished request goes to the parent at once instead of staying here."""
+
+    conn: Connection | None = None
+
+    def add(self, outcome: Outcome, dispatch_lag: float | None) -> None:
+        assert self.conn is not None
+        self.conn.send(("outcome", (outcome, dispatch_lag)))
+
+
+class _ParentGone(Exception):
+    """The parent closed the pipe: it died or was killed; send nothing more."""
+
+
+def _serve(
+    conn: Connection, endpoint: Endpoint, pool_size: int, timeout: float, policy: RetryPolicy, parent: int
+) -> None:
+    if sys.platform.startswith("linux"):
+        from .emulator.process import die_with_parent
+
+        die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent too: it says when to stop
     loop = asyncio.new_event_loop()
 
     async def build() -> Harness:
@@ -41,29 +74,76 @@ def _serve(conn: Connection, endpoint: Endpoint, pool_size: int, timeout: float,
     harness = loop.run_until_complete(build())
     try:
         while True:
-            command, args = conn.recv()
-            if command == "stop":
-                break
             try:
-                conn.send(_run(loop, harness, command, args))
+                command, args = conn.recv()
+            except (EOFError, OSError):
+                return
+            if command == "stop":
+                return
+            if command == "cancel":  # arrived after this worker had already finished
+                continue
+            try:
+                conn.send(_run(loop, harness, conn, command, args))
+            except _ParentGone:
+                return
             except Exception as exc:  # reported to the parent, which raises it with the worker's name
-                conn.send(("error", f"{type(exc).__name__}: {exc}"))
+                conn.send(("error", redact(f"{type(exc).__name__}: {exc}")))
     finally:
         loop.run_until_complete(harness.close())
         loop.close()
 
 
-def _run(loop: asyncio.AbstractEventLoop, harness: Harness, command: str, args: dict[str, Any]) -> tuple[str, Any]:
+def _until_told(loop: asyncio.AbstractEventLoop, conn: Connection, work: Coroutine[Any, Any, Any]) -> bool:
+    """Run ``work`` while listening to the parent: ``cancel`` or ``stop`` cancels it; a closed pipe
+    cancels it and raises :class:`_ParentGone`. True if it ran to its end."""
+    task = loop.create_task(work)
+    gone = False
+
+    def on_message() -> None:
+        nonlocal gone
+        try:
+            command, _ = conn.recv()
+        except (EOFError, OSError):
+            command, gone = "stop", True
+            loop.remove_reader(conn.fileno())
+        if command in ("cancel", "stop"):
+            task.cancel()
+
+    loop.add_reader(conn.fileno(), on_message)
+    try:
+        loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        pass
+    finally:
+        with contextlib.suppress(Exception):
+            loop.remove_reader(conn.fileno())
+    if gone:
+        raise _ParentGone
+    return not task.cancelled()
+
+
+def _run(
+    loop: asyncio.AbstractEventLoop, harness: Harness, conn: Connection, command: str, args: dict[str, Any]
+) -> tuple[str, Any]:
     model, request, plan = args["model"], args["request"], args["plan"]
     if command == "warm":
-        loop.run_until_complete(warm(harness, model, request, plan))
+        _until_told(loop, conn, warm(harness, model, request, plan))
         return "ok", None
-    result = LoadResult()
+    result = _Forwarded(conn=conn)
     try:
-        loop.run_until_complete(run_measured(harness, model, request, plan, result, start_at_ns=args["start_at_ns"]))
+        finished = _until_told(
+            loop, conn, run_measured(harness, model, request, plan, result, start_at_ns=args["start_at_ns"])
+        )
     except DailyQuotaExceeded as exc:
-        return "quota", (str(exc), result)
-    return "ok", result
+        return "quota", (redact(str(exc)), _summary(result))
+    if not finished:
+        result.stopped = result.stopped or "cancelled"
+    return "ok", _summary(result)
+
+
+def _summary(result: LoadResult) -> LoadResult:
+    """What is left to send once every finished request went out: the client's health figures."""
+    return LoadResult(loop_lag=result.loop_lag, cpu_seconds=result.cpu_seconds, stopped=result.stopped)
 
 
 class WorkerPool:
@@ -80,27 +160,69 @@ class WorkerPool:
             parent, child = context.Pipe()
             process = context.Process(
                 target=_serve,
-                args=(child, endpoint, pool_size, timeout, policy),
+                args=(child, endpoint, pool_size, timeout, policy, os.getpid()),
                 name=f"cerebras-perf-worker-{index}",
                 daemon=True,
             )
             process.start()
+            child.close()  # only the worker holds its end: the worker sees EOF when this process dies
             self._conns.append(parent)
             self._procs.append(process)
 
-    def _each(self, command: str, args_for: list[dict[str, Any] | None]) -> list[tuple[str, Any]]:
-        active = [
-            (i, conn, args)
-            for i, (conn, args) in enumerate(zip(self._conns, args_for, strict=True))
-            if args is not None
-        ]
-        for _, conn, args in active:
-            conn.send((command, args))
-        replies = [(i, conn.recv()) for i, conn, _ in active]
-        for i, (status, payload) in replies:
+    def _each(
+        self, command: str, args_for: list[dict[str, Any] | None], result: LoadResult | None = None
+    ) -> list[tuple[str, Any]]:
+        """Send ``command`` to the workers that have a share and collect their replies, adding the
+        requests they stream to ``result`` as they arrive. A worker that stops early (quota, breaker)
+        makes the others cancel; an interruption here cancels them all and keeps what they sent."""
+        pending = {conn: i for i, (conn, args) in enumerate(zip(self._conns, args_for, strict=True)) if args}
+        for conn, i in pending.items():
+            conn.send((command, args_for[i]))
+        replies: dict[int, tuple[str, Any]] = {}
+        try:
+            self._collect(pending, replies, result, deadline=None)
+        except BaseException:
+            self._cancel(pending)
+            with contextlib.suppress(Exception):
+                self._collect(pending, replies, result, deadline=time.monotonic() + DRAIN_TIMEOUT_S)
+            raise
+        for i, (status, payload) in sorted(replies.items()):
             if status == "error":
                 raise RuntimeError(f"client worker {i} failed: {payload}")
-        return [reply for _, reply in replies]
+        return [replies[i] for i in sorted(replies)]
+
+    def _collect(
+        self,
+        pending: dict[Connection, int],
+        replies: dict[int, tuple[str, Any]],
+        result: LoadResult | None,
+        deadline: float | None,
+    ) -> None:
+        while pending:
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready = cast(list[Connection], wait(list(pending), timeout))
+            if not ready:
+                return
+            for conn in ready:
+                try:
+                    status, payload = conn.recv()
+                except (EOFError, OSError):
+                    replies[pending.pop(conn)] = ("error", "the process died")
+                    continue
+                if status == "outcome":
+                    if result is not None:
+                        result.add(*payload)
+                    continue
+                replies[pending.pop(conn)] = (status, payload)
+                stopped_early = status != "ok" or (isinstance(payload, LoadResult) and payload.stopped)
+                if stopped_early:
+                    self._cancel(pending)
+
+    @staticmethod
+    def _cancel(pending: Mapping[Connection, int]) -> None:
+        for conn in pending:
+            with contextlib.suppress(OSError):
+                conn.send(("cancel", None))
 
     def _plans(self, plan: LoadPlan) -> list[LoadPlan | None]:
         """Each worker's share of the slots and, in an open loop, of the arrival rate (a sum of
@@ -124,29 +246,39 @@ class WorkerPool:
         base = {"model": model, "request": dict(request)}
         self._each("warm", [None if p is None else {**base, "plan": p} for p in self._plans(plan)])
 
-    def run(self, model: str, request: Mapping[str, Any], plan: LoadPlan) -> LoadResult:
-        """The workers' measured windows, started at one shared instant, merged into one result."""
+    def run(
+        self, model: str, request: Mapping[str, Any], plan: LoadPlan, result: LoadResult | None = None
+    ) -> LoadResult:
+        """The workers' measured windows, started at one shared instant, streamed into ``result``
+        (kept also when this is interrupted); raises :class:`DailyQuotaExceeded` after a quota stop."""
+        result = LoadResult() if result is None else result
         base = {"model": model, "request": dict(request)}
         start_at = time.perf_counter_ns() + START_MARGIN_NS
-        replies = self._each(
-            "measure", [None if p is None else {**base, "plan": p, "start_at_ns": start_at} for p in self._plans(plan)]
-        )
-        merged = LoadResult()
+        shares = [None if p is None else {**base, "plan": p, "start_at_ns": start_at} for p in self._plans(plan)]
+        try:
+            replies = self._each("measure", shares, result)
+        finally:
+            result.parse()
         quota: str | None = None
         for status, payload in replies:
+            summary = payload[1] if status == "quota" else payload
             if status == "quota":
-                quota, result = payload
-                merged.merge(result)
-            else:
-                merged.merge(payload)
+                quota = payload[0]
+            result.loop_lag.extend(summary.loop_lag)
+            result.cpu_seconds += summary.cpu_seconds
+            if summary.stopped != "cancelled":
+                result.stopped = result.stopped or summary.stopped
         if quota is not None:
-            merged.stopped = quota
-        return merged
+            result.stopped = quota
+            raise DailyQuotaExceeded.relayed(quota)
+        return result
 
-    def measure(self, model: str, request: Mapping[str, Any], plan: LoadPlan) -> LoadResult:
-        """Warm every worker, then run their shares in one shared window and merge the samples."""
+    def measure(
+        self, model: str, request: Mapping[str, Any], plan: LoadPlan, result: LoadResult | None = None
+    ) -> LoadResult:
+        """Warm every worker, then run their shares in one shared window into ``result``."""
         self.warm(model, request, plan)
-        return self.run(model, request, plan)
+        return self.run(model, request, plan, result)
 
     def close(self) -> None:
         for conn in self._conns:
@@ -156,4 +288,6 @@ class WorkerPool:
             process.join(timeout=5)
             if process.is_alive():
                 process.terminate()
+        for conn in self._conns:
+            conn.close()
         self._conns, self._procs = [], []

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import wait_for
 
 SCENARIOS = """
 scenarios:
@@ -31,14 +32,6 @@ TEST = """
         (Path(os.environ["STARTED_DIR"]) / request.node.callspec.id).touch()
         cerebras_call()
 """
-
-
-def wait_for(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def emulator_children(parent: int) -> list[int]:

@@ -24,6 +24,7 @@ FAULT_KINDS = (
     "drop",
     "hang",
     "slow_first_byte",
+    "malformed",
 )
 
 
@@ -32,7 +33,9 @@ class FaultSpec:
     """One fault rule. With no selector (no ``at``, ``every`` or ``probability``) it hits every request.
 
     ``after_chunks``: content chunks sent before ``stream_error`` / ``drop`` strike (0 = before headers
-    for ``drop``). ``delay``: seconds before the response starts for ``slow_first_byte``.
+    for ``drop``). ``malformed`` sends every content chunk, then one whose only choice is ``null``,
+    then ends the stream normally, as a buggy server would.
+    ``delay``: seconds before the response starts for ``slow_first_byte``.
     ``retry_after``: seconds sent in a ``retry-after`` header with the error responses.
     """
 

@@ -266,6 +266,8 @@ class _Generation:
             limit = min(fault.after_chunks, limit)
         try:
             await self._decode(limit, response.write)
+            if fault is not None and fault.kind == "malformed":
+                await response.write(self._identity.malformed_chunk())
             if fault is not None and fault.kind == "drop":
                 return self._drop(response)
             if fault is not None and fault.kind == "stream_error":

@@ -37,7 +37,7 @@ class EmulatorError(RuntimeError):
     """The emulator did not start, or an admin call failed; the message carries the reason."""
 
 
-def _die_with_parent(parent_pid: int) -> None:
+def die_with_parent(parent_pid: int) -> None:
     """preexec_fn: ask Linux to SIGTERM us when the parent dies, and catch a parent that already did."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
@@ -103,7 +103,7 @@ class EmulatorProcess:
             stdout=subprocess.PIPE,
             stderr=self._log,
             start_new_session=True,
-            preexec_fn=(lambda: _die_with_parent(parent_pid)) if sys.platform.startswith("linux") else None,
+            preexec_fn=(lambda: die_with_parent(parent_pid)) if sys.platform.startswith("linux") else None,
         )
         atexit.register(self.stop)
         try:

@@ -65,6 +65,10 @@ class ResponseIdentity:
             "service_tier": self.service_tier,
         }
 
+    def malformed_chunk(self) -> bytes:
+        """A chunk a buggy server sends (the ``malformed`` fault): right envelope, ``choices: [null]``."""
+        return _event({**self._envelope({}, self.chunk_object), "choices": [None]})
+
     def role_frame(self) -> bytes | None:
         """Chat streams open with a role-only frame with empty content; text completions do not."""
         if self.endpoint != "chat":

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from filelock import FileLock, Timeout
-
 import numpy as np
+from filelock import FileLock, Timeout
 
 from .files import write_atomic
 from .gate import StoredRun

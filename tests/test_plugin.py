@@ -266,7 +266,8 @@ def test_capacity_limited_sweep_in_results_and_report(pytester: pytest.Pytester)
     by_level = {s["concurrency"]: s for s in results["scenarios"]}
     per_request = [by_level[c]["summary"]["output_tps"]["p50"] for c in (1, 4, 16)]
     aggregate = [by_level[c]["aggregate"]["output_tps"] for c in (1, 4, 16)]
-    assert per_request[0] > per_request[1] > per_request[2], per_request
+    # 1 and 4 streams stay under the 8,000 tok/s budget (each at its own 2,000); 16 must share it
+    assert abs(per_request[0] / per_request[1] - 1) < 0.1 and per_request[1] > 2 * per_request[2], per_request
     assert aggregate[0] < aggregate[1] < aggregate[2] * 1.05, aggregate  # 8,000 tok/s shared: 16 saturates it
     html = report.read_text()
     assert 'data-figure="concurrency"' in html  # the throughput–latency curve of a sweep

@@ -8,6 +8,7 @@ happens (it depends on the measurements, not on any other file).
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -49,21 +50,16 @@ def write_all(perf: PerfSession, *, argv: Sequence[str]) -> dict[str, Path]:
         views: list[tuple[str, Path | None, Callable[[], Any]]] = [
             ("results", json_path, lambda: write_results(results, json_path)),
         ]
-        if settings.report_path is not None:
-            report_path = settings.report_path
-            views.append(("report", report_path, lambda: write_report(results, report_path)))
-        if settings.seed_results_dir is not None:
-            seed_dir = settings.seed_results_dir
-            views.append(("study results", seed_dir, lambda: write_seed_files(results, seed_dir)))
-        if settings.benchmark_json is not None:
-            bench_path = settings.benchmark_json
-            views.append(("pytest-benchmark json", bench_path, lambda: write_benchmark_json(results, bench_path)))
-        if settings.csv_path is not None:
-            csv_path = settings.csv_path
-            views.append(("requests csv", csv_path, lambda: write_csv(results, csv_path)))
-        if settings.jsonl_path is not None:
-            jsonl_path = settings.jsonl_path
-            views.append(("requests jsonl", jsonl_path, lambda: write_jsonl(results, jsonl_path)))
+        optional: list[tuple[str, Path | None, Callable[[Any, Path], object]]] = [
+            ("report", settings.report_path, write_report),
+            ("study results", settings.seed_results_dir, write_seed_files),
+            ("pytest-benchmark json", settings.benchmark_json, write_benchmark_json),
+            ("requests csv", settings.csv_path, write_csv),
+            ("requests jsonl", settings.jsonl_path, write_jsonl),
+        ]
+        for name, path, writer in optional:
+            if path is not None:
+                views.append((name, path, functools.partial(writer, results, path)))
         if os.environ.get("GITHUB_STEP_SUMMARY"):
             summary_path = Path(os.environ["GITHUB_STEP_SUMMARY"])
             views.append(("GitHub step summary", summary_path, lambda: append_step_summary(results) and summary_path))

@@ -49,7 +49,7 @@ from pytest_cerebras_perf.gating import suite_taus
 
 SUITE_GATES = 16
 ITERATIONS = 10
-POLICY = GatePolicy(n_gates=SUITE_GATES)
+POLICY = GatePolicy(alpha_suite=0.01, tau_prior=0.05, n_gates=SUITE_GATES)
 TOLERANCE = Tolerance(relative=0.10)
 SCREEN = math.log1p(TOLERANCE.relative)  # below this Hodges–Lehmann shift no gate can flag
 RULE_RATIO = 1.10  # pytest-benchmark's --benchmark-compare-fail=median:10% / mean:10%

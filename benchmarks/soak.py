@@ -20,13 +20,14 @@ import argparse
 import asyncio
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from pytest_cerebras_perf.emulator import EmulatorProcess
 from pytest_cerebras_perf.load import Harness, LoadPlan, LoadResult, run_measured
 from pytest_cerebras_perf.metrics import Sample
 from pytest_cerebras_perf.retry import BREAKER_THRESHOLD, RetryPolicy
-from pytest_cerebras_perf.settings import Secret
+from pytest_cerebras_perf.settings import Secret, defaults
 from pytest_cerebras_perf.stats import summarize
 from pytest_cerebras_perf.target import Endpoint
 
@@ -149,7 +150,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--fault-rate", type=float, default=0.10)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--retries", type=int, default=RetryPolicy().retries, help="per request (plugin default)")
+    parser.add_argument(
+        "--retries", type=int, default=defaults(Path.cwd()).retries, help="per request (plugin default)"
+    )
     args = parser.parse_args()
     plan = LoadPlan(iterations=args.requests // args.concurrency, warmup=0, concurrency=args.concurrency)
     policy = RetryPolicy(retries=args.retries)

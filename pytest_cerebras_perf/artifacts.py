@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .baseline_saving import save_baselines
 from .exports import write_benchmark_json, write_seed_files
 from .per_request import write_csv, write_jsonl
 from .redact import redact
@@ -71,7 +72,7 @@ def write_all(perf: PerfSession, *, argv: Sequence[str]) -> dict[str, Path]:
             elif isinstance(done, Path):
                 written[name] = done
     if settings.save:
-        saved = attempt("baseline", None, perf.save_baselines)
+        saved = attempt("baseline", None, lambda: save_baselines(perf))
         if saved is not None:
             baseline, notes = saved
             perf.notes.extend(redact(note) for note in notes)

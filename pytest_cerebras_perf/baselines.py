@@ -35,8 +35,6 @@ _SIGNIFICANT_DIGITS = 9
 HISTORY_RUNS = 20
 #: the most baseline samples the gate pools (all K runs are kept, each subsampled evenly)
 POOL_CAP = 100
-#: the default K: runs pooled for the shift (``--perf-baseline-runs``)
-DEFAULT_KEEP = 3
 
 
 class BaselineError(Exception):
@@ -80,8 +78,9 @@ class ScenarioBaseline:
     runs: tuple[BaselineRun, ...]
     tolerances: dict[str, Any]
 
-    def pooled_runs(self, metric: str, *, keep: int = DEFAULT_KEEP, cap: int = POOL_CAP) -> list[list[float]]:
-        """The samples of ``metric`` from the last ``keep`` runs, oldest first, at most ``cap`` in total.
+    def pooled_runs(self, metric: str, *, keep: int) -> list[list[float]]:
+        """The samples of ``metric`` from the last ``keep`` runs (``--perf-baseline-runs``), oldest first,
+        at most :data:`POOL_CAP` in total.
 
         Runs stay separate so the gate can see run-to-run drift. When the cap bites, every run is
         subsampled evenly across its length (equal shares, at least 2 samples each): dropping whole
@@ -91,7 +90,7 @@ class ScenarioBaseline:
         chosen = [run.samples[metric] for run in self.runs[-keep:] if keep > 0 and run.samples.get(metric)]
         if not chosen:
             return []
-        share = max(2, cap // len(chosen))
+        share = max(2, POOL_CAP // len(chosen))
         return [_evenly(values, share) for values in chosen]
 
     def history(self, metric: str) -> list[StoredRun]:
@@ -100,7 +99,7 @@ class ScenarioBaseline:
             StoredRun(tuple(run.samples[metric]), _posix(run.accepted)) for run in self.runs if run.samples.get(metric)
         ]
 
-    def error_rates(self, keep: int = DEFAULT_KEEP) -> list[float]:
+    def error_rates(self, keep: int) -> list[float]:
         return [run.error_rate for run in (self.runs[-keep:] if keep > 0 else ())]
 
 

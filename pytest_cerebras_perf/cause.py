@@ -13,7 +13,6 @@ samples' median can wander by more than 10 % on noise alone.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,6 +21,8 @@ from scipy.stats import mannwhitneyu
 from .baselines import ScenarioBaseline
 from .gate import Verdict
 from .metrics import Sample, metric_values
+from .report.units import format_change, format_value
+from .stats import median
 
 MIN_CHANGE = 0.05
 ALPHA = 0.01
@@ -40,8 +41,9 @@ class Shift:
     def describe(self) -> str:
         change = self.current_p50 / self.baseline_p50 - 1 if self.baseline_p50 else 0.0
         return (
-            f"{self.label} p50 {self.baseline_p50:,.0f} -> {self.current_p50:,.0f} {self.unit} "
-            f"({100 * change:+.1f} %, {'moved' if self.moved else 'did not move'})"
+            f"{self.label} p50 {format_value(self.baseline_p50, self.unit, with_unit=False)} -> "
+            f"{format_value(self.current_p50, self.unit)} "
+            f"({format_change(change)}, {'moved' if self.moved else 'did not move'})"
         )
 
 
@@ -49,7 +51,7 @@ def shift(label: str, unit: str, baseline: Sequence[float], current: Sequence[fl
     """``None`` when either side has no values (an endpoint or an old baseline that lacks the metric)."""
     if not baseline or not current:
         return None
-    before, after = statistics.median(baseline), statistics.median(current)
+    before, after = median(baseline), median(current)
     material = abs(after - before) >= MIN_CHANGE * abs(before) and after != before
     significant = material and float(mannwhitneyu(current, baseline, alternative="two-sided").pvalue) < ALPHA
     return Shift(label, unit, before, after, significant)

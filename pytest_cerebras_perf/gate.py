@@ -106,27 +106,6 @@ class StoredRun:
     accepted: float | None = None
 
 
-#: Absolute materiality floors in the metric's unit. 20 ms is about one network hiccup on a shared
-#: CI runner (scheduling, one extra round trip): a change below it on client-side timings is not
-#: actionable even when it is 10 % of a fast request. Server-side times exclude the network, so
-#: their floor is the 5 ms of scheduling granularity. Per-token times and throughputs are ratios
-#: by nature and get no floor.
-DEFAULT_ABS_FLOORS: dict[str, float] = {
-    "ttfb": 0.020,
-    "ttft": 0.020,
-    "ttfo": 0.020,
-    "e2e": 0.020,
-    "decode_time": 0.020,
-    "network_overhead": 0.020,
-    "server_queue": 0.005,
-    "server_prompt": 0.005,
-    "server_completion": 0.005,
-    "server_total": 0.005,
-    "tpot": 0.0,
-    "output_tps": 0.0,
-    "server_output_tps": 0.0,
-}
-
 _EXACT_MAX_PAIRS = 1000  # exact Mann–Whitney null up to n·m = 1000 (cached), normal approximation above
 _TRIM = 0.1  # trimming of the per-run centres: sheds a spike per 10 samples, ~97 % efficient if normal
 _TAU_QUANTILE = 0.25  # the suite's τ̂² is inflated to ν·τ̂²/χ²_ν(q): an upper estimate, wide with few sessions
@@ -145,7 +124,7 @@ class Tolerance:
     For higher-is-better metrics both mean a *drop*: 10 % fewer tokens/s, ``abs_floor`` tok/s less.
     """
 
-    relative: float = 0.10
+    relative: float  # --perf-tolerance, or a scenario's override
     abs_floor: float = 0.0
 
     def __post_init__(self) -> None:
@@ -163,10 +142,10 @@ class Tolerance:
 class GatePolicy:
     """Significance levels and the session-drift prior (see module docstring)."""
 
+    alpha_suite: float  # --perf-alpha
+    tau_prior: float  # PerfSession.tau_prior: the live or the emulator's drift
     alpha1: float = 0.05
-    alpha_suite: float = 0.01
     n_gates: int = 1
-    tau_prior: float = 0.05
     min_runs_for_tau: int = 3
     #: a ``drifting`` verdict fails the test (opt-in: ``--perf-fail-on-drift``); otherwise it is reported
     fail_on_drift: bool = False
@@ -245,6 +224,41 @@ class Verdict:
     dropped: int = 0
     tau_runs: int = 0
     fail_on_drift: bool = False
+
+    @classmethod
+    def undecided(
+        cls,
+        metric: str,
+        verdict: Kind,
+        *,
+        higher_is_better: bool,
+        tolerance: float = 0.0,
+        n: int = 0,
+        m: int = 0,
+        baseline_p50: float | None = None,
+        current_p50: float | None = None,
+        note: str = "",
+    ) -> Verdict:
+        """A decision without estimates (not gated, no baseline, too few samples, or the start of
+        one): every statistic None, so no reader can mistake it for a measured change."""
+        return cls(
+            metric=metric,
+            verdict=verdict,
+            stage=1,
+            baseline_p50=baseline_p50,
+            current_p50=current_p50,
+            ratio=None,
+            ratio_bound=None,
+            tolerance=tolerance,
+            p_value=None,
+            mde=None,
+            tau=None,
+            tau_source=None,
+            n=n,
+            m=m,
+            higher_is_better=higher_is_better,
+            note=note,
+        )
 
     @property
     def fails(self) -> bool:
@@ -654,22 +668,18 @@ def gate_metric(
     runs = [run for run in usable_runs if run.size > 0]
     pooled = np.concatenate(runs) if runs else np.empty(0)
     n, m = usable_current.size, pooled.size
-    undecided = Verdict(
-        metric=metric,
-        verdict="inconclusive",
+    undecided = replace(
+        Verdict.undecided(
+            metric,
+            "inconclusive",
+            higher_is_better=higher_is_better,
+            tolerance=tolerance.relative,
+            n=n,
+            m=m,
+            baseline_p50=float(np.median(pooled)) if m else None,
+            current_p50=float(np.median(usable_current)) if n else None,
+        ),
         stage=stage,
-        baseline_p50=float(np.median(pooled)) if m else None,
-        current_p50=float(np.median(usable_current)) if n else None,
-        ratio=None,
-        ratio_bound=None,
-        tolerance=tolerance.relative,
-        p_value=None,
-        mde=None,
-        tau=None,
-        tau_source=None,
-        n=n,
-        m=m,
-        higher_is_better=higher_is_better,
         alpha=alpha,
         baseline_runs=len(runs),
         dropped=dropped,
@@ -929,22 +939,17 @@ def gate_error_rate(
     """
     current_rate = current_failed / current_attempted if current_attempted else None
     baseline_rate = float(np.mean(baseline_rates)) if len(baseline_rates) else None
-    undecided = Verdict(
-        metric="error_rate",
-        verdict="inconclusive",
-        stage=1,
-        baseline_p50=baseline_rate,
-        current_p50=current_rate,
-        ratio=None,
-        ratio_bound=None,
-        tolerance=margin,
-        p_value=None,
-        mde=None,
-        tau=None,
-        tau_source=None,
-        n=current_attempted,
-        m=len(baseline_rates),
-        higher_is_better=False,
+    undecided = replace(
+        Verdict.undecided(
+            "error_rate",
+            "inconclusive",
+            higher_is_better=False,
+            tolerance=margin,
+            n=current_attempted,
+            m=len(baseline_rates),
+            baseline_p50=baseline_rate,
+            current_p50=current_rate,
+        ),
         baseline_runs=len(baseline_rates),
     )
     if baseline_rate is None:

@@ -13,7 +13,6 @@ from typing import Any
 
 from .baselines import ScenarioBaseline
 from .gate import (
-    DEFAULT_ABS_FLOORS,
     GatePolicy,
     Tolerance,
     Verdict,
@@ -24,13 +23,14 @@ from .gate import (
 )
 from .goodput import GOODPUT, Slo, gate_goodput
 from .metrics import METRICS, Sample, metric_values
+from .stats import median
 
 ERROR_RATE = "error_rate"
 
 
 def tolerance_for(metric: str, global_relative: float, overrides: Mapping[str, Any]) -> Tolerance:
     """``overrides`` maps metric -> relative fraction, or -> {relative, abs_floor}."""
-    base = Tolerance(relative=global_relative, abs_floor=DEFAULT_ABS_FLOORS.get(metric, 0.0))
+    base = Tolerance(relative=global_relative, abs_floor=METRICS[metric].abs_floor)
     override = overrides.get(metric, overrides.get("default"))
     if override is None:
         return base
@@ -44,23 +44,10 @@ def tolerance_for(metric: str, global_relative: float, overrides: Mapping[str, A
 
 def _not_gated(metric: str, note: str, current: Sequence[float]) -> Verdict:
     spec = METRICS.get(metric)
-    return Verdict(
-        metric=metric,
-        verdict="not-gated",
-        stage=1,
-        baseline_p50=None,
-        current_p50=sorted(current)[len(current) // 2] if current else None,
-        ratio=None,
-        ratio_bound=None,
-        tolerance=0.0,
-        p_value=None,
-        mde=None,
-        tau=None,
-        tau_source=None,
-        n=len(current),
-        m=0,
-        higher_is_better=bool(spec and spec.higher_is_better),
-        note=note,
+    higher_is_better = bool(spec and spec.higher_is_better)
+    p50 = median(current) if current else None
+    return Verdict.undecided(
+        metric, "not-gated", higher_is_better=higher_is_better, n=len(current), current_p50=p50, note=note
     )
 
 

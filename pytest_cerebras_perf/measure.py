@@ -138,7 +138,6 @@ class Measurement:
     usage: Usage
     server: ServerTimes
     content: str
-    headers: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     response: ResponseInfo = field(default_factory=ResponseInfo)
 
@@ -342,7 +341,6 @@ class RawStream:
             usage=usage,
             server=ServerTimes.from_time_info(parsed.time_info),
             content="".join(parsed.content),
-            headers=self.headers,
             warnings=tuple(warnings),
             response=ResponseInfo(parsed.service_tier, parsed.system_fingerprint, parsed.finish_reason),
         )

@@ -18,13 +18,24 @@ Unit = Literal["s", "tok/s", "%", "tokens"]
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """What a metric is called, how it is shown, and which direction is worse."""
+    """What a metric is called, how it is shown, which direction is worse, and how it may be gated.
+
+    ``gateable``: ``--perf-gate-metrics`` accepts it (a metric whose change means something about
+    the endpoint, not a token count the prompt decides). ``abs_floor``: the smallest change in the
+    metric's unit that is material, whatever the relative tolerance (the gate takes the larger).
+    20 ms is about one network hiccup on a shared CI runner (scheduling, one extra round trip): a
+    change below it on client-side timings is not actionable even when it is 10 % of a fast
+    request. Server-side times exclude the network, so their floor is the 5 ms of scheduling
+    granularity. Per-token times and throughputs are ratios by nature and get no floor.
+    """
 
     name: str
     label: str
     unit: Unit
     higher_is_better: bool = False
     signed: bool = False  # a difference of two clocks' figures: may be below zero
+    gateable: bool = False
+    abs_floor: float = 0.0
 
 
 PLAUSIBLE_LIMIT: dict[Unit, float] = {"s": 86_400.0, "tok/s": 1e15, "%": 1e15, "tokens": 1e15}
@@ -35,19 +46,28 @@ comes near 1e15. Beyond it a number is corrupt (a buggy server's 1e308), never a
 METRICS: dict[str, MetricSpec] = {
     spec.name: spec
     for spec in (
-        MetricSpec("ttfb", "time to first byte", "s"),
-        MetricSpec("ttft", "time to first token", "s"),
-        MetricSpec("ttfo", "time to first output (content) token", "s"),
-        MetricSpec("e2e", "end-to-end latency", "s"),
-        MetricSpec("decode_time", "decode time (e2e - ttft)", "s"),
-        MetricSpec("tpot", "time per output token", "s"),
-        MetricSpec("output_tps", "client tokens/s (reasoning + content)", "tok/s", higher_is_better=True),
-        MetricSpec("server_queue", "server queue time", "s"),
-        MetricSpec("server_prompt", "server prompt time", "s"),
-        MetricSpec("server_completion", "server completion time", "s"),
-        MetricSpec("server_total", "server total time", "s"),
-        MetricSpec("server_output_tps", "server output tokens/s", "tok/s", higher_is_better=True),
-        MetricSpec("network_overhead", "network overhead (e2e - server total)", "s", signed=True),
+        MetricSpec("ttfb", "time to first byte", "s", gateable=True, abs_floor=0.020),
+        MetricSpec("ttft", "time to first token", "s", gateable=True, abs_floor=0.020),
+        MetricSpec("ttfo", "time to first output (content) token", "s", gateable=True, abs_floor=0.020),
+        MetricSpec("e2e", "end-to-end latency", "s", gateable=True, abs_floor=0.020),
+        MetricSpec("decode_time", "decode time (e2e - ttft)", "s", abs_floor=0.020),
+        MetricSpec("tpot", "time per output token", "s", gateable=True),
+        MetricSpec(
+            "output_tps", "client tokens/s (reasoning + content)", "tok/s", higher_is_better=True, gateable=True
+        ),
+        MetricSpec("server_queue", "server queue time", "s", abs_floor=0.005),
+        MetricSpec("server_prompt", "server prompt time", "s", abs_floor=0.005),
+        MetricSpec("server_completion", "server completion time", "s", abs_floor=0.005),
+        MetricSpec("server_total", "server total time", "s", gateable=True, abs_floor=0.005),
+        MetricSpec("server_output_tps", "server output tokens/s", "tok/s", higher_is_better=True, gateable=True),
+        MetricSpec(
+            "network_overhead",
+            "network overhead (e2e - server total)",
+            "s",
+            signed=True,
+            gateable=True,
+            abs_floor=0.020,
+        ),
         MetricSpec("network_overhead_pct", "network overhead % of server time", "%", signed=True),
         MetricSpec("prompt_tokens", "prompt tokens", "tokens"),
         MetricSpec("completion_tokens", "completion tokens", "tokens"),

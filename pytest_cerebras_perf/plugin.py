@@ -85,7 +85,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SETTINGS_KEY] = resolve(values, root=config.rootpath, api_key=_api_key(config))
     except SettingsError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.stash[RECORDS_KEY] = []
     config.stash[RESTORE_SIGTERM_KEY] = signals.sigterm_interrupts()
     if distributed.is_worker(config):
         signals.interrupt_once()

@@ -175,7 +175,7 @@ def _hung_up(exc: BaseException) -> BaseException | None:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    retries: int = 3
+    retries: int  # --perf-retries
     rate_limit_max_wait: float = MAX_ENDPOINT_WAIT_S
     backoff_initial: float = 0.25
     backoff_max: float = 20.0
@@ -379,8 +379,8 @@ class Pacer:
         ]
         return max(delays, default=0.0)
 
-    async def before_send(self, reserve_tokens: int) -> float:
-        """Sleep if needed and book the request; returns how long it waited (recorded, never timed).
+    async def before_send(self, reserve_tokens: int) -> None:
+        """Sleep if needed and book the request (before its clock starts, so the wait is never timed).
 
         Raises :class:`WaitTooLong` rather than sleep longer than ``max_wait``."""
         async with self._lock:
@@ -392,7 +392,6 @@ class Pacer:
             if self._requests is None and self._tokens is None:
                 self._blind.append(reserve_tokens)
             self._book(1, reserve_tokens, time.monotonic())
-            return delay
 
     def _book(self, requests: int, tokens: int, now: float) -> None:
         for budget, amount in ((self._requests, requests), (self._tokens, tokens)):

@@ -17,6 +17,7 @@ import yaml
 
 from .emulator.wire import REASONING_EFFORTS, SERVICE_TIERS
 from .goodput import parse_slo
+from .metrics import METRICS
 
 _FILE_PLACEHOLDER = re.compile(r"\{\{\s*file:\s*([^}]+?)\s*\}\}")
 # Request fields passed to the SDK's ``create()`` as they are, once validated (see _REQUEST_FIELD_CHECKS).
@@ -34,6 +35,7 @@ REQUEST_FIELDS = (
     "tool_choice",
     "response_format",
 )
+_TOLERANCE_KEYS = ("relative", "abs_floor")  # the fields of gate.Tolerance a scenario may override
 _SCENARIO_KEYS = {"description", "messages", "prompt", "system", "extra_body", "tolerances", "slo", *REQUEST_FIELDS}
 _TOOL_CHOICES = ("none", "auto", "required")
 _RESPONSE_FORMATS = ("text", "json_object", "json_schema")
@@ -285,6 +287,17 @@ def build_scenario(
     if not isinstance(tolerances, Mapping):
         raise ScenarioError(f"{where}: scenario {name!r}: 'tolerances' must map metric -> fraction")
     for metric, value in tolerances.items():
+        if metric != "default" and not (metric in METRICS and METRICS[metric].gateable):
+            known = ", ".join(["default", *(m for m, spec in METRICS.items() if spec.gateable)])
+            raise ScenarioError(
+                f"{where}: scenario {name!r}: tolerances.{metric}: not a gateable metric; known: {known}"
+            )
+        unknown = sorted(set(value) - set(_TOLERANCE_KEYS)) if isinstance(value, Mapping) else []
+        if unknown:
+            raise ScenarioError(
+                f"{where}: scenario {name!r}: tolerances.{metric}.{unknown[0]}: unknown key; "
+                f"expected {' or '.join(_TOLERANCE_KEYS)}"
+            )
         numbers = value.values() if isinstance(value, Mapping) else [value]
         if any(isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 for v in numbers):
             raise ScenarioError(f"{where}: scenario {name!r}: tolerances.{metric} must be a non-negative number")

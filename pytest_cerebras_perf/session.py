@@ -15,15 +15,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .baselines import Baseline, BaselineRun, baseline_path, load_baseline, save_runs
+from .baselines import Baseline, baseline_path, load_baseline
 from .capacity import SPARE, in_flight_capacity
 from .cause import e2e_cause
-from .fingerprint import fingerprint_warnings, fingerprints
+from .fingerprint import fingerprint_warnings
 from .gate import GatePolicy
 from .gating import gate_run, suite_taus
 from .load import Harness, LoadPlan, LoadResult, aggregate, run_measured, warm
-from .metrics import METRICS, Sample, metric_values, rejected_server_times
+from .metrics import Sample, rejected_server_times
 from .records import ScenarioRecord, record_id
 from .results_doc import CommitDoc
 from .retry import DailyQuotaExceeded, RetryPolicy
@@ -266,7 +265,7 @@ class PerfSession:
         earlier = next((r.nodeid for r in self.records if r.id == key and r.nodeid != nodeid), None)
         if earlier is not None:
             raise RunIdTaken(
-                f"{earlier} already measured {key}: this run would replace it in the results and baselines; "
+                f"{nodeid}: {earlier} already measured {key}: this run would replace it in the results and baselines; "
                 "give this test a scenario of its own (marker name=... or another scenarios.yaml entry)"
             )
         request = scenario.request_kwargs(overrides)
@@ -371,64 +370,6 @@ class PerfSession:
 
         return self._loop.run(go())
 
-    # -- accepting baselines --------------------------------------------------------------
-    def save_baselines(self) -> tuple[Path | None, list[str]]:
-        """Append complete, error-free scenario runs to the baseline file (atomically).
-
-        A baseline changes only on purpose: a scenario whose regression was confirmed is not
-        appended unless ``--perf-accept-regression`` says so (a nightly "save on main" would
-        otherwise absorb the regression and widen every later MDE), and a run that was not gated
-        because the client was saturated describes the client, not the endpoint.
-        """
-        notes: list[str] = []
-        if self.partial_reason:
-            return None, [f"baselines NOT saved: the run is partial ({self.partial_reason})"]
-        runs: dict[str, BaselineRun] = {}
-        tolerances: dict[str, Mapping[str, Any]] = {}
-        for record in self.records:
-            refusal = self._not_saved_because(record)
-            if refusal is not None:
-                notes.append(f"{record.id}: NOT saved as a baseline: {refusal}")
-                continue
-            accepted = [v.metric for v in record.verdicts if v.verdict == "regression"]
-            if accepted:
-                notes.append(
-                    f"{record.id}: saved WITH its confirmed regression of {', '.join(accepted)} "
-                    "(--perf-accept-regression): later runs are gated against it"
-                )
-            runs[record.id] = BaselineRun(
-                run_id=self.run_id,
-                accepted=now_iso(),
-                commit=self.commit["id"] if self.commit else None,
-                iterations=len(record.result.samples),
-                samples={m: metric_values(record.result.samples, m) for m in METRICS},
-                error_rate=float(record.aggregate.get("error_rate") or 0.0),
-                max_completion_tokens=record.request.get("max_completion_tokens"),
-                plugin_version=__version__,
-                system_fingerprints=fingerprints(record.result.samples),
-            )
-            tolerances[record.id] = dict(record.scenario.tolerances)
-        if not runs:
-            return None, notes or ["baselines NOT saved: no complete scenario run"]
-        assert self.model is not None
-        save_runs(self.baseline_file, target=self.target_identity, model=self.model, runs=runs, tolerances=tolerances)
-        return self.baseline_file, notes
-
-    def _not_saved_because(self, record: ScenarioRecord) -> str | None:
-        if not record.complete:
-            return "the run is incomplete"
-        if any(not s.ok for s in record.result.samples):
-            return "it had errors"
-        if record.aggregate.get("client_saturated"):
-            return "the client was saturated, so the run describes the client and was not gated"
-        regressed = [v.metric for v in record.verdicts if v.verdict == "regression"]
-        if regressed and not self.settings.accept_regression:
-            return (
-                f"confirmed regression of {', '.join(regressed)}; saving it would make the regression the "
-                "baseline (rerun with --perf-save --perf-accept-regression if the change is intended)"
-            )
-        return None
-
 
 class RunIdTaken(Exception):
     """A second test measured a scenario at a concurrency another test already measured.
@@ -439,7 +380,8 @@ class RunIdTaken(Exception):
     one scenario name would still claim to be the same prompt type. Nor is it a collection error: a
     test that only calls ``cerebras_call.once()`` on the scenario measures no run and is fine. So the
     second test fails, naming the first, and its fix is a scenario name of its own. (Under
-    pytest-xdist two workers cannot see each other's records; this check is per process.)
+    pytest-xdist two workers cannot see each other's records, so this check is per process: the
+    controller keeps both records in the results, and ``baseline_saving`` saves neither, naming both.)
     """
 
 

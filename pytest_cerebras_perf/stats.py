@@ -86,3 +86,11 @@ def percentiles(values: Sequence[float], points: Sequence[float]) -> list[float]
     if len(values) == 0:
         return None
     return [float(p) for p in np.percentile(np.asarray(values, dtype=float), list(points))]
+
+
+def median(values: Sequence[float]) -> float:
+    """The p50 of :func:`summarize`, for one non-empty sample."""
+    found = percentiles(values, (50.0,))
+    if found is None:
+        raise ValueError("the median of no values")
+    return found[0]

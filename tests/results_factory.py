@@ -32,15 +32,14 @@ from pytest_cerebras_perf.results import build_results
 from pytest_cerebras_perf.results_doc import CommitDoc, ResultsDoc
 from pytest_cerebras_perf.scenarios import Scenario
 from pytest_cerebras_perf.session import PerfSession
-from pytest_cerebras_perf.settings import RawValues, Secret, resolve
+from pytest_cerebras_perf.settings import RawValues, Secret, defaults, resolve
 from pytest_cerebras_perf.target import Endpoint
 
 XSS_CONTENT = "<script>alert(1)</script>"
 MARKUP_SCENARIO = "third_party_<b>endpoint</b>"
 GATED = ("ttft", "e2e", "output_tps", "server_total")
 BASELINE_RUNS = 3
-DEFAULTS = resolve(RawValues(lambda dest: None, lambda key: None, {}), root=Path("/project"), api_key=None)
-MAX_CLIENT_LAG = DEFAULTS.max_client_lag
+MAX_CLIENT_LAG = defaults(Path("/project")).max_client_lag
 COMMIT: CommitDoc = {
     "id": "4f1c2d9e8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e",
     "time": "2025-03-01T16:40:00+00:00",
@@ -115,7 +114,7 @@ def make_results(
     ]
     if edge_cases:
         _add_edge_cases(rng, records, iterations)
-    session = _session(iterations, concurrency, target_kind)
+    session = perf_session(iterations, concurrency, target_kind)
     session.records = records
     if partial:
         session.mark_partial("daily token quota exhausted (429 token_quota_exceeded)")
@@ -123,10 +122,16 @@ def make_results(
     return build_results(session, finished="2025-03-01T16:52:03+00:00", argv=argv)
 
 
-def _session(iterations: int, concurrency: Sequence[int], target_kind: str) -> PerfSession:
+def perf_session(
+    iterations: int = 10,
+    concurrency: Sequence[int] = (1,),
+    target_kind: str = "emulator",
+    root: Path = Path("/project"),
+) -> PerfSession:
+    """A session as ``start()`` leaves it (endpoint and model resolved, nothing measured), without a network."""
     cli = {"iterations": str(iterations), "concurrency": ",".join(map(str, concurrency))}
-    settings = resolve(RawValues(cli.get, lambda key: None, {}), root=Path("/project"), api_key=None)
-    session = PerfSession(replace(settings, gate_metrics=GATED, baseline_runs=BASELINE_RUNS), root=Path("/project"))
+    settings = resolve(RawValues(cli.get, lambda key: None, {}), root=root, api_key=None)
+    session = PerfSession(replace(settings, gate_metrics=GATED, baseline_runs=BASELINE_RUNS), root=root)
     session.run_id = "20250301T164629-3f9a2c"
     session.started = "2025-03-01T16:46:29+00:00"
     session.commit = COMMIT
@@ -136,6 +141,11 @@ def _session(iterations: int, concurrency: Sequence[int], target_kind: str) -> P
     else:
         session.endpoint = Endpoint("cloud", "https://api.cerebras.ai", Secret("key"))
     return session
+
+
+def scenario_record(name: str, concurrency: int = 1, iterations: int = 4, *, seed: int = 0) -> ScenarioRecord:
+    """One complete, error-free measured run of a profile of :data:`PROFILES`, gated against a baseline."""
+    return _record(np.random.default_rng(seed), PROFILES[name], concurrency, iterations, server_reported=True)
 
 
 def _record(

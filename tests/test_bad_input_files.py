@@ -139,7 +139,7 @@ def test_a_scenario_whose_runs_were_emptied_has_no_baseline_and_can_be_saved_aga
     assert saved is not None and len(saved.scenarios["short@c1"].runs) == 1
 
 
-def test_a_second_test_measuring_the_same_run_fails_naming_the_first(pytester: pytest.Pytester) -> None:
+def test_a_second_test_measuring_the_same_run_fails_naming_both(pytester: pytest.Pytester) -> None:
     pytester.makefile(".yaml", scenarios=GOOD_SCENARIOS)
     pytester.makepyfile(
         test_one=BARE_MARKER_TEST,
@@ -158,7 +158,10 @@ def test_a_second_test_measuring_the_same_run_fails_naming_the_first(pytester: p
     outcome, _ = run(pytester, "-p", "no:randomly", "--perf-json", "results.json")
     outcome.assert_outcomes(passed=2, failed=1)
     outcome.stdout.fnmatch_lines(
-        ["*test_one.py::test_latency?short? already measured short@c1: this run would replace it*"]
+        [
+            "*test_two.py::test_again*: test_one.py::test_latency?short? already measured short@c1: "
+            "this run would replace it*"
+        ]
     )
     results = json.loads((pytester.path / "results.json").read_text())
     assert [s["nodeid"] for s in results["scenarios"]] == ["test_one.py::test_latency[short]"]

@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
+from results_factory import perf_session, scenario_record
 
+from pytest_cerebras_perf.baseline_saving import save_baselines
 from pytest_cerebras_perf.baselines import (
     SCHEMA,
     BaselineError,
@@ -20,8 +22,9 @@ from pytest_cerebras_perf.baselines import (
 )
 from pytest_cerebras_perf.load import LoadResult
 from pytest_cerebras_perf.records import ScenarioRecord
-from pytest_cerebras_perf.results import scenario_entry
+from pytest_cerebras_perf.results import build_results, scenario_entry, sdk_version
 from pytest_cerebras_perf.scenarios import Scenario
+from pytest_cerebras_perf.session import Measured
 
 TARGET = {"kind": "emulator", "key": "emulator"}
 MODEL = "llama3.1-8b"
@@ -98,21 +101,21 @@ def test_history_keeps_the_last_runs_per_scenario(path: Path) -> None:
 
 def test_pooled_runs_subsample_every_run_evenly_under_the_cap() -> None:
     scenario = ScenarioBaseline(runs=tuple(run(i, size=40, error_rate=i / 10) for i in range(4)), tolerances={})
-    pooled = scenario.pooled_runs("ttft", keep=3, cap=100)
+    pooled = scenario.pooled_runs("ttft", keep=3)
     assert [len(r) for r in pooled] == [33, 33, 33]  # oldest first; run-0 is beyond keep; no run dropped
     for kept, index in zip(pooled, (1, 2, 3), strict=True):
         whole = run(index, size=40).samples["ttft"]
         assert kept[0] == whole[0] and kept[-1] == whole[-1]  # spread over the whole run, in order
         assert kept == sorted(kept) and set(kept) <= set(whole)
     assert scenario.pooled_runs("ttft", keep=2) == [run(2, size=40).samples["ttft"], run(3, size=40).samples["ttft"]]
-    assert scenario.pooled_runs("server_total") == []  # never recorded: no baseline for that metric
+    assert scenario.pooled_runs("server_total", keep=3) == []  # never recorded: no baseline for that metric
     assert scenario.error_rates(keep=3) == [0.1, 0.2, 0.3]
 
 
 def test_pooled_runs_keep_all_runs_at_high_concurrency() -> None:
     """Concurrency 8 × 10 iterations = 80 samples a run: five runs still give five runs, 20 each."""
     scenario = ScenarioBaseline(runs=tuple(run(i, size=80) for i in range(5)), tolerances={})
-    assert [len(r) for r in scenario.pooled_runs("ttft", keep=5, cap=100)] == [20] * 5
+    assert [len(r) for r in scenario.pooled_runs("ttft", keep=5)] == [20] * 5
 
 
 def test_history_holds_every_stored_run_with_its_acceptance_time() -> None:
@@ -256,3 +259,29 @@ def test_results_show_exactly_the_baseline_the_gate_pooled() -> None:
     gated = [v for kept in stored.pooled_runs("ttft", keep=5) for v in kept]
     assert entry["baseline"]["samples"]["ttft"] == gated and len(gated) == 100
     assert entry["baseline"]["runs"] == 5 and entry["baseline"]["stored_runs"] == 6
+
+
+def test_a_run_two_tests_measured_is_kept_in_the_results_and_saved_by_neither(tmp_path: Path) -> None:
+    """Two pytest-xdist workers measured one run id: both records reach the results; the baseline
+    takes neither and says which two tests collided."""
+    perf = perf_session(iterations=4, root=tmp_path)
+    first = scenario_record("short_input_short_output")
+    second = scenario_record("short_input_short_output", seed=1)
+    second.nodeid = "perf_tests/test_other.py::test_again"
+    other = scenario_record("long_input_short_output")
+    perf.absorb(Measured([first], perf.model, None, None, []))
+    perf.absorb(Measured([second, other], perf.model, None, None, []))
+    results = build_results(perf, finished="2025-03-01T16:52:03+00:00", argv=[])
+    assert [(e["id"], e["nodeid"]) for e in results["scenarios"]] == [
+        ("short_input_short_output@c1", first.nodeid),
+        ("short_input_short_output@c1", second.nodeid),
+        ("long_input_short_output@c1", other.nodeid),
+    ]
+    path, notes = save_baselines(perf)
+    assert path is not None and notes == [
+        f"short_input_short_output@c1: NOT saved as a baseline: {first.nodeid} and {second.nodeid} both measured "
+        "it, so neither run is taken as its baseline"
+    ]
+    saved = load_baseline(path, target=perf.target_identity, model="llama-3.3-70b")
+    assert saved is not None and list(saved.scenarios) == ["long_input_short_output@c1"]
+    assert saved.scenarios["long_input_short_output@c1"].runs[0].sdk_version == sdk_version()

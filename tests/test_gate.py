@@ -10,7 +10,6 @@ import pytest
 from scipy.stats import mannwhitneyu
 
 from pytest_cerebras_perf.gate import (
-    DEFAULT_ABS_FLOORS,
     GatePolicy,
     StoredRun,
     Tolerance,
@@ -21,8 +20,9 @@ from pytest_cerebras_perf.gate import (
     lower_confidence_bound,
     suite_drift,
 )
+from pytest_cerebras_perf.metrics import METRICS
 
-POLICY = GatePolicy(n_gates=16)
+POLICY = GatePolicy(alpha_suite=0.01, tau_prior=0.05, n_gates=16)
 TEN_PERCENT = Tolerance(relative=0.10)
 
 
@@ -137,7 +137,7 @@ def test_all_equal_samples_pass_without_dividing_by_zero() -> None:
 
 def test_constant_samples_do_not_claim_zero_drift() -> None:
     """Identical runs (a stub, a coarse timer) are no evidence of a calm endpoint: the prior stands."""
-    verdict = gate([0.2] * 10, [[0.2] * 10] * 5, policy=GatePolicy(n_gates=16, tau_prior=0.05))
+    verdict = gate([0.2] * 10, [[0.2] * 10] * 5, policy=GatePolicy(alpha_suite=0.01, n_gates=16, tau_prior=0.05))
     assert verdict.tau == 0.05 and verdict.tau_source == "prior" and verdict.tau_runs == 0
     assert verdict.mde is not None and verdict.mde > 0.10  # the drift prior keeps the MDE honest
 
@@ -175,7 +175,7 @@ def test_absolute_floor_makes_small_absolute_changes_immaterial() -> None:
     """+30 % on a 50 ms request is 15 ms: under the 20 ms floor it passes, without a floor it fails."""
     baseline = runs(median=0.050, sigma=0.02)
     current = lognormal(10, median=0.050, ratio=1.3, sigma=0.02, seed=1)
-    floored = gate(current, baseline, tolerance=Tolerance(0.10, DEFAULT_ABS_FLOORS["e2e"]))
+    floored = gate(current, baseline, tolerance=Tolerance(0.10, METRICS["e2e"].abs_floor))
     assert floored.verdict == "pass" and floored.note.startswith("significant but within tolerance")
     assert "absolute floor (0.02 in the metric's unit) is 39 %" in floored.note  # a floor that blinds the gate says so
     assert floored.tolerance == pytest.approx(0.020 / floored.baseline_p50)  # type: ignore[operator]
@@ -228,7 +228,7 @@ def test_session_drift_between_runs_widens_the_bound() -> None:
 
 
 def test_drift_prior_is_used_until_enough_runs_exist() -> None:
-    policy = GatePolicy(tau_prior=0.03, min_runs_for_tau=3)
+    policy = GatePolicy(alpha_suite=0.01, tau_prior=0.03, min_runs_for_tau=3)
     two = gate(lognormal(10), runs(k=2), policy=policy)
     assert (two.tau, two.tau_source) == (0.03, "prior")
     three = gate(lognormal(10), runs(k=3), policy=policy)
@@ -241,8 +241,8 @@ def test_mde_grows_with_noise_and_with_drift() -> None:
     assert quiet.mde is not None and noisy.mde is not None
     assert quiet.mde < noisy.mde
     assert quiet.mde >= quiet.tolerance  # it never claims to see changes it would call immaterial
-    low_drift = gate(lognormal(10, seed=1), runs(k=2), policy=GatePolicy(tau_prior=0.01))
-    high_drift = gate(lognormal(10, seed=1), runs(k=2), policy=GatePolicy(tau_prior=0.10))
+    low_drift = gate(lognormal(10, seed=1), runs(k=2), policy=GatePolicy(alpha_suite=0.01, tau_prior=0.01))
+    high_drift = gate(lognormal(10, seed=1), runs(k=2), policy=GatePolicy(alpha_suite=0.01, tau_prior=0.10))
     assert low_drift.mde < high_drift.mde  # type: ignore[operator]
 
 
@@ -314,11 +314,11 @@ def test_error_rate_gate_needs_a_material_and_significant_excess() -> None:
 
 
 def test_policy_and_tolerance_refuse_nonsense() -> None:
-    assert GatePolicy(alpha_suite=0.01, n_gates=16).alpha(2) == pytest.approx(0.000625)
+    assert GatePolicy(tau_prior=0.05, alpha_suite=0.01, n_gates=16).alpha(2) == pytest.approx(0.000625)
     with pytest.raises(ValueError, match="alpha1"):
-        GatePolicy(alpha1=0.5)
+        GatePolicy(alpha_suite=0.01, tau_prior=0.05, alpha1=0.5)
     with pytest.raises(ValueError, match="n_gates"):
-        GatePolicy(n_gates=0)
+        GatePolicy(alpha_suite=0.01, tau_prior=0.05, n_gates=0)
     with pytest.raises(ValueError, match="tolerance"):
         Tolerance(relative=-0.1)
     with pytest.raises(ValueError, match="stage"):
@@ -373,7 +373,7 @@ def test_back_to_back_saves_count_as_one_session() -> None:
     """Three runs saved seconds apart say nothing about day-to-day drift: τ falls back to the prior."""
     history = runs(k=3, sigma=0.05)
     current = lognormal(10, sigma=0.05, seed=1)
-    policy = GatePolicy(n_gates=16, tau_prior=0.05)
+    policy = GatePolicy(alpha_suite=0.01, n_gates=16, tau_prior=0.05)
     apart = with_history(current, history, policy=policy)
     together = with_history(current, history, spacing=5.0, policy=policy)
     assert apart.tau_source == "history" and apart.tau_runs == 3 and apart.tau < 0.05  # type: ignore[operator]
@@ -401,7 +401,9 @@ def test_suite_drift_is_pooled_over_scenarios_and_widens_a_calm_one() -> None:
 
 def test_underpowered_pass_says_how_many_iterations_would_see_the_tolerance() -> None:
     baseline = runs(k=3, size=40, sigma=0.15)
-    policy = GatePolicy(n_gates=16, tau_prior=0.0, min_runs_for_tau=10)  # no drift: iterations can help
+    policy = GatePolicy(
+        alpha_suite=0.01, n_gates=16, tau_prior=0.0, min_runs_for_tau=10
+    )  # no drift: iterations can help
     few = gate(lognormal(5, sigma=0.15, seed=1), baseline, policy=policy)
     assert few.verdict == "underpowered" and not few.fails
     assert few.iterations_needed is not None and few.iterations_needed > 5
@@ -409,7 +411,11 @@ def test_underpowered_pass_says_how_many_iterations_would_see_the_tolerance() ->
     # the estimate rests on this sample's spread; twice as many samples clear it with a new draw
     enough = gate(lognormal(2 * few.iterations_needed, sigma=0.15, seed=2), baseline, policy=policy)
     assert enough.verdict == "pass" and enough.iterations_needed is None
-    drifting = gate(lognormal(5, sigma=0.15, seed=1), baseline, policy=GatePolicy(tau_prior=0.2, min_runs_for_tau=10))
+    drifting = gate(
+        lognormal(5, sigma=0.15, seed=1),
+        baseline,
+        policy=GatePolicy(alpha_suite=0.01, tau_prior=0.2, min_runs_for_tau=10),
+    )
     assert drifting.verdict == "underpowered" and drifting.iterations_needed is None  # drift: no n helps
     assert "more baseline runs" in drifting.note
 
@@ -423,7 +429,7 @@ def test_a_slow_slide_over_six_runs_is_drifting() -> None:
     assert verdict.trend == pytest.approx(1.04**6 - 1, abs=0.05)
     assert verdict.trend_p_value is not None and verdict.trend_p_value < POLICY.alpha_suite
     assert not verdict.fails and "slow slide" in verdict.note
-    strict = GatePolicy(n_gates=16, fail_on_drift=True)
+    strict = GatePolicy(alpha_suite=0.01, tau_prior=0.05, n_gates=16, fail_on_drift=True)
     failing = with_history(current, slide, policy=strict)
     assert failing.verdict == "drifting" and failing.fails and failing.to_json()["fails"] is True
     steady = [lognormal(10, sigma=0.03, seed=20 + i) for i in range(6)]
@@ -436,7 +442,7 @@ def test_autocorrelated_runs_widen_the_rank_bound() -> None:
     rng = np.random.default_rng(4)
     independent = rng.normal(0.0, 0.1, (4, 10))
     correlated = np.cumsum(rng.normal(0.0, 0.05, (4, 10)), axis=1)  # a random walk within each run
-    policy = GatePolicy(n_gates=16, tau_prior=0.0, min_runs_for_tau=10)
+    policy = GatePolicy(alpha_suite=0.01, n_gates=16, tau_prior=0.0, min_runs_for_tau=10)
     for noise, widened in ((independent, False), (correlated, True)):
         values = np.exp(noise)
         current = values[3] * 1.2

@@ -115,7 +115,7 @@ def test_drifting_fails_the_test_only_when_asked_to() -> None:
             history=[StoredRun(run) for run in runs],
             higher_is_better=False,
             tolerance=Tolerance(0.10),
-            policy=GatePolicy(fail_on_drift=fail_on_drift),
+            policy=GatePolicy(alpha_suite=0.01, tau_prior=0.05, fail_on_drift=fail_on_drift),
         )
         assert verdict.verdict == "drifting", verdict
         record = SimpleNamespace(id="story@c1", result=SimpleNamespace(samples=[], stopped=None), verdicts=[verdict])

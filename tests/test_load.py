@@ -128,7 +128,7 @@ def test_a_client_that_blocks_its_loop_is_flagged_and_not_gated(emulator: Emulat
             metrics=metrics,
             global_tolerance=0.10,
             overrides={},
-            policy=GatePolicy(),
+            policy=GatePolicy(alpha_suite=0.01, tau_prior=0.05),
             keep_runs=3,
             saturated=saturated,
             confirm_samples=lambda: blocked_result.samples,

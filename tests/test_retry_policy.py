@@ -106,7 +106,7 @@ def test_daily_quota_stops_at_once() -> None:
         raise rate_limit("Tokens per day limit exceeded - too many tokens processed.", "token_quota_exceeded")
 
     with pytest.raises(DailyQuotaExceeded):
-        run(call_with_retries(quota, RetryPolicy()))
+        run(call_with_retries(quota, RetryPolicy(retries=3)))
     assert calls == 1
 
 

@@ -56,6 +56,11 @@ def write(tmp_path: Path, text: str) -> Path:
         ("scenarios:\n  a:\n    messages:\n      - content: hi\n", "messages[0] needs 'role'"),
         ("scenarios:\n  a:\n    prompt: '{{file: missing.md}}'\n", "cannot read included file 'missing.md'"),
         ("scenarios:\n  a:\n    prompt: hi\n    tolerances: {ttft: -1}\n", "tolerances.ttft must be a non-negative"),
+        ("scenarios:\n  a:\n    prompt: hi\n    tolerances: {tfft: 0.2}\n", "tolerances.tfft: not a gateable metric"),
+        (
+            "scenarios:\n  a:\n    prompt: hi\n    tolerances: {e2e: {relativ: 0.2}}\n",
+            "tolerances.e2e.relativ: unknown key; expected relative or abs_floor",
+        ),
     ],
 )
 def test_errors_name_file_and_line(tmp_path: Path, text: str, message: str) -> None:

@@ -33,9 +33,10 @@ from pytest_cerebras_perf.report.plotting import (
 )
 from pytest_cerebras_perf.report.runs import ScenarioRun, concurrency_levels
 from pytest_cerebras_perf.report.svg import MUTED, Margins, chart_style, figure_svg, new_figure
-from pytest_cerebras_perf.report.units import display_unit, metric_label
+from pytest_cerebras_perf.report.units import display_unit, format_number, format_rounded_change, metric_label
 from pytest_cerebras_perf.report.verdicts import change, verdict_style
 from pytest_cerebras_perf.results_doc import GateDoc
+from pytest_cerebras_perf.stats import median
 
 WIDTH = 10.0
 
@@ -179,12 +180,6 @@ def _single_chart(runs: Sequence[ScenarioRun], key: str, metric: str, caption: s
     return _render(key, title, caption, _margins(runs), 1, draw)
 
 
-def _median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
 def _server_components(runs: Sequence[ScenarioRun]) -> Chart:
     key = "server-components"
     title = STUDY_FIGURES[key]
@@ -205,7 +200,7 @@ def _server_components(runs: Sequence[ScenarioRun]) -> Chart:
                 continue
             bottom = 0.0
             for colour, values in zip(COMPONENTS.values(), components, strict=True):
-                height = _median(values)
+                height = median(values)
                 stacked.bar(slot.x, height, width=0.62, bottom=bottom, color=colour, edgecolor="white", linewidth=0.5)
                 bottom += height
             for colour, values, offset in zip(COMPONENTS.values(), components, (-0.27, 0, 0.27), strict=True):
@@ -251,7 +246,7 @@ def _variability(runs: Sequence[ScenarioRun]) -> Chart:
             shade = 0.0 if percent is None else float(norm(percent))
             colour = MISSING_CELL if percent is None else HEATMAP(shade)
             ax.add_patch(Rectangle((x - 0.5, row - 0.5), 1, 1, facecolor=colour, edgecolor="white", linewidth=1))
-            text = "–" if percent is None else f"{percent:.0f}"
+            text = "–" if percent is None else format_number(percent, 0)
             ax.text(x, row, text, ha="center", va="center", fontsize=7, color="white" if shade > 0.6 else "#111827")
         ax.set_ylim(len(VARIABILITY_METRICS) - 0.5, -0.5)
         ax.set_yticks(range(len(VARIABILITY_METRICS)), [metric_label(m) for m in VARIABILITY_METRICS])
@@ -363,18 +358,13 @@ def reasoning_charts(runs: Sequence[ScenarioRun]) -> list[Chart]:
     ]
 
 
-def _rounded_percent(fraction: float) -> str:
-    percent = round(fraction * 100)
-    return "±0%" if percent == 0 else f"{percent:+d}%"
-
-
 def _verdict_note(ax: Axes, x: float, decision: GateDoc | None) -> None:
     if decision is None:
         return
     verdict = decision["verdict"]
     delta = change(decision)
     label = verdict_style(verdict).label
-    text = label if delta is None else f"{_rounded_percent(delta)}\n{label}"
+    text = label if delta is None else f"{format_rounded_change(delta)}\n{label}"
     transform = blended_transform_factory(ax.transData, ax.transAxes)
     ax.text(
         x,
@@ -392,9 +382,15 @@ def _verdict_note(ax: Axes, x: float, decision: GateDoc | None) -> None:
 def _baseline_chart(runs: Sequence[ScenarioRun], metric: str) -> Chart:
     key = f"baseline-{metric}"
     title = f"Baseline vs current: {metric_label(metric)}"
+    pooled = "; ".join(
+        f"{run.id}: {baseline['runs']} runs, {len(run.baseline_values(metric))} samples"
+        for run in runs
+        if (baseline := run.raw.get("baseline"))
+    )
     caption = (
         f"Pooled baseline samples (grey) against this run (colour) for {metric_label(metric)}, with "
-        "the gate's estimated change and verdict above each pair."
+        f"the gate's estimated change and verdict above each pair. The baseline is what the gate compared "
+        f"with ({pooled})."
     )
 
     def draw(figure: Figure) -> None:

@@ -19,6 +19,7 @@ from matplotlib.transforms import blended_transform_factory
 
 from pytest_cerebras_perf.report.runs import ScenarioRun, concurrency_levels
 from pytest_cerebras_perf.report.svg import MUTED
+from pytest_cerebras_perf.stats import percentiles
 
 GROUP_GAP = 0.7
 STRIP_LIMIT = 150  # dots per box; beyond this the strip thins evenly over the sorted values
@@ -146,7 +147,9 @@ class BoxStrips:
         if not values:
             return
         data = np.asarray(values, dtype=float)
-        q1, median, q3 = (float(q) for q in np.percentile(data, (25, 50, 75)))
+        found = percentiles(values, (25.0, 50.0, 75.0))
+        assert found is not None  # values is not empty
+        q1, median, q3 = found
         reach = 1.5 * (q3 - q1)
         low = float(data[data >= q1 - reach].min())
         high = float(data[data <= q3 + reach].max())

@@ -89,6 +89,12 @@ def format_change(fraction: float | None) -> str:
     return f"{fraction * 100:+.1f} %"
 
 
+def format_rounded_change(fraction: float) -> str:
+    """A change rounded to a whole percent, for labels drawn in a chart: ``0.123`` -> ``+12%``."""
+    percent = round(fraction * 100)
+    return "±0%" if percent == 0 else f"{percent:+d}%"
+
+
 def format_percent(fraction: float | None) -> str:
     """A non-negative fraction as a percentage: ``0.05`` -> ``5.0 %``."""
     if fraction is None or not _finite(fraction):

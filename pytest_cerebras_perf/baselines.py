@@ -1,4 +1,4 @@
-"""Baseline files: the accepted runs a new run is gated against (results-format.md, "Baselines").
+"""Baseline files: the accepted runs a new run is gated against (docs/results-format.md, "Baselines").
 
 One JSON file per target and model, ``baselines/<target key>/<model>.json``, holding the RAW
 samples of the last few accepted runs per scenario, so the gate can pool them and estimate the

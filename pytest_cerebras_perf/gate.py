@@ -1,6 +1,6 @@
 """The regression gate: is the current sample slower than the baseline, beyond noise and tolerance?
 
-Pure functions (numpy/scipy only) implementing shared/reference/gate.md. Everything works on
+Pure functions (numpy/scipy only) implementing docs/gate.md. Everything works on
 logs, with the sign flipped for higher-is-better metrics, so "worse" is always a positive shift
 and a 10 % slowdown is the same size at 40 ms and at 4 s.
 

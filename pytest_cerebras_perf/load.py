@@ -162,7 +162,7 @@ def _size(outcome: Outcome) -> int:
 
 
 def aggregate(result: LoadResult, max_client_lag: float) -> Aggregate:
-    """Window figures of metrics.md (aggregate tokens/s, request throughput, error rate) and the
+    """Window figures of docs/metrics.md (aggregate tokens/s, request throughput, error rate) and the
     client's self-check.
 
     The client is saturated when its figures stop describing the endpoint: its event loop wakes up

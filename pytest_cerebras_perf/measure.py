@@ -44,7 +44,7 @@ _MARKUP = re.compile(r"(?is)<(script|style)\b.*?</\1>|<[^>]*>")
 
 class RequestClock:
     """Per request id: when the SDK handed the request to the transport (httpx hook) and when its body
-    was written to the socket (aiohttp trace); the latter is the t0 of metrics.md."""
+    was written to the socket (aiohttp trace); the latter is the t0 of docs/metrics.md."""
 
     def __init__(self) -> None:
         self._handed: dict[str, int] = {}

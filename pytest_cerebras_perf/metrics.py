@@ -1,4 +1,4 @@
-"""Every per-request figure, defined once (see shared/reference/metrics.md).
+"""Every per-request figure, defined once (docs/metrics.md).
 
 Data is in seconds and tokens/s; milliseconds exist only in display code. A metric the endpoint
 did not report is ``None``, never 0, so a missing ``time_info`` cannot pass for a fast server.

@@ -1,4 +1,4 @@
-"""Each metric's single definition (shared/reference/metrics.md), on constructed timestamps."""
+"""Each metric's single definition (docs/metrics.md), on constructed timestamps."""
 
 from __future__ import annotations
 

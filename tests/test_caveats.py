@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from results_factory import make_results
 
 from pytest_cerebras_perf.caveats import caveat
+from pytest_cerebras_perf.gate import Verdict
 from pytest_cerebras_perf.report import render_report
 from pytest_cerebras_perf.report.markdown import markdown_summary
+from pytest_cerebras_perf.results_doc import GateDoc, ResultsDoc
 
-UNDERPOWERED = {"verdict": "underpowered", "mde": 0.182, "tolerance": 0.15, "iterations_needed": 36}
-DRIFTING = {"verdict": "drifting", "trend": 0.24, "trend_runs": 7, "trend_p_value": 0.0021, "fails": False}
+BASE = Verdict.undecided("ttft", "pass", higher_is_better=False).to_json()
+UNDERPOWERED: GateDoc = {**BASE, "verdict": "underpowered", "mde": 0.182, "tolerance": 0.15, "iterations_needed": 36}
+DRIFTING: GateDoc = {**BASE, "verdict": "drifting", "trend": 0.24, "trend_runs": 7, "trend_p_value": 0.0021}
 
 
 def test_underpowered_names_mde_tolerance_and_the_iterations_that_would_do() -> None:
@@ -32,10 +33,10 @@ def test_drifting_gives_the_total_change_and_whether_it_fails() -> None:
 
 def test_other_verdicts_need_no_caveat() -> None:
     for verdict in ("pass", "regression", "improvement", "inconclusive", "no-baseline", "not-gated"):
-        assert caveat({"verdict": verdict, "mde": 0.5, "tolerance": 0.1}) == ""
+        assert caveat({**BASE, "verdict": verdict, "mde": 0.5, "tolerance": 0.1}) == ""
 
 
-def _with(results: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
+def _with(results: ResultsDoc, decision: GateDoc) -> ResultsDoc:
     gate = results["scenarios"][1]["gate"]
     gate[0] = {**gate[0], **decision}
     return results

@@ -8,6 +8,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -15,17 +16,21 @@ from cerebras.cloud.sdk import (
     APIConnectionError,
     APITimeoutError,
     AsyncCerebras,
+    AsyncStream,
     AuthenticationError,
     Cerebras,
     DefaultAioHttpClient,
     InternalServerError,
     RateLimitError,
+    Stream,
 )
+from cerebras.cloud.sdk.types.chat.chat_completion import ChatChunkResponse
+from cerebras.cloud.sdk.types.chat.completion_create_params import MessageUserMessageRequest
 
 from pytest_cerebras_perf.emulator import EmulatorProcess
 
 MODEL = "llama-3.3-70b"
-MESSAGES = [{"role": "user", "content": "hello"}]
+MESSAGES: list[MessageUserMessageRequest] = [{"role": "user", "content": "hello"}]
 API_KEY = "emulator-test-key"
 RPM_BODY = {
     "message": "Requests per minute limit exceeded - too many requests sent.",
@@ -63,14 +68,17 @@ def client(emulator: EmulatorProcess) -> Iterator[Cerebras]:
         yield sdk_client
 
 
-def _chat(client: Cerebras, **options: object) -> object:
+def _chat(client: Cerebras, **options: Any) -> object:
     return client.chat.completions.create(model=MODEL, messages=MESSAGES, **options)
 
 
 def _drain(client: Cerebras) -> list[str]:
     """Stream one answer; returns the content pieces received before anything went wrong."""
     pieces: list[str] = []
-    for chunk in client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True):
+    stream = client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+    assert isinstance(stream, Stream)
+    for chunk in stream:
+        assert isinstance(chunk, ChatChunkResponse)
         if chunk.choices and chunk.choices[0].delta and chunk.choices[0].delta.content:
             pieces.append(chunk.choices[0].delta.content)
     return pieces
@@ -148,6 +156,7 @@ def test_async_client_raises_on_a_mid_stream_error_too(emulator: EmulatorProcess
             api_key=API_KEY, base_url=emulator.url, max_retries=0, http_client=DefaultAioHttpClient()
         ) as async_client:
             stream = await async_client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+            assert isinstance(stream, AsyncStream)
             with pytest.raises(InternalServerError):
                 async for _ in stream:
                     received += 1

@@ -67,7 +67,7 @@ def test_no_emulator_survives(
         "--perf-json",
         "r.json",
     )
-    result.assert_outcomes(**expected)  # type: ignore[arg-type]
+    result.assert_outcomes(**expected)
     pids = (pytester.path / "emulator.pid").read_text().split(",")
     assert len(pids) == 1 and pids[0].isdigit()  # the plugin's emulator was running during the test
     assert not os.path.exists(f"/proc/{pids[0]}"), f"emulator {pids[0]} outlived a session that ended in {outcome}"

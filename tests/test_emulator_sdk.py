@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from cerebras.cloud.sdk import AsyncCerebras, Cerebras, DefaultAioHttpClient, NotFoundError
+from cerebras.cloud.sdk import AsyncCerebras, AsyncStream, Cerebras, DefaultAioHttpClient, NotFoundError, Stream
 from cerebras.cloud.sdk.types.chat.chat_completion import ChatChunkResponse, ChatCompletionResponse
+from cerebras.cloud.sdk.types.chat.completion_create_params import MessageUserMessageRequest
+from cerebras.cloud.sdk.types.completion import CompletionResponse
+from present import present
 
 from pytest_cerebras_perf.emulator import EmulatorError, EmulatorProcess
 
 MODEL = "llama-3.3-70b"
-MESSAGES = [{"role": "user", "content": "Say something about wafer-scale chips."}]
+MESSAGES: list[MessageUserMessageRequest] = [{"role": "user", "content": "Say something about wafer-scale chips."}]
 RATE_LIMIT_HEADERS = [
     f"x-ratelimit-{kind}-{window}"
     for kind in ("limit", "remaining", "reset")
@@ -28,6 +32,23 @@ BASELINE = {
 }
 
 
+def answer(client: Cerebras, **params: Any) -> ChatCompletionResponse:
+    """A non-streaming chat completion, narrowed from the SDK's union of response types."""
+    response = client.chat.completions.create(model=MODEL, messages=MESSAGES, **params)
+    assert isinstance(response, ChatCompletionResponse)
+    return response
+
+
+def streamed(client: Cerebras, **params: Any) -> list[ChatChunkResponse]:
+    """Every chunk of a streamed chat completion; each must parse as a chunk."""
+    stream = client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True, **params)
+    assert isinstance(stream, Stream)
+    chunks = list(stream)
+    parsed = [chunk for chunk in chunks if isinstance(chunk, ChatChunkResponse)]
+    assert len(parsed) == len(chunks), chunks
+    return parsed
+
+
 @pytest.fixture
 def client(emulator: EmulatorProcess) -> Iterator[Cerebras]:
     emulator.set_profile(BASELINE)
@@ -38,20 +59,18 @@ def client(emulator: EmulatorProcess) -> Iterator[Cerebras]:
 
 
 def test_non_streaming_response_parses_with_usage_and_time_info(client: Cerebras) -> None:
-    response = client.chat.completions.create(model=MODEL, messages=MESSAGES, max_completion_tokens=12)
-    assert isinstance(response, ChatCompletionResponse)
+    response = answer(client, max_completion_tokens=12)
     assert response.object == "chat.completion" and response.model == MODEL
     assert response.choices[0].message.content and response.choices[0].finish_reason == "length"
     assert response.usage is not None and response.usage.completion_tokens == 12
-    assert response.usage.total_tokens == response.usage.prompt_tokens + 12
+    assert response.usage.total_tokens == present(response.usage.prompt_tokens) + 12
     info = response.time_info
     assert info is not None and info.total_time and info.completion_time is not None
     assert info.total_time >= (info.queue_time or 0) + (info.prompt_time or 0) + info.completion_time
 
 
 def test_every_streamed_chunk_parses_as_a_chunk_with_usage_only_at_the_end(client: Cerebras) -> None:
-    chunks = list(client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True))
-    assert all(isinstance(chunk, ChatChunkResponse) for chunk in chunks)
+    chunks = streamed(client)
     first, contents, final = chunks[0], chunks[1:-1], chunks[-1]
     assert first.choices and first.choices[0].delta
     assert first.choices[0].delta.role == "assistant" and first.choices[0].delta.content == ""
@@ -63,7 +82,7 @@ def test_every_streamed_chunk_parses_as_a_chunk_with_usage_only_at_the_end(clien
     assert final.choices and final.choices[0].finish_reason == "stop"
     assert final.time_info is not None and final.time_info.completion_time is not None
     assert len({chunk.id for chunk in chunks}) == 1
-    assert text == client.chat.completions.create(model=MODEL, messages=MESSAGES).choices[0].message.content
+    assert text == answer(client).choices[0].message.content
 
 
 def test_async_client_with_aiohttp_streams_and_answers(emulator: EmulatorProcess, client: Cerebras) -> None:
@@ -72,13 +91,16 @@ def test_async_client_with_aiohttp_streams_and_answers(emulator: EmulatorProcess
             api_key="unused", base_url=emulator.url, max_retries=0, http_client=DefaultAioHttpClient()
         ) as async_client:
             stream = await async_client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+            assert isinstance(stream, AsyncStream)
             pieces, tokens = [], None
             async for chunk in stream:
+                assert isinstance(chunk, ChatChunkResponse)
                 if chunk.choices and chunk.choices[0].delta and chunk.choices[0].delta.content:
                     pieces.append(chunk.choices[0].delta.content)
                 if chunk.usage is not None:
                     tokens = chunk.usage.completion_tokens
             whole = await async_client.chat.completions.create(model=MODEL, messages=MESSAGES)
+            assert isinstance(whole, ChatCompletionResponse)
             return "".join(pieces), whole.choices[0].message.content or "", tokens
 
     streamed, whole, tokens = asyncio.run(run())
@@ -91,7 +113,8 @@ def test_rate_limit_headers_are_on_every_response_and_readable_raw(emulator: Emu
     assert all(name in raw.headers for name in RATE_LIMIT_HEADERS)
     assert raw.headers["x-ratelimit-limit-tokens-minute"] == "100000"
     assert int(raw.headers["x-ratelimit-remaining-tokens-minute"]) < 100_000  # the reservation shows
-    assert raw.parse().usage is not None
+    parsed = raw.parse()
+    assert isinstance(parsed, ChatCompletionResponse) and parsed.usage is not None
     with client.chat.completions.with_streaming_response.create(
         model=MODEL, messages=MESSAGES, stream=True
     ) as streamed:
@@ -117,38 +140,39 @@ def test_models_are_listed_and_retrieved(emulator: EmulatorProcess, client: Cere
 
 
 def test_text_completions_stream_and_answer(client: Cerebras) -> None:
-    chunks = list(client.completions.create(model=MODEL, prompt="Once upon a time", stream=True, max_tokens=5))
+    stream = client.completions.create(model=MODEL, prompt="Once upon a time", stream=True, max_tokens=5)
+    assert isinstance(stream, Stream)
+    chunks = [chunk for chunk in stream if isinstance(chunk, CompletionResponse)]
     assert "".join(chunk.choices[0].text or "" for chunk in chunks) != ""
     whole = client.completions.create(model=MODEL, prompt="Once upon a time", max_tokens=5)
-    assert whole.usage is not None and whole.usage.completion_tokens == 5
+    assert isinstance(whole, CompletionResponse) and whole.usage is not None and whole.usage.completion_tokens == 5
 
 
 def test_min_tokens_force_length_and_seed_fixes_the_text(client: Cerebras) -> None:
-    forced = client.chat.completions.create(
-        model=MODEL, messages=MESSAGES, min_completion_tokens=40, max_completion_tokens=40
-    )
+    forced = answer(client, min_completion_tokens=40, max_completion_tokens=40)
     assert forced.usage is not None and forced.usage.completion_tokens == 40
-    old_style = client.chat.completions.create(model=MODEL, messages=MESSAGES, min_tokens=25)
+    old_style = answer(client, min_tokens=25)
     assert old_style.usage is not None and old_style.usage.completion_tokens == 25
-    first = client.chat.completions.create(model=MODEL, messages=MESSAGES, seed=11).choices[0].message.content
-    again = client.chat.completions.create(model=MODEL, messages=MESSAGES, seed=11).choices[0].message.content
-    other = client.chat.completions.create(model=MODEL, messages=MESSAGES, seed=12).choices[0].message.content
+    first = answer(client, seed=11).choices[0].message.content
+    again = answer(client, seed=11).choices[0].message.content
+    other = answer(client, seed=12).choices[0].message.content
     assert first == again != other
 
 
 def test_request_id_header_links_a_request_to_its_ground_truth(emulator: EmulatorProcess, client: Cerebras) -> None:
-    client.chat.completions.create(
+    stream = client.chat.completions.create(
         model=MODEL, messages=MESSAGES, stream=True, extra_headers={"x-perf-request-id": "probe-42"}
-    ).close()
+    )
+    assert isinstance(stream, Stream)
+    stream.close()
     records = [record for record in emulator.truth() if record["request_id"] == "probe-42"]
     assert len(records) == 1 and records[0]["stream"] is True and records[0]["model"] == MODEL
 
 
 def test_behind_schedule_is_reported_without_breaking_the_sdk(emulator: EmulatorProcess, client: Cerebras) -> None:
     emulator.set_profile({"behind_schedule_min": 0.0, "behind_schedule_fraction": 0.0})  # any lateness counts
-    chunks = list(client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True))
-    final = chunks[-1]
-    assert isinstance(final, ChatChunkResponse) and final.usage is not None
+    final = streamed(client)[-1]
+    assert final.usage is not None
     report = (final.model_extra or {}).get("x_emulator")
     assert report is not None and report["behind_schedule_s"] > 0
     raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
@@ -161,9 +185,7 @@ def test_admin_profile_change_takes_effect_on_the_next_request(emulator: Emulato
     effective = emulator.set_profile({"decode_tps": 1000.0, "default_output_tokens": 101})
     assert effective["decode_tps"] == 1000.0
     emulator.clear_truth()
-    response = client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
-    for _ in response:
-        pass
+    streamed(client)
     (record,) = emulator.truth()
     rate = (record["completion_tokens"] - 1) / ((record["last_token_ns"] - record["first_token_ns"]) / 1e9)
     assert record["completion_tokens"] == 101

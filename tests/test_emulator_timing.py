@@ -15,13 +15,16 @@ from typing import Any
 
 import httpx
 import pytest
-from cerebras.cloud.sdk import AsyncCerebras, Cerebras, DefaultAioHttpClient
+from cerebras.cloud.sdk import AsyncCerebras, AsyncStream, Cerebras, DefaultAioHttpClient
+from cerebras.cloud.sdk.types.chat.completion_create_params import MessageUserMessageRequest
 
 from pytest_cerebras_perf.emulator import EmulatorProcess, load_profile
 from pytest_cerebras_perf.emulator.timer import new_event_loop
 
 MODEL = "llama-3.3-70b"
-MESSAGES = [{"role": "user", "content": "Explain continuous batching in a thousand words."}]
+MESSAGES: list[MessageUserMessageRequest] = [
+    {"role": "user", "content": "Explain continuous batching in a thousand words."}
+]
 CALIBRATED = "cerebras-llama-3.3-70b"
 
 
@@ -177,7 +180,9 @@ def test_shared_capacity_slows_each_stream_but_raises_the_aggregate(fast: Emulat
         ) as client:
 
             async def one() -> None:
-                async for _ in await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True):
+                stream = await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+                assert isinstance(stream, AsyncStream)
+                async for _ in stream:
                     pass
 
             await asyncio.gather(*(one() for _ in range(concurrency)))

@@ -85,7 +85,7 @@ def only_scenario(results: Any) -> dict[str, Any]:
 # -- each fault kind, once, survived by a retry -----------------------------------------------
 # One run, one scenario per fault kind, in file order. With concurrency 1 and no warmup, scenario k
 # makes attempts 4k+1..4k+4: three requests, the second of which fails once and is retried.
-RETRIED = {
+RETRIED: dict[str, dict[str, Any]] = {
     "http_500": {"kind": "http_500"},
     "http_503": {"kind": "http_503"},
     "rate_limit_rpm": {"kind": "rate_limit_rpm", "retry_after": 0.3},
@@ -147,7 +147,7 @@ def test_a_slow_first_byte_is_latency_not_a_fault(pytester: pytest.Pytester) -> 
 
 # -- faults that outlast the retries ----------------------------------------------------------
 # Scenario k: 2 requests x 2 attempts (--perf-retries 1) = attempts 4k+1..4k+4, all faulted.
-EXHAUSTED = {
+EXHAUSTED: dict[str, tuple[dict[str, Any], tuple[str, int | None, str | None]]] = {
     "http_500": ({"kind": "http_500"}, ("server_error", 500, "Internal server error")),
     "http_503": ({"kind": "http_503"}, ("server_error", 503, "Service temporarily unavailable, please retry")),
     "stream_error": ({"kind": "stream_error", "after_chunks": 2}, ("stream_error", 500, "Internal server error")),
@@ -352,10 +352,12 @@ def test_a_hung_up_server_is_a_connection_error_whatever_the_transport_calls_it(
 def test_the_pacer_counts_requests_sent_before_the_first_headers_and_the_refill() -> None:
     pacer = Pacer()
 
-    async def send_two_blind() -> list[float]:
-        return [await pacer.before_send(100), await pacer.before_send(100)]
+    async def send_two_blind() -> None:
+        await pacer.before_send(100)
+        await pacer.before_send(100)
 
-    assert asyncio.run(send_two_blind()) == [0.0, 0.0]  # nothing known yet: no reason to wait
+    asyncio.run(send_two_blind())
+    assert pacer.delay_for(100) == 0.0  # nothing known yet: no reason to wait
     # The first response's headers counted the first request only; the second takes the last slot.
     pacer.observe(
         {

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from present import present
 
 from pytest_cerebras_perf.emulator import EmulatorProcess, load_profile
 from pytest_cerebras_perf.load import Harness, LoadPlan, LoadResult, aggregate, run_measured, warm
@@ -66,9 +67,9 @@ def test_every_sample_is_one_request_the_emulator_served(
 ) -> None:
     result, truth, _ = run_at_8
     assert len(result.samples) == 24 and all(s.ok for s in result.samples)
-    assert sorted(truth) == sorted(s.request_id for s in result.samples)
+    assert sorted(truth) == sorted(present(s.request_id) for s in result.samples)
     for sample in result.samples:
-        assert sample.completion_tokens == truth[sample.request_id]["completion_tokens"] == 64
+        assert sample.completion_tokens == truth[present(sample.request_id)]["completion_tokens"] == 64
 
 
 def test_client_timestamps_bracket_the_servers(run_at_8: tuple[LoadResult, dict[str, dict[str, Any]], int]) -> None:
@@ -78,7 +79,7 @@ def test_client_timestamps_bracket_the_servers(run_at_8: tuple[LoadResult, dict[
     wrong event (the role frame arrives 50 ms before the first token), breaks this."""
     result, truth, _ = run_at_8
     for sample in result.samples:
-        record, timing = truth[sample.request_id], sample.timing
+        record, timing = truth[present(sample.request_id)], sample.timing
         assert timing is not None and timing.first_token_ns is not None
         assert timing.t0_ns < record["arrival_ns"]
         assert timing.first_token_ns >= record["first_token_due_ns"]
@@ -91,7 +92,7 @@ def test_ttft_and_e2e_errors_are_small_next_to_what_they_measure(
     result, truth, _ = run_at_8
     ttft_errors, e2e_errors = [], []
     for sample in result.samples:
-        record, timing = truth[sample.request_id], sample.timing
+        record, timing = truth[present(sample.request_id)], sample.timing
         assert timing is not None and timing.first_token_ns is not None
         server_ttft = record["first_token_ns"] - record["arrival_ns"]
         server_e2e = record["last_token_ns"] - record["arrival_ns"]

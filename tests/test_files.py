@@ -30,7 +30,7 @@ def test_failure_midway_keeps_the_old_file_and_leaves_no_temp(tmp_path: Path, mo
     def broken_replace(src: str, dst: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(files.os, "replace", broken_replace)
+    monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         files.write_atomic(target, "new")
     assert target.read_text() == "old"

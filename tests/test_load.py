@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
+from present import present
 
 from pytest_cerebras_perf import load
 from pytest_cerebras_perf.baselines import BaselineRun, ScenarioBaseline
@@ -84,7 +85,7 @@ def test_concurrency_sweep_on_a_capacity_limited_endpoint(emulator: EmulatorProc
         result = measure(endpoint, LoadPlan(iterations=3, warmup=1, concurrency=concurrency), request_for(160))
         assert len(result.samples) == 3 * concurrency and all(s.ok for s in result.samples)
         per_request.append(statistics.median(metric_values(result.samples, "output_tps")))
-        aggregate_tps.append(aggregate(result, MAX_CLIENT_LAG)["aggregate_output_tps"])
+        aggregate_tps.append(present(aggregate(result, MAX_CLIENT_LAG)["aggregate_output_tps"]))
     one, four, sixteen = per_request
     assert four <= one * 1.15 and sixteen < one / 2
     assert sixteen < four / 2
@@ -147,7 +148,7 @@ def test_healthy_closed_loop_keeps_its_slots_busy(emulator: EmulatorProcess, end
     figures = aggregate(result, MAX_CLIENT_LAG)
     assert figures["requests"] == figures["ok"] == 32
     assert 0 <= figures["dispatch_share"] < 0.10
-    assert figures["mean_in_flight"] > 8 * 0.7
+    assert present(figures.get("mean_in_flight")) > 8 * 0.7
 
 
 def test_streams_that_fail_midway_are_retried_outside_the_timer(emulator: EmulatorProcess, endpoint: Endpoint) -> None:

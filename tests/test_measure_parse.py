@@ -11,7 +11,7 @@ from pytest_cerebras_perf.measure import StreamError, parse_stream
 IDENT = {"id": "c1", "created": 1, "model": "m", "object": "chat.completion.chunk", "system_fingerprint": "fp"}
 
 
-def frame(delta: dict, **extra: object) -> bytes:
+def frame(delta: dict[str, object], **extra: object) -> bytes:
     body = {**IDENT, "choices": [{"index": 0, "delta": delta}], **extra}
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from present import present
 from test_gate import POLICY, TEN_PERCENT, gate, lognormal, runs
 
 from pytest_cerebras_perf.gate import Verdict, confirm, gate_error_rate
@@ -42,9 +43,8 @@ def test_first_line_names_metric_and_change_and_fits_80_columns() -> None:
     message = why_failed([record([latency, throughput])], require_baseline=False)
     assert message is not None
     first = message.splitlines()[0]
-    assert (
-        first == f"e2e {(latency.ratio - 1) * 100:+.1f} %, output_tps {(throughput.ratio - 1) * 100:+.1f} % vs baseline"
-    )  # type: ignore[operator]
+    e2e, tps = present(latency.ratio) - 1, present(throughput.ratio) - 1
+    assert first == f"e2e {e2e * 100:+.1f} %, output_tps {tps * 100:+.1f} % vs baseline"
     assert len(first) <= HEADLINE_WIDTH and first.startswith("e2e +") and "output_tps -" in first
 
 

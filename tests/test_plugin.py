@@ -6,6 +6,7 @@ import statistics
 from pathlib import Path
 
 import pytest
+from present import present
 
 from pytest_cerebras_perf.emulator.process import EmulatorProcess
 from pytest_cerebras_perf.results_doc import ResultsDoc, load
@@ -82,16 +83,18 @@ def test_bare_marker_runs_every_scenario_and_writes_results(suite: pytest.Pytest
         assert len(scenario["samples"]) == 3
         for sample in scenario["samples"]:
             assert sample["ok"] and sample["retries"] == 0
-            assert 0 < sample["ttfb"] <= sample["ttft"] <= sample["e2e"]  # one read may carry every token
+            ttfb, ttft, e2e = present(sample["ttfb"]), present(sample["ttft"]), present(sample["e2e"])
+            assert 0 < ttfb <= ttft <= e2e  # one read may carry every token
             if sample["tpot"] is None:  # no decode interval observed: both are undefined, never 0
                 assert sample["output_tps"] is None and sample["ttft"] == sample["e2e"]
             else:
                 assert sample["output_tps"] == pytest.approx(1 / sample["tpot"], rel=1e-9)
-            assert sample["usage"]["completion_tokens"] == (20 if scenario["name"] == "short" else 60)
+            assert present(sample["usage"])["completion_tokens"] == (20 if scenario["name"] == "short" else 60)
             server = sample["server"]
-            assert server["total_time"] >= server["queue_time"] + server["prompt_time"] + server["completion_time"]
-            assert sample["network_overhead"] == pytest.approx(sample["e2e"] - server["total_time"])
-        assert scenario["summary"]["ttft"]["n"] == 3
+            queue, prompt, completion = (present(server[k]) for k in ("queue_time", "prompt_time", "completion_time"))
+            assert present(server["total_time"]) >= queue + prompt + completion
+            assert sample["network_overhead"] == pytest.approx(e2e - present(server["total_time"]))
+        assert present(scenario["summary"]["ttft"])["n"] == 3
         assert scenario["aggregate"]["requests"] == 3 and scenario["aggregate"]["error_rate"] == 0
 
 
@@ -264,8 +267,8 @@ def test_capacity_limited_sweep_in_results_and_report(pytester: pytest.Pytester)
     outcome.assert_outcomes(passed=3)
     results = load((pytester.path / "results.json").read_text())
     by_level = {s["concurrency"]: s for s in results["scenarios"]}
-    per_request = [by_level[c]["summary"]["output_tps"]["p50"] for c in (1, 4, 16)]
-    aggregate = [by_level[c]["aggregate"]["aggregate_output_tps"] for c in (1, 4, 16)]
+    per_request = [present(by_level[c]["summary"]["output_tps"])["p50"] for c in (1, 4, 16)]
+    aggregate = [present(by_level[c]["aggregate"]["aggregate_output_tps"]) for c in (1, 4, 16)]
     # 1 and 4 streams stay under the 8,000 tok/s budget (each at its own 2,000); 16 must share it
     assert abs(per_request[0] / per_request[1] - 1) < 0.1 and per_request[1] > 2 * per_request[2], per_request
     assert aggregate[0] < aggregate[1] < aggregate[2] * 1.05, aggregate  # 8,000 tok/s shared: 16 saturates it

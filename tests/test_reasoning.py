@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from cerebras.cloud.sdk import BadRequestError, Cerebras
+from cerebras.cloud.sdk.types.chat.completion_create_params import MessageUserMessageRequest
+from present import present
 
 from pytest_cerebras_perf.emulator import EmulatorProcess, load_profile
 from pytest_cerebras_perf.load import Harness, LoadPlan, LoadResult, run_measured, warm
@@ -33,7 +35,7 @@ PROFILE = {
     "default_reasoning_effort": "medium",
     "reasoning_sigma": 0.3,
 }
-MESSAGES = [{"role": "user", "content": "Why is the sky blue?"}]
+MESSAGES: list[MessageUserMessageRequest] = [{"role": "user", "content": "Why is the sky blue?"}]
 TOLERANCE_S = 0.003  # acceptance: medians within 3 ms of the ground truth
 
 
@@ -80,7 +82,7 @@ def test_ttft_and_ttfo_medians_match_the_first_reasoning_and_content_tokens(
     assert len(result.samples) == 16 and all(s.ok for s in result.samples)
     ttft_errors, ttfo_errors = [], []
     for sample in result.samples:
-        record = truth[sample.request_id]
+        record = truth[present(sample.request_id)]
         assert sample.ttft is not None and sample.ttfo is not None and sample.ttfo > sample.ttft
         ttft_errors.append(sample.ttft - (record["first_reasoning_token_ns"] - record["arrival_ns"]) / 1e9)
         ttfo_errors.append(sample.ttfo - (record["first_content_token_ns"] - record["arrival_ns"]) / 1e9)
@@ -91,7 +93,7 @@ def test_ttft_and_ttfo_medians_match_the_first_reasoning_and_content_tokens(
 def test_reasoning_tokens_equal_the_truth_per_request(high: tuple[LoadResult, dict[str, dict[str, Any]]]) -> None:
     result, truth = high
     for sample in result.samples:
-        record = truth[sample.request_id]
+        record = truth[present(sample.request_id)]
         assert sample.usage is not None and not sample.usage.reasoning_estimated
         assert sample.reasoning_tokens == record["reasoning_tokens"] > 0
         assert sample.content_tokens == record["completion_tokens"] - record["reasoning_tokens"] == 16
@@ -125,7 +127,7 @@ def test_response_fields_are_recorded_per_sample(high: tuple[LoadResult, dict[st
 def test_disabled_reasoning_makes_ttfo_the_first_token(emulator: EmulatorProcess) -> None:
     result, truth = measure(emulator, {"messages": MESSAGES, "disable_reasoning": True}, iterations=3, concurrency=1)
     for sample in result.samples:
-        assert sample.reasoning_tokens == 0 and truth[sample.request_id]["first_reasoning_token_ns"] is None
+        assert sample.reasoning_tokens == 0 and truth[present(sample.request_id)]["first_reasoning_token_ns"] is None
         assert sample.ttfo == sample.ttft
 
 
@@ -145,5 +147,5 @@ def test_non_streaming_reply_carries_reasoning_and_a_float_created(emulator: Emu
 def test_an_effort_the_model_lacks_is_a_400_naming_the_field(emulator: EmulatorProcess) -> None:
     client = Cerebras(api_key=API_KEY, base_url=emulator.url, max_retries=0, warm_tcp_connection=False)
     with pytest.raises(BadRequestError) as caught:
-        client.chat.completions.create(model=MODEL, messages=MESSAGES, reasoning_effort="none")  # type: ignore[arg-type]
+        client.chat.completions.create(model=MODEL, messages=MESSAGES, reasoning_effort="none")
     assert isinstance(caught.value.body, dict) and caught.value.body["param"] == "reasoning_effort"

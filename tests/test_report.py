@@ -5,24 +5,25 @@ from __future__ import annotations
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
+from present import present
 from results_factory import MARKUP_SCENARIO, XSS_CONTENT, make_results
 
 from pytest_cerebras_perf.report import render_report, write_report
 from pytest_cerebras_perf.report.charts import STUDY_FIGURES
+from pytest_cerebras_perf.results_doc import ResultsDoc
 
 GATED = ("ttft", "e2e", "output_tps", "server_total")
 
 
 @pytest.fixture(scope="module")
-def results() -> dict[str, Any]:
+def results() -> ResultsDoc:
     return make_results(iterations=8, concurrency=(1, 4))
 
 
 @pytest.fixture(scope="module")
-def html(results: dict[str, Any]) -> str:
+def html(results: ResultsDoc) -> str:
     return render_report(results)
 
 
@@ -83,14 +84,14 @@ def test_partial_run_banner_gives_the_reason() -> None:
     assert banner and "daily token quota exhausted" in banner.group(0)
 
 
-def test_verdict_table_shows_change_bound_mde_and_both_stages(html: str, results: dict[str, Any]) -> None:
+def test_verdict_table_shows_change_bound_mde_and_both_stages(html: str, results: ResultsDoc) -> None:
     table = re.search(r'<table class="matrix" data-table="verdicts">.*?</table>', html, re.S)
     assert table
     regression = re.search(r'<td class="cell c-regression".*?</td>', table.group(0), re.S)
     assert regression
     decision = next(g for g in results["scenarios"][0]["gate"] if g["verdict"] == "regression")
-    change = f"{(decision['ratio'] - 1) * 100:+.1f} %"
-    bound = f"{(decision['ratio_bound'] - 1) * 100:+.1f} %"
+    change = f"{(present(decision['ratio']) - 1) * 100:+.1f} %"
+    bound = f"{(present(decision['ratio_bound']) - 1) * 100:+.1f} %"
     text = regression.group(0)
     assert change in text and f"bound {bound}" in text
     assert "MDE 14.0 %" in text and "stage 2" in text and "stage 1: regression" in text
@@ -101,13 +102,13 @@ def test_verdict_table_shows_change_bound_mde_and_both_stages(html: str, results
 def test_tokens_per_second_falling_reads_as_a_negative_change() -> None:
     results = make_results(iterations=4, edge_cases=False)
     decision = next(g for g in results["scenarios"][0]["gate"] if g["metric"] == "output_tps")
-    decision.update(verdict="regression", ratio=0.7, ratio_bound=0.8)
+    decision.update({"verdict": "regression", "ratio": 0.7, "ratio_bound": 0.8})
     html = render_report(results)
     assert "-30.0 %" in html and "bound -20.0 %" in html
 
 
-def test_times_show_in_milliseconds(html: str, results: dict[str, Any]) -> None:
-    p50 = results["scenarios"][0]["summary"]["ttft"]["p50"]
+def test_times_show_in_milliseconds(html: str, results: ResultsDoc) -> None:
+    p50 = present(results["scenarios"][0]["summary"]["ttft"])["p50"]
     assert f"{p50 * 1000:.1f} ms" in html
 
 
@@ -147,14 +148,14 @@ def test_a_scenario_whose_every_request_failed_still_renders() -> None:
     results = make_results(iterations=3, edge_cases=False)
     scenario = results["scenarios"][0]
     for sample in scenario["samples"]:
-        sample.update(ok=False, error={"kind": "timeout", "status": None, "message": "read timed out"})
+        sample.update({"ok": False, "error": {"kind": "timeout", "status": None, "message": "read timed out"}})
     scenario["summary"] = {}
     html = render_report(results)
     assert "read timed out" in html
     assert all(f'data-figure="{key}"' in html for key in STUDY_FIGURES)
 
 
-def test_write_report_writes_the_rendered_file(tmp_path: Path, results: dict[str, Any]) -> None:
+def test_write_report_writes_the_rendered_file(tmp_path: Path, results: ResultsDoc) -> None:
     path = write_report(results, tmp_path / "nested" / "report.html")
     assert path == tmp_path / "nested" / "report.html"
     assert path.read_text(encoding="utf-8").startswith("<!doctype html>")

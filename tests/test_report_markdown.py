@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from present import present
 from results_factory import make_results
 
 from pytest_cerebras_perf.report.markdown import append_step_summary, markdown_summary
@@ -28,10 +29,10 @@ def test_row_values_are_formatted_for_people() -> None:
     results = make_results(iterations=5)
     decision = results["scenarios"][0]["gate"][0]
     row = _table_rows(markdown_summary(results))[0]
-    assert row[3] == f"{decision['baseline_p50'] * 1000:.1f} ms"
-    assert row[4] == f"{decision['current_p50'] * 1000:.1f} ms"
-    assert row[5] == f"{(decision['ratio'] - 1) * 100:+.1f} %"
-    assert row[6] == f"{(decision['ratio_bound'] - 1) * 100:+.1f} %"
+    assert row[3] == f"{present(decision['baseline_p50']) * 1000:.1f} ms"
+    assert row[4] == f"{present(decision['current_p50']) * 1000:.1f} ms"
+    assert row[5] == f"{(present(decision['ratio']) - 1) * 100:+.1f} %"
+    assert row[6] == f"{(present(decision['ratio_bound']) - 1) * 100:+.1f} %"
     assert row[7] == "14.0 %"
 
 

@@ -5,27 +5,29 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any
 
 import pytest
+from present import present
 from results_factory import make_results
 
 from pytest_cerebras_perf.report import render_report
 from pytest_cerebras_perf.report.charts import REASONING_FIGURES, STUDY_FIGURES
+from pytest_cerebras_perf.results_doc import ResultsDoc
 
 CAUSE = "e2e cause: reasoning length moved (reasoning tokens p50 400 -> 800 tokens (+100.0 %, moved))"
 
 
-def with_reasoning(results: dict[str, Any]) -> dict[str, Any]:
+def with_reasoning(results: ResultsDoc) -> ResultsDoc:
     """Give every sample reasoning tokens and a TTFO after its TTFT, as a reasoning model's run has."""
     changed = copy.deepcopy(results)
     for entry in changed["scenarios"]:
         for index, sample in enumerate(entry["samples"]):
-            if sample["ok"]:
+            usage = sample["usage"]
+            if sample["ok"] and usage is not None:
                 reasoning = 300 + 10 * index
-                sample["usage"]["reasoning_tokens"] = reasoning
-                sample["usage"]["content_tokens"] = sample["usage"]["completion_tokens"]
-                sample["ttfo"] = sample["ttft"] + reasoning / 3000
+                usage["reasoning_tokens"] = reasoning
+                usage["content_tokens"] = usage["completion_tokens"]
+                sample["ttfo"] = present(sample["ttft"]) + reasoning / 3000
         for decision in entry["gate"]:
             if decision["metric"] == "e2e":
                 entry["e2e_cause"] = CAUSE
@@ -37,16 +39,16 @@ def figures(html: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def plain() -> dict[str, Any]:
+def plain() -> ResultsDoc:
     return make_results(iterations=6, concurrency=(1,))
 
 
 @pytest.fixture(scope="module")
-def html(plain: dict[str, Any]) -> str:
+def html(plain: ResultsDoc) -> str:
     return render_report(with_reasoning(plain))
 
 
-def test_reasoning_figures_only_for_a_reasoning_model(plain: dict[str, Any], html: str) -> None:
+def test_reasoning_figures_only_for_a_reasoning_model(plain: ResultsDoc, html: str) -> None:
     without = render_report(plain)
     assert set(STUDY_FIGURES) <= figures(without) and not set(REASONING_FIGURES) & figures(without)
     assert 'id="reasoning"' not in without

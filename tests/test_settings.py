@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pytest_cerebras_perf.settings import OPTIONS, RawValues, SettingsError, normalise_base_url, resolve
+from pytest_cerebras_perf.settings import OPTIONS, RawValues, Settings, SettingsError, normalise_base_url, resolve
 
 
 def settings_from(
@@ -15,7 +15,7 @@ def settings_from(
     ini: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
     api_key: str | None = None,
-):
+) -> Settings:
     values = RawValues(lambda dest: (cli or {}).get(dest), lambda key: (ini or {}).get(key), env or {})
     return resolve(values, root=Path("/project"), api_key=api_key)
 

@@ -75,7 +75,10 @@ def signal_mid_run(
     )
     try:
         wait_for(lambda: (started / "slow").exists(), 90, "the slow scenario to start")
-        slow_done = lambda: sum(1 for r in emulator.truth() if r["completion_tokens"] == 40)  # noqa: E731
+
+        def slow_done() -> int:
+            return sum(1 for r in emulator.truth() if r["completion_tokens"] == 40)
+
         wait_for(lambda: slow_done() >= 10, 30, "the slow scenario's first requests")
         children = descendants(process.pid)
         process.send_signal(signum)

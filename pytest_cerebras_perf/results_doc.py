@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 from typing_extensions import NotRequired, TypedDict
@@ -286,15 +286,16 @@ def dump(doc: ResultsDoc) -> str:
     return json.dumps(doc, indent=2, sort_keys=False, allow_nan=False, default=str) + "\n"
 
 
-def _from_v1(raw: dict[str, Any]) -> None:
+def _from_v1(raw: dict[str, object]) -> None:
     """Version 1 called the aggregate tokens/s ``output_tps``; everything else reads unchanged."""
-    for scenario in raw.get("scenarios") or []:
+    scenarios = raw.get("scenarios")
+    for scenario in scenarios if isinstance(scenarios, list) else []:
         aggregate = scenario.get("aggregate") if isinstance(scenario, dict) else None
         if isinstance(aggregate, dict) and "output_tps" in aggregate:
             aggregate["aggregate_output_tps"] = aggregate.pop("output_tps")
 
 
-_UPGRADES: dict[str, Callable[[dict[str, Any]], None]] = {
+_UPGRADES: dict[str, Callable[[dict[str, object]], None]] = {
     "cerebras-perf-results/1": _from_v1,
     SCHEMA: lambda raw: None,
 }

@@ -191,7 +191,7 @@ class PerfSession:
         return baseline_path(self.settings.baseline_dir, self.endpoint.key, self.model)
 
     @property
-    def target_identity(self) -> dict[str, Any]:
+    def target_identity(self) -> dict[str, str]:
         assert self.endpoint is not None
         return {"kind": self.endpoint.kind, "key": self.endpoint.key}
 

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import jinja2
 from markupsafe import Markup
@@ -415,13 +414,13 @@ def _gated_metrics(results: ResultsDoc, runs: Sequence[ScenarioRun]) -> list[str
     return [metric for metric in ordered if metric in METRICS]
 
 
-def _chart_markup(chart: Chart) -> dict[str, Any]:
+def _chart_markup(chart: Chart) -> dict[str, object]:
     # The SVG is matplotlib's output: every text in it is drawn as glyph paths or escaped by
     # matplotlib's writer, and the only attribute we add (aria-label) is escaped in svg.py.
     return {"key": chart.key, "title": chart.title, "caption": chart.caption, "svg": Markup(chart.svg)}
 
 
-def build_context(results: ResultsDoc) -> dict[str, Any]:
+def build_context(results: ResultsDoc) -> dict[str, object]:
     """Everything the template shows, already formatted."""
     runs = scenario_runs(results)
     target = results["target"]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 from pytest_cerebras_perf.baselines import BaselineRun, ScenarioBaseline
 from pytest_cerebras_perf.cause import e2e_cause
-from pytest_cerebras_perf.gate import Verdict
+from pytest_cerebras_perf.gate import Kind, Verdict
 from pytest_cerebras_perf.metrics import METRICS, Sample, Timing, Usage, metric_values
 
 TTFT_NS = 100_000_000
@@ -42,24 +43,8 @@ def baseline(reasoning_mean: float = 400, tps: float = 3000) -> ScenarioBaseline
     return ScenarioBaseline(runs=runs, tolerances={})
 
 
-def verdict(kind: str) -> Verdict:
-    return Verdict(
-        metric="e2e",
-        verdict=kind,  # type: ignore[arg-type]
-        stage=2,
-        baseline_p50=None,
-        current_p50=None,
-        ratio=None,
-        ratio_bound=None,
-        tolerance=0.1,
-        p_value=None,
-        mde=None,
-        tau=None,
-        tau_source=None,
-        n=10,
-        m=30,
-        higher_is_better=False,
-    )
+def verdict(kind: Kind) -> Verdict:
+    return replace(Verdict.undecided("e2e", kind, higher_is_better=False, tolerance=0.1, n=10, m=30), stage=2)
 
 
 def test_longer_reasoning_at_the_same_speed_is_blamed_on_reasoning_length() -> None:

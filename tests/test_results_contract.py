@@ -8,25 +8,10 @@ import statistics
 from pathlib import Path
 
 import pytest
+from test_baseline_identity import SCENARIOS, TEST  # one "short" scenario, one bare-marker test
 
 from pytest_cerebras_perf.baselines import BaselineRun, load_baseline, save_runs
 from pytest_cerebras_perf.results_doc import load
-
-SCENARIOS = """
-scenarios:
-  story:
-    prompt: "Write a long story about a robot."
-    max_completion_tokens: 20
-    min_completion_tokens: 20
-"""
-
-TEST = """
-import pytest
-
-@pytest.mark.scenario
-def test_perf(cerebras_call):
-    cerebras_call()
-"""
 
 TARGET = {"kind": "emulator", "key": "emulator"}
 MODEL = "llama-3.3-70b"
@@ -54,7 +39,7 @@ def stored_run(index: int) -> BaselineRun:
 def test_results_and_report_show_the_baseline_samples_the_gate_used(pytester: pytest.Pytester) -> None:
     baseline_file = pytester.path / "baselines" / "emulator" / f"{MODEL}.json"
     for index in range(6):  # one more than is pooled, and 200 samples in the last five: over the cap of 100
-        save_runs(baseline_file, target=TARGET, model=MODEL, runs={"story@c1": stored_run(index)}, tolerances={})
+        save_runs(baseline_file, target=TARGET, model=MODEL, runs={"short@c1": stored_run(index)}, tolerances={})
     pytester.makefile(".yaml", scenarios=SCENARIOS)
     pytester.makepyfile(test_perf=TEST)
     results_path, report_path = pytester.path / "results.json", pytester.path / "report.html"
@@ -70,7 +55,7 @@ def test_results_and_report_show_the_baseline_samples_the_gate_used(pytester: py
 
     stored = load_baseline(Path(baseline_file), target=TARGET, model=MODEL)
     assert stored is not None
-    gated_against = stored.scenarios["story@c1"]
+    gated_against = stored.scenarios["short@c1"]
     baseline = entry.get("baseline")
     assert baseline is not None and baseline["runs"] == 5 and baseline.get("stored_runs") == 6
     decisions = {g["metric"]: g for g in entry["gate"]}
@@ -81,4 +66,4 @@ def test_results_and_report_show_the_baseline_samples_the_gate_used(pytester: py
         decision = decisions[metric]
         assert decision.get("m") == len(used) and decision.get("baseline_runs") == 5, decision
         assert decision["baseline_p50"] == pytest.approx(statistics.median(used)), decision
-        assert f"story@c1: 5 runs, {len(used)} samples" in report, metric  # the baseline chart's caption
+        assert f"short@c1: 5 runs, {len(used)} samples" in report, metric  # the baseline chart's caption

@@ -13,6 +13,17 @@ from typing import Any
 
 from .report.units import format_change, format_percent
 
+#: why no sample size can make an ``underpowered`` gate see its tolerance, and what can
+NO_ITERATIONS_CAN = (
+    "no --iterations can: the drift alone exceeds it (save more baseline runs, on different days, "
+    "or compare interleaved A/B runs)"
+)
+
+
+def iterations_for(requests_needed: int, concurrency: int) -> int:
+    """``--iterations`` giving the gate ``requests_needed`` samples (each iteration is C requests)."""
+    return math.ceil(int(requests_needed) / max(1, concurrency))
+
 
 def caveat(decision: Mapping[str, Any], concurrency: int = 1) -> str:
     """What an ``underpowered`` or ``drifting`` verdict means, in one sentence ("" for any other).
@@ -29,8 +40,8 @@ def caveat(decision: Mapping[str, Any], concurrency: int = 1) -> str:
         )
         needed = decision.get("iterations_needed")
         if needed:
-            return text + f"; --iterations {math.ceil(int(needed) / max(1, concurrency))} would bring it under"
-        return text + "; no --iterations can: the drift alone exceeds it (save more baseline runs, on different days)"
+            return text + f"; --iterations {iterations_for(needed, concurrency)} would bring it under"
+        return f"{text}; {NO_ITERATIONS_CAN}"
     if kind == "drifting":
         text = (
             f"{format_change(decision.get('trend'))} worse in total across {decision.get('trend_runs')} runs "

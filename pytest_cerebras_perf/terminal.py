@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import cli
-from .caveats import caveat
+from .caveats import NO_ITERATIONS_CAN, caveat, iterations_for
 from .report.units import format_change, format_percent, format_value
 from .settings import Settings
 
 if TYPE_CHECKING:
     from .session import PerfSession, ScenarioRecord
 
-NOTABLE = ("regression", "drifting", "underpowered", "improvement", "inconclusive")  # one summary line each
+NOTABLE = ("regression", "drifting", "improvement", "inconclusive")  # one summary line each
 
 
 def header(settings: Settings, kind: str, rootdir: Path) -> str:
@@ -102,6 +102,37 @@ def grouped_warnings(records: Sequence[ScenarioRecord]) -> dict[str, list[str]]:
     return grouped
 
 
+def underpowered_block(records: Sequence[ScenarioRecord]) -> list[str]:
+    """The ``underpowered`` passes as one block, one line per remedy, instead of a line per gate.
+
+    On a drifting endpoint most gates of a suite share the cause (the drift term alone exceeds the
+    tolerance), so sixteen copies of one sentence hide the one thing to do. The per-gate sentence
+    stays in the JUnit properties and the report.
+    """
+    causes: dict[str, list[str]] = {}
+    for record in records:
+        for verdict in record.verdicts:
+            if verdict.verdict != "underpowered":
+                continue
+            gate = (
+                f"{record.id} {verdict.metric} MDE {format_percent(verdict.mde)} > {format_percent(verdict.tolerance)}"
+            )
+            if verdict.iterations_needed is None:
+                causes.setdefault(NO_ITERATIONS_CAN, []).append(gate)
+            else:
+                iterations = iterations_for(verdict.iterations_needed, record.concurrency)
+                causes.setdefault("more iterations would do", []).append(f"{gate} (--iterations {iterations})")
+    if not causes:
+        return []
+    count = sum(len(gates) for gates in causes.values())
+    lines = [
+        f"  {'UNDERPOWERED':12} {count} pass{'es' if count > 1 else ''} could not have seen a regression of "
+        "their own tolerance (MDE > tolerance):"
+    ]
+    lines += [f"    {cause}: {'; '.join(gates)}" for cause, gates in sorted(causes.items())]
+    return lines
+
+
 def summary(reporter: Any, perf: PerfSession, written: Mapping[str, Path] | None) -> None:
     if not perf.records:
         return
@@ -125,6 +156,8 @@ def summary(reporter: Any, perf: PerfSession, written: Mapping[str, Path] | None
         change = format_change(verdict.ratio - 1) if verdict.ratio is not None else ""
         why = caveat(verdict.to_json(), record.concurrency) or verdict.note
         reporter.write_line(f"  {verdict.verdict.upper():12} {record.id} {verdict.metric} {change} {why}")
+    for line in underpowered_block(perf.records):
+        reporter.write_line(line)
     counts: dict[str, int] = {}
     for record in perf.records:
         for verdict in record.verdicts:

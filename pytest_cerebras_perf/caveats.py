@@ -20,6 +20,10 @@ NO_ITERATIONS_CAN = (
 )
 
 
+#: what to do about a configured ``abs_floor`` that switches a fast endpoint's gate off
+FLOOR_DISABLES = "the floor disables the gate; lower abs_floor for this metric in scenarios.yaml"
+
+
 def iterations_for(requests_needed: int, concurrency: int) -> int:
     """``--iterations`` giving the gate ``requests_needed`` samples (each iteration is C requests)."""
     return math.ceil(int(requests_needed) / max(1, concurrency))
@@ -33,6 +37,11 @@ def caveat(decision: Mapping[str, Any], concurrency: int = 1) -> str:
     same everywhere. ``concurrency`` turns the gate's sample size into ``--iterations``.
     """
     kind = decision.get("verdict")
+    if kind == "underpowered" and decision.get("floor_disabled"):
+        tolerance = format_percent(decision.get("tolerance"))
+        return (
+            f"passed, but its configured absolute floor makes the tolerance {tolerance} of the median: {FLOOR_DISABLES}"
+        )
     if kind == "underpowered":
         text = (
             f"passed, but could not have seen a regression of its own tolerance: MDE "

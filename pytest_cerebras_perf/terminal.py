@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import cli
-from .caveats import NO_ITERATIONS_CAN, caveat, iterations_for
+from .caveats import FLOOR_DISABLES, NO_ITERATIONS_CAN, caveat, iterations_for
 from .report.units import format_change, format_percent, format_value
 from .settings import Settings
 
@@ -117,7 +117,9 @@ def underpowered_block(records: Sequence[ScenarioRecord]) -> list[str]:
             gate = (
                 f"{record.id} {verdict.metric} MDE {format_percent(verdict.mde)} > {format_percent(verdict.tolerance)}"
             )
-            if verdict.iterations_needed is None:
+            if verdict.floor_disabled:
+                causes.setdefault(FLOOR_DISABLES, []).append(gate)
+            elif verdict.iterations_needed is None:
                 causes.setdefault(NO_ITERATIONS_CAN, []).append(gate)
             else:
                 iterations = iterations_for(verdict.iterations_needed, record.concurrency)

@@ -410,6 +410,9 @@ def test_back_to_back_saves_count_as_one_session() -> None:
     assert apart.tau_source == "history" and apart.tau_runs == 3 and apart.tau < 0.05  # type: ignore[operator]
     assert together.tau_source == "prior" and together.tau == 0.05 and together.tau_runs == 0
     assert together.mde > apart.mde  # type: ignore[operator]  # one shared drift: the baseline's average is no help
+    # the suite's pooled drift counts sessions the same way (issue 19, #7: saves minutes apart are one day)
+    assert suite_drift([stored(history)], higher_is_better=False, policy=policy) is not None
+    assert suite_drift([stored(history, spacing=300.0)], higher_is_better=False, policy=policy) is None
 
 
 def test_suite_drift_is_pooled_over_scenarios_and_widens_a_calm_one() -> None:

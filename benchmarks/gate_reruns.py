@@ -37,7 +37,7 @@ ends; run the same command again with the same ``--workdir`` to continue where i
 interrupted half-way is redone from the previous save's copy of the baselines).
 
     python -u benchmarks/gate_reruns.py --workdir /tmp/gate-reruns      # the figures in the README (~1 h)
-    python -u benchmarks/gate_reruns.py --quick                         # a quick look (~6 min)
+    python -u benchmarks/gate_reruns.py --quick                         # 12 sessions, a quick look (~15 min)
 """
 
 from __future__ import annotations

@@ -228,17 +228,23 @@ def progress(session: Session) -> None:
 
 
 def gate_view(sessions: list[Session], scenario: str) -> str:
-    """Median τ and MDE the gate reported for ``scenario``, per metric."""
+    """Median τ and MDE the gate reported for ``scenario``, per metric (a rate's MDE is a drop: −)."""
     taus: dict[str, list[float]] = {}
     mdes: dict[str, list[float]] = {}
+    drops: set[str] = set()
     for session in sessions:
         for gate in session.gates.get(scenario, []):
             if gate.get("tau") is not None:
                 taus.setdefault(gate["metric"], []).append(gate["tau"])
             if gate.get("mde") is not None:
                 mdes.setdefault(gate["metric"], []).append(gate["mde"])
-    medians = {metric: (statistics.median(mdes[metric]), statistics.median(taus.get(metric, [0.0]))) for metric in mdes}
-    parts = (f"{metric} +{mde * 100:.0f} % (τ {tau * 100:.1f} %)" for metric, (mde, tau) in sorted(medians.items()))
+            if gate.get("higher_is_better"):
+                drops.add(gate["metric"])
+    parts = []
+    for metric, values in sorted(mdes.items()):
+        sign = "−" if metric in drops else "+"
+        tau = statistics.median(taus.get(metric, [0.0]))
+        parts.append(f"{metric} {sign}{statistics.median(values) * 100:.0f} % (τ {tau * 100:.1f} %)")
     return ", ".join(parts)
 
 

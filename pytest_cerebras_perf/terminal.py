@@ -104,35 +104,36 @@ def grouped_warnings(records: Sequence[ScenarioRecord]) -> dict[str, list[str]]:
 
 
 def underpowered_block(records: Sequence[ScenarioRecord]) -> list[str]:
-    """The ``underpowered`` passes as one block, one line per remedy, instead of a line per gate.
+    """The ``underpowered`` passes as one block: a line per remedy, then a line per scenario run.
 
     On a drifting endpoint most gates of a suite share the cause (the drift term alone exceeds the
     tolerance), so sixteen copies of one sentence hide the one thing to do. The per-gate sentence
     stays in the JUnit properties and the report.
     """
-    causes: dict[str, list[str]] = {}
+    causes: dict[str, dict[str, list[str]]] = {}
     for record in records:
         for verdict in record.verdicts:
             if verdict.verdict != "underpowered":
                 continue
-            gate = (
-                f"{record.id} {verdict.metric} MDE {format_percent(verdict.mde)} > {format_percent(verdict.tolerance)}"
-            )
+            gate = f"{verdict.metric} {format_percent(verdict.mde)} > {format_percent(verdict.tolerance)}"
             if verdict.floor_disabled:
-                causes.setdefault(FLOOR_DISABLES, []).append(gate)
+                cause = FLOOR_DISABLES
             elif verdict.iterations_needed is None:
-                causes.setdefault(NO_ITERATIONS_CAN, []).append(gate)
+                cause = NO_ITERATIONS_CAN
             else:
-                iterations = iterations_for(verdict.iterations_needed, record.concurrency)
-                causes.setdefault("more iterations would do", []).append(f"{gate} (--iterations {iterations})")
+                cause = "more iterations would do"
+                gate += f" (--iterations {iterations_for(verdict.iterations_needed, record.concurrency)})"
+            causes.setdefault(cause, {}).setdefault(record.id, []).append(gate)
     if not causes:
         return []
-    count = sum(len(gates) for gates in causes.values())
+    count = sum(len(gates) for runs in causes.values() for gates in runs.values())
     lines = [
         f"  {'UNDERPOWERED':12} {count} pass{'es' if count > 1 else ''} could not have seen a regression of "
         "their own tolerance (MDE > tolerance):"
     ]
-    lines += [f"    {cause}: {'; '.join(gates)}" for cause, gates in sorted(causes.items())]
+    for cause, runs in sorted(causes.items()):
+        lines.append(f"    {cause}:")
+        lines += [f"      {run_id}: {', '.join(gates)}" for run_id, gates in runs.items()]
     return lines
 
 

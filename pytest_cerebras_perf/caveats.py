@@ -12,6 +12,21 @@ import math
 from .report.units import format_change, format_percent
 from .results_doc import GateDoc
 
+#: why no sample size can make an ``underpowered`` gate see its tolerance, and what can
+NO_ITERATIONS_CAN = (
+    "no --iterations can: the drift alone exceeds it (save more baseline runs, on different days, "
+    "or compare interleaved A/B runs)"
+)
+
+
+#: what to do about a configured ``abs_floor`` that switches a fast endpoint's gate off
+FLOOR_DISABLES = "the floor disables the gate; lower abs_floor for this metric in scenarios.yaml"
+
+
+def iterations_for(requests_needed: int, concurrency: int) -> int:
+    """``--iterations`` giving the gate ``requests_needed`` samples (each iteration is C requests)."""
+    return math.ceil(int(requests_needed) / max(1, concurrency))
+
 
 def caveat(decision: GateDoc, concurrency: int = 1) -> str:
     """What an ``underpowered`` or ``drifting`` verdict means, in one sentence ("" for any other).
@@ -21,6 +36,11 @@ def caveat(decision: GateDoc, concurrency: int = 1) -> str:
     same everywhere. ``concurrency`` turns the gate's sample size into ``--iterations``.
     """
     kind = decision.get("verdict")
+    if kind == "underpowered" and decision.get("floor_disabled"):
+        tolerance = format_percent(decision.get("tolerance"))
+        return (
+            f"passed, but its configured absolute floor makes the tolerance {tolerance} of the median: {FLOOR_DISABLES}"
+        )
     if kind == "underpowered":
         text = (
             f"passed, but could not have seen a regression of its own tolerance: MDE "
@@ -28,8 +48,8 @@ def caveat(decision: GateDoc, concurrency: int = 1) -> str:
         )
         needed = decision.get("iterations_needed")
         if needed:
-            return text + f"; --iterations {math.ceil(int(needed) / max(1, concurrency))} would bring it under"
-        return text + "; no --iterations can: the drift alone exceeds it (save more baseline runs, on different days)"
+            return text + f"; --iterations {iterations_for(needed, concurrency)} would bring it under"
+        return f"{text}; {NO_ITERATIONS_CAN}"
     if kind == "drifting":
         text = (
             f"{format_change(decision.get('trend'))} worse in total across {decision.get('trend_runs')} runs "

@@ -41,8 +41,11 @@ Decision rule, per scenario × metric, at the stage's α:
 * REGRESSION iff the drift-aware lower bound > 0 AND θ̂ > T, with T = max(log(1 + tolerance),
   log(1 + abs_floor / baseline median)); IMPROVEMENT symmetrically (informational). Significant
   but within tolerance is a pass; too few samples for α is INCONCLUSIVE. When the absolute floor
-  is the binding tolerance the note says how large it is relative to the baseline (a 20 ms floor
-  on a 5 ms request is a 400 % tolerance: the gate is off, and says so).
+  is the binding tolerance the note says how large it is relative to the baseline. A default
+  floor scales with the endpoint: it is at most ``FLOOR_MAX_SHARE`` (25 %) of the baseline median,
+  so a 20 ms floor cannot make a 5 ms local server's tolerance 400 %; a configured floor that
+  does lift the tolerance above that share is honoured, and the pass is ``underpowered`` with
+  ``floor_disabled`` (the floor, not the noise, keeps the gate from seeing its tolerance).
 * UNDERPOWERED: a pass whose noise alone (the MDE below without the floor T) would hide a
   regression of the tolerance's size, with ``iterations_needed``, the current sample size that
   would bring it under (None when the drift term alone is too large: more baseline runs, or
@@ -106,6 +109,14 @@ class StoredRun:
     accepted: float | None = None
 
 
+#: A default floor is at most this share of the baseline median. 20 ms is a cloud endpoint's
+#: network hiccup; a 5 ms local server has no such hiccup, and a fixed 20 ms there would be a 400 %
+#: tolerance: its latency gates off, a 2.5× slowdown passing (issue 19, #10). Capped, a default
+#: floor can raise a 10 % tolerance to 25 % on the fastest endpoint, never switch the gate off.
+#: A floor configured explicitly (scenarios.yaml ``abs_floor``) is honoured as given; when it
+#: lifts the tolerance above this share the verdict says the floor disables the gate.
+FLOOR_MAX_SHARE = 0.25
+
 _EXACT_MAX_PAIRS = 1000  # exact Mann–Whitney null up to n·m = 1000 (cached), normal approximation above
 _TRIM = 0.1  # trimming of the per-run centres: sheds a spike per 10 samples, ~97 % efficient if normal
 _TAU_QUANTILE = 0.25  # the suite's τ̂² is inflated to ν·τ̂²/χ²_ν(q): an upper estimate, wide with few sessions
@@ -122,10 +133,13 @@ class Tolerance:
     """What change is material: ``relative`` (0.10 = 10 %) or ``abs_floor`` in metric units, the larger.
 
     For higher-is-better metrics both mean a *drop*: 10 % fewer tokens/s, ``abs_floor`` tok/s less.
+    ``floor_scales``: the floor is a default one, capped at :data:`FLOOR_MAX_SHARE` of the baseline
+    median so it cannot switch a fast endpoint's gate off; False for a floor the user configured.
     """
 
     relative: float  # --perf-tolerance, or a scenario's override
     abs_floor: float = 0.0
+    floor_scales: bool = True
 
     def __post_init__(self) -> None:
         if not (self.relative >= 0 and math.isfinite(self.relative)):
@@ -133,9 +147,17 @@ class Tolerance:
         if not (self.abs_floor >= 0 and math.isfinite(self.abs_floor)):
             raise ValueError(f"absolute tolerance floor must be finite and >= 0, got {self.abs_floor!r}")
 
+    def floor(self, baseline_median: float) -> float:
+        """The absolute floor in force at this baseline median, in the metric's unit."""
+        return min(self.abs_floor, FLOOR_MAX_SHARE * baseline_median) if self.floor_scales else self.abs_floor
+
     def effective(self, baseline_median: float) -> float:
         """The binding tolerance as a fraction of the baseline median."""
-        return max(self.relative, self.abs_floor / baseline_median)
+        return max(self.relative, self.floor(baseline_median) / baseline_median)
+
+    def floor_disables(self, baseline_median: float) -> bool:
+        """Does the floor lift the tolerance beyond what any default floor may (the gate is off)?"""
+        return self.effective(baseline_median) > max(self.relative, FLOOR_MAX_SHARE)
 
 
 @dataclass(frozen=True)
@@ -224,6 +246,7 @@ class Verdict:
     dropped: int = 0
     tau_runs: int = 0
     fail_on_drift: bool = False
+    floor_disabled: bool = False
 
     @classmethod
     def undecided(
@@ -299,6 +322,7 @@ class Verdict:
             "trend_runs": self.trend_runs,
             "dropped": self.dropped,
             "tau_runs": self.tau_runs,
+            "floor_disabled": self.floor_disabled,
             "fails": self.fails,
             "higher_is_better": self.higher_is_better,
             "note": self.note,
@@ -756,10 +780,11 @@ def _decide(
         notes.append("significant but within tolerance")
     elif shift > threshold:
         notes.append("change beyond tolerance but within noise (not significant)")
+    floor_disabled = tolerance.floor_disables(baseline_median)
     if effective > tolerance.relative:
         notes.append(
-            f"the absolute floor ({tolerance.abs_floor:g} in the metric's unit) is {100 * effective:.0f} % "
-            "of this baseline's median: the gate only sees changes above that"
+            f"the absolute floor ({tolerance.floor(baseline_median):.3g} in the metric's unit) is "
+            f"{100 * effective:.0f} % of this baseline's median: the gate only sees changes above that"
         )
     p_worse, p_better = evidence.p_values()
     sign = -1.0 if higher_is_better else 1.0
@@ -768,7 +793,13 @@ def _decide(
     )
     mde_fraction = _as_fraction(mde, higher_is_better) if math.isfinite(mde) else None
     needed = None
-    if (
+    if kind == "pass" and undecided.stage == 1 and floor_disabled:
+        kind = "underpowered"
+        notes.append(
+            f"the configured absolute floor disables this gate: lower abs_floor under "
+            f"{FLOOR_MAX_SHARE * baseline_median:.3g} to see a {100 * tolerance.relative:.0f} % regression"
+        )
+    elif (
         kind == "pass"
         and undecided.stage == 1
         and _noise_mde(evidence, x.size, undecided.m, policy, x.size) > threshold
@@ -802,6 +833,7 @@ def _decide(
         tau_source=drift.source,
         tau_runs=drift.sessions,
         iterations_needed=needed,
+        floor_disabled=floor_disabled,
         trend=None if trend is None else _as_fraction(trend[0], higher_is_better),
         trend_p_value=None if trend is None else trend[1],
         trend_runs=0 if trend is None else trend[2],

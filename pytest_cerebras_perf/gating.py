@@ -38,6 +38,7 @@ def tolerance_for(metric: str, global_relative: float, overrides: Mapping[str, A
         return Tolerance(
             relative=float(override.get("relative", base.relative)),
             abs_floor=float(override.get("abs_floor", base.abs_floor)),
+            floor_scales="abs_floor" not in override,  # a floor the user wrote down is theirs
         )
     return replace(base, relative=float(override))
 

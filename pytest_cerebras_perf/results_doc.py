@@ -173,6 +173,7 @@ class GateDoc(TypedDict):
     trend_runs: NotRequired[int]
     dropped: NotRequired[int]
     tau_runs: NotRequired[int]
+    floor_disabled: NotRequired[bool]
     fails: NotRequired[bool]
     higher_is_better: NotRequired[bool]
     note: NotRequired[str]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import cli
-from .caveats import caveat
+from .caveats import FLOOR_DISABLES, NO_ITERATIONS_CAN, caveat, iterations_for
 from .report.units import format_change, format_percent, format_value
 from .settings import Settings
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .records import ScenarioRecord
     from .session import PerfSession
 
-NOTABLE = ("regression", "drifting", "underpowered", "improvement", "inconclusive")  # one summary line each
+NOTABLE = ("regression", "drifting", "improvement", "inconclusive")  # one summary line each
 
 
 def header(settings: Settings, kind: str, rootdir: Path) -> str:
@@ -103,6 +103,40 @@ def grouped_warnings(records: Sequence[ScenarioRecord]) -> dict[str, list[str]]:
     return grouped
 
 
+def underpowered_block(records: Sequence[ScenarioRecord]) -> list[str]:
+    """The ``underpowered`` passes as one block: a line per remedy, then a line per scenario run.
+
+    On a drifting endpoint most gates of a suite share the cause (the drift term alone exceeds the
+    tolerance), so sixteen copies of one sentence hide the one thing to do. The per-gate sentence
+    stays in the JUnit properties and the report.
+    """
+    causes: dict[str, dict[str, list[str]]] = {}
+    for record in records:
+        for verdict in record.verdicts:
+            if verdict.verdict != "underpowered":
+                continue
+            gate = f"{verdict.metric} {format_percent(verdict.mde)} > {format_percent(verdict.tolerance)}"
+            if verdict.floor_disabled:
+                cause = FLOOR_DISABLES
+            elif verdict.iterations_needed is None:
+                cause = NO_ITERATIONS_CAN
+            else:
+                cause = "more iterations would do"
+                gate += f" (--iterations {iterations_for(verdict.iterations_needed, record.concurrency)})"
+            causes.setdefault(cause, {}).setdefault(record.id, []).append(gate)
+    if not causes:
+        return []
+    count = sum(len(gates) for runs in causes.values() for gates in runs.values())
+    lines = [
+        f"  {'UNDERPOWERED':12} {count} pass{'es' if count > 1 else ''} could not have seen a regression of "
+        "their own tolerance (MDE > tolerance):"
+    ]
+    for cause, runs in sorted(causes.items()):
+        lines.append(f"    {cause}:")
+        lines += [f"      {run_id}: {', '.join(gates)}" for run_id, gates in runs.items()]
+    return lines
+
+
 def summary(reporter: Any, perf: PerfSession, written: Mapping[str, Path] | None) -> None:
     if not perf.records:
         return
@@ -126,6 +160,8 @@ def summary(reporter: Any, perf: PerfSession, written: Mapping[str, Path] | None
         change = format_change(verdict.ratio - 1) if verdict.ratio is not None else ""
         why = caveat(verdict.to_json(), record.concurrency) or verdict.note
         reporter.write_line(f"  {verdict.verdict.upper():12} {record.id} {verdict.metric} {change} {why}")
+    for line in underpowered_block(perf.records):
+        reporter.write_line(line)
     counts: dict[str, int] = {}
     for record in perf.records:
         for verdict in record.verdicts:

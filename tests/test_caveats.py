@@ -1,14 +1,18 @@
-"""The sentence behind an underpowered or drifting verdict, and where it is shown (report, CI summary)."""
+"""The sentence behind an underpowered or drifting verdict, and where it is shown (report, CI summary, terminal)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from types import SimpleNamespace
+
 from results_factory import make_results
 
-from pytest_cerebras_perf.caveats import caveat
+from pytest_cerebras_perf.caveats import NO_ITERATIONS_CAN, caveat
 from pytest_cerebras_perf.gate import Verdict
 from pytest_cerebras_perf.report import render_report
 from pytest_cerebras_perf.report.markdown import markdown_summary
 from pytest_cerebras_perf.results_doc import GateDoc, ResultsDoc
+from pytest_cerebras_perf.terminal import underpowered_block
 
 BASE = Verdict.undecided("ttft", "pass", higher_is_better=False).to_json()
 UNDERPOWERED: GateDoc = {**BASE, "verdict": "underpowered", "mde": 0.182, "tolerance": 0.15, "iterations_needed": 36}
@@ -51,3 +55,46 @@ def test_report_and_ci_summary_label_underpowered_and_drifting() -> None:
     assert "--iterations 36 would bring it under" in html and "+24.0 % worse in total" in html
     summary = markdown_summary(results)
     assert "🔍 underpowered" in summary and "📉 drifting" in summary
+
+
+def _underpowered(metric: str, mde: float, needed: int | None) -> Verdict:
+    return Verdict(
+        metric=metric,
+        verdict="underpowered",
+        stage=1,
+        baseline_p50=0.2,
+        current_p50=0.2,
+        ratio=1.0,
+        ratio_bound=0.97,
+        tolerance=0.10,
+        p_value=0.5,
+        mde=mde,
+        tau=0.05,
+        tau_source="history",
+        n=10,
+        m=30,
+        higher_is_better=False,
+        iterations_needed=needed,
+    )
+
+
+def test_the_terminal_groups_underpowered_passes_by_remedy() -> None:
+    """Sixteen underpowered gates of one cause are one line, not sixteen copies of one sentence."""
+    drift = [
+        SimpleNamespace(id=f"s{i}@c1", concurrency=1, verdicts=[_underpowered("ttft", 0.2, None)]) for i in range(4)
+    ]
+    fewer = SimpleNamespace(
+        id="long@c4", concurrency=4, verdicts=[_underpowered("e2e", 0.12, 36), _underpowered("tpot", 0.11, 20)]
+    )
+    passed = SimpleNamespace(
+        id="ok@c1", concurrency=1, verdicts=[replace(_underpowered("e2e", 0.05, 4), verdict="pass")]
+    )
+    lines = underpowered_block([*drift, fewer, passed])  # type: ignore[list-item]
+    assert "UNDERPOWERED" in lines[0] and "6 passes" in lines[0]
+    assert lines[1:] == [
+        "    more iterations would do:",
+        "      long@c4: e2e 12.0 % > 10.0 % (--iterations 9), tpot 11.0 % > 10.0 % (--iterations 5)",
+        f"    {NO_ITERATIONS_CAN}:",
+        *(f"      s{i}@c1: ttft 20.0 % > 10.0 %" for i in range(4)),
+    ]
+    assert underpowered_block([passed]) == []  # type: ignore[list-item]

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from scipy.stats import mannwhitneyu
 
+from pytest_cerebras_perf.caveats import FLOOR_DISABLES, caveat
 from pytest_cerebras_perf.gate import (
+    FLOOR_MAX_SHARE,
     GatePolicy,
     StoredRun,
     Tolerance,
@@ -20,6 +22,7 @@ from pytest_cerebras_perf.gate import (
     lower_confidence_bound,
     suite_drift,
 )
+from pytest_cerebras_perf.gating import tolerance_for
 from pytest_cerebras_perf.metrics import METRICS
 
 POLICY = GatePolicy(alpha_suite=0.01, tau_prior=0.05, n_gates=16)
@@ -172,14 +175,42 @@ def test_relative_tolerance_of_a_throughput_means_a_drop_of_that_fraction() -> N
 
 
 def test_absolute_floor_makes_small_absolute_changes_immaterial() -> None:
-    """+30 % on a 50 ms request is 15 ms: under the 20 ms floor it passes, without a floor it fails."""
-    baseline = runs(median=0.050, sigma=0.02)
-    current = lognormal(10, median=0.050, ratio=1.3, sigma=0.02, seed=1)
+    """+15 % on a 100 ms request is 15 ms: under the 20 ms floor it passes, without a floor it fails."""
+    baseline = runs(median=0.100, sigma=0.02)
+    current = lognormal(10, median=0.100, ratio=1.15, sigma=0.02, seed=1)
     floored = gate(current, baseline, tolerance=Tolerance(0.10, METRICS["e2e"].abs_floor))
     assert floored.verdict == "pass" and floored.note.startswith("significant but within tolerance")
-    assert "absolute floor (0.02 in the metric's unit) is 39 %" in floored.note  # a floor that blinds the gate says so
+    assert "absolute floor (0.02 in the metric's unit) is 20 %" in floored.note  # a binding floor says so
     assert floored.tolerance == pytest.approx(0.020 / floored.baseline_p50)  # type: ignore[operator]
     assert gate(current, baseline, tolerance=Tolerance(0.10, 0.0)).verdict == "regression"
+
+
+def test_the_default_floor_scales_with_a_fast_endpoint() -> None:
+    """Issue 19 #10: on a 5 ms server a fixed 20 ms floor was a 400 % tolerance and let 2.5× pass."""
+    baseline = runs(median=0.005, sigma=0.05)
+    default = Tolerance(0.10, METRICS["e2e"].abs_floor)
+    slower = gate(lognormal(10, median=0.005, ratio=2.5, sigma=0.05, seed=1), baseline, tolerance=default)
+    assert slower.verdict == "regression" and slower.tolerance == pytest.approx(FLOOR_MAX_SHARE)
+    assert not slower.floor_disabled
+    within = gate(lognormal(10, median=0.005, ratio=1.2, sigma=0.01, seed=1), runs(median=0.005, sigma=0.01))
+    assert within.verdict == "regression"  # no floor: 20 % is material
+    floored = gate(
+        lognormal(10, median=0.005, ratio=1.2, sigma=0.01, seed=1), runs(median=0.005, sigma=0.01), tolerance=default
+    )
+    assert floored.verdict == "pass" and "absolute floor (0.00126 in the metric's unit) is 25 %" in floored.note
+
+
+def test_a_configured_floor_that_disables_the_gate_says_so() -> None:
+    """A floor the user wrote down is honoured, and the pass it produces is not a green tick."""
+    baseline = runs(median=0.005, sigma=0.05)
+    configured = tolerance_for("e2e", 0.10, {"e2e": {"abs_floor": 0.020}})
+    assert not configured.floor_scales and tolerance_for("e2e", 0.10, {"e2e": 0.2}).floor_scales
+    verdict = gate(lognormal(10, median=0.005, ratio=2.5, sigma=0.05, seed=1), baseline, tolerance=configured)
+    assert verdict.verdict == "underpowered" and verdict.floor_disabled and verdict.iterations_needed is None
+    assert verdict.tolerance > 3.0  # 20 ms on ~5 ms
+    assert "configured absolute floor disables this gate" in verdict.note
+    text = caveat(verdict.to_json())
+    assert "configured absolute floor makes the tolerance" in text and text.endswith(FLOOR_DISABLES)
 
 
 def test_no_baseline() -> None:
@@ -380,6 +411,9 @@ def test_back_to_back_saves_count_as_one_session() -> None:
     assert apart.tau_source == "history" and apart.tau_runs == 3 and apart.tau < 0.05  # type: ignore[operator]
     assert together.tau_source == "prior" and together.tau == 0.05 and together.tau_runs == 0
     assert together.mde > apart.mde  # type: ignore[operator]  # one shared drift: the baseline's average is no help
+    # the suite's pooled drift counts sessions the same way (issue 19, #7: saves minutes apart are one day)
+    assert suite_drift([stored(history)], higher_is_better=False, policy=policy) is not None
+    assert suite_drift([stored(history, spacing=300.0)], higher_is_better=False, policy=policy) is None
 
 
 def test_suite_drift_is_pooled_over_scenarios_and_widens_a_calm_one() -> None:

@@ -22,10 +22,10 @@ scenarios:
     min_completion_tokens: 200
   prompt_only:
     prompt: "What is AI?"
-    max_completion_tokens: 2
-    min_completion_tokens: 2
+    max_completion_tokens: 40
+    min_completion_tokens: 40
     tolerances:
-      output_tps: 5.0   # one decode step: its speed is not what this scenario is about
+      default: 5.0   # it stands for a scenario that did not regress: its slower decode is not material
 """
 
 PROFILE = """
@@ -74,6 +74,8 @@ def run(pytester: pytest.Pytester, profile: str, *extra: str) -> tuple[pytest.Ru
         "none",
         "--junitxml",
         str(pytester.path / f"junit-{profile}.xml"),
+        "--perf-max-client-lag",
+        "1",  # a busy test machine must not mark the run saturated (not gated, not saved): this tests the gate
         *extra,
     )
     return outcome, json.loads(results.read_text())
@@ -82,46 +84,6 @@ def run(pytester: pytest.Pytester, profile: str, *extra: str) -> tuple[pytest.Ru
 def verdicts(results: dict[str, Any], scenario: str) -> dict[str, str]:
     entry = next(s for s in results["scenarios"] if s["name"] == scenario)
     return {g["metric"]: g["verdict"] for g in entry["gate"]}
-
-
-def test_save_then_unchanged_slower_faster(suite: pytest.Pytester) -> None:
-    outcome, first = run(suite, "base", "--perf-save")
-    outcome.assert_outcomes(passed=2)
-    assert set(verdicts(first, "decode_heavy").values()) == {"no-baseline"}
-    saved = list((suite.path / "baselines").rglob("*.json"))
-    assert [p.relative_to(suite.path).as_posix() for p in saved] == ["baselines/emulator/llama-3.3-70b.json"]
-    before = saved[0].read_bytes()
-
-    outcome, unchanged = run(suite, "base")
-    outcome.assert_outcomes(passed=2)
-    assert saved[0].read_bytes() == before  # no --perf-save: the baseline did not move
-    for scenario in ("decode_heavy", "prompt_only"):
-        assert "regression" not in verdicts(unchanged, scenario).values()
-    assert verdicts(unchanged, "decode_heavy")["ttft"] in ("pass", "inconclusive", "underpowered")
-
-    outcome, slower = run(suite, "slow")
-    outcome.assert_outcomes(passed=1, failed=1)
-    heavy = verdicts(slower, "decode_heavy")
-    assert heavy["output_tps"] == "regression" and heavy["e2e"] == "regression", heavy
-    assert "regression" not in verdicts(slower, "prompt_only").values()
-    text = outcome.stdout.str()
-    assert "test_perf[decode_heavy] FAILED" in text or "FAILED test_perf.py::test_perf[decode_heavy]" in text
-    assert "output_tps" in text and "e2e" in text
-    stage2 = next(
-        g
-        for g in next(s for s in slower["scenarios"] if s["name"] == "decode_heavy")["gate"]
-        if g["metric"] == "output_tps"
-    )
-    assert stage2["stage"] == 2 and stage2["ratio"] < 0.85
-    junit = ET.parse(suite.path / "junit-slow.xml").getroot()
-    failures = [case.get("name") for case in junit.iter("testcase") if case.find("failure") is not None]
-    assert failures == ["test_perf[decode_heavy]"]
-
-    outcome, faster = run(suite, "fast")
-    outcome.assert_outcomes(passed=2)
-    heavy = verdicts(faster, "decode_heavy")
-    assert heavy["output_tps"] == "improvement" and heavy["e2e"] == "improvement", heavy
-    outcome.stdout.fnmatch_lines(["*IMPROVEMENT*decode_heavy@c1*output_tps*"])
 
 
 def test_require_baseline_fails_without_one(suite: pytest.Pytester) -> None:
@@ -142,17 +104,46 @@ def stored_runs(suite: pytest.Pytester) -> dict[str, int]:
     return {scenario: len(entry["runs"]) for scenario, entry in document["scenarios"].items()}
 
 
-def test_save_refuses_a_confirmed_regression_unless_accepted(suite: pytest.Pytester) -> None:
-    # prompt_only long enough that a busy machine's client never saturates it (a saturated run is not
-    # saved), and tolerant of its slower decode: it stands for a scenario that did not regress
-    scenarios = SCENARIOS.replace("completion_tokens: 2\n", "completion_tokens: 40\n")
-    suite.makefile(".yaml", scenarios=scenarios.replace("output_tps: 5.0", "default: 5.0"))
-    run(suite, "base", "--perf-save")[0].assert_outcomes(passed=2)
+def test_save_unchanged_faster_then_slower_refused_until_accepted(suite: pytest.Pytester) -> None:
+    """One baseline, five sessions: each verdict follows the profile, and a regression is saved only on purpose."""
+    outcome, first = run(suite, "base", "--perf-save")
+    outcome.assert_outcomes(passed=2)
+    assert set(verdicts(first, "decode_heavy").values()) == {"no-baseline"}
+    saved = list((suite.path / "baselines").rglob("*.json"))
+    assert [p.relative_to(suite.path).as_posix() for p in saved] == ["baselines/emulator/llama-3.3-70b.json"]
     assert stored_runs(suite) == {"decode_heavy@c1": 1, "prompt_only@c1": 1}
+    before = saved[0].read_bytes()
+
+    outcome, unchanged = run(suite, "base")
+    outcome.assert_outcomes(passed=2)
+    assert saved[0].read_bytes() == before  # no --perf-save: the baseline did not move
+    for scenario in ("decode_heavy", "prompt_only"):
+        assert "regression" not in verdicts(unchanged, scenario).values()
+    assert verdicts(unchanged, "decode_heavy")["ttft"] in ("pass", "inconclusive", "underpowered")
+
+    outcome, faster = run(suite, "fast")
+    outcome.assert_outcomes(passed=2)
+    heavy = verdicts(faster, "decode_heavy")
+    assert heavy["output_tps"] == "improvement" and heavy["e2e"] == "improvement", heavy
+    outcome.stdout.fnmatch_lines(["*IMPROVEMENT*decode_heavy@c1*output_tps*"])
 
     outcome, slower = run(suite, "slow", "--perf-save")
     outcome.assert_outcomes(passed=1, failed=1)
-    assert verdicts(slower, "decode_heavy")["output_tps"] == "regression"
+    heavy = verdicts(slower, "decode_heavy")
+    assert heavy["output_tps"] == "regression" and heavy["e2e"] == "regression", heavy
+    assert "regression" not in verdicts(slower, "prompt_only").values()
+    text = outcome.stdout.str()
+    assert "test_perf[decode_heavy] FAILED" in text or "FAILED test_perf.py::test_perf[decode_heavy]" in text
+    assert "output_tps" in text and "e2e" in text
+    stage2 = next(
+        g
+        for g in next(s for s in slower["scenarios"] if s["name"] == "decode_heavy")["gate"]
+        if g["metric"] == "output_tps"
+    )
+    assert stage2["stage"] == 2 and stage2["ratio"] < 0.85
+    junit = ET.parse(suite.path / "junit-slow.xml").getroot()
+    failures = [case.get("name") for case in junit.iter("testcase") if case.find("failure") is not None]
+    assert failures == ["test_perf[decode_heavy]"]
     outcome.stdout.fnmatch_lines(
         ["*decode_heavy@c1: NOT saved as a baseline: confirmed regression of *output_tps*--perf-accept-regression*"]
     )

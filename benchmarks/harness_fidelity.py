@@ -24,6 +24,12 @@ sample with the emulator's ground-truth log (matched by the ``x-perf-request-id`
 - client CPU s per 1,000 tokens: CPU time of the client process(es) (``time.process_time`` inside
   each measuring process, so worker processes are included) from the first request of the window
   to the last parse, over the tokens received.
+- achieved concurrency: the time-averaged number of requests in flight (t0 to end of stream) from
+  the C-th send (every slot has sent once) to the last send (nothing more is asked after it), next
+  to the requested C; "truth" is the same average over the emulator's own arrival-to-end records.
+- pre-send wait p50/p99: how long a request waited for this client (its turn to build, then the
+  event loop's write to the socket), not counting the SDK's own build.
+- client CPU s per 1,000 requests: the same CPU time over the measured requests.
 - behind: measured responses the emulator flagged as written behind its own schedule (then the
   emulator, not the client, is the limit); new conns: TCP connections the emulator saw during the
   measured window (0 = keep-alive worked, no handshake inside a TTFT); saturated: whether our
@@ -117,10 +123,25 @@ class Row:
     saturated: bool
     behind: int
     new_connections: int
+    achieved: float | None
+    truth_achieved: float | None
+    pre_send_ms: tuple[float, float]
+    cpu_per_1k_requests: float
 
     @property
     def tps_error(self) -> float:
         return self.tps / self.truth_tps - 1
+
+
+def in_flight_average(intervals: Sequence[tuple[int, int]], concurrency: int) -> float | None:
+    """Requests in flight, time-averaged from the C-th start to the last start (see the docstring)."""
+    starts = sorted(start for start, _ in intervals)
+    if len(starts) <= concurrency:
+        return None
+    begin, end = starts[concurrency - 1], starts[-1]
+    if end <= begin:
+        return None
+    return sum(max(0, min(stop, end) - max(start, begin)) for start, stop in intervals) / (end - begin)
 
 
 def _p50_p99(values_ns: Sequence[int]) -> tuple[float, float]:
@@ -156,6 +177,7 @@ def compare(samples: Sequence[Sample], truth: Sequence[dict[str, Any]], offset_n
         token_leg.append(timing.first_token_ns - first_write)
         matched.append(record)
     window = max(r["last_token_ns"] for r in matched) - min(r["arrival_ns"] for r in matched)
+    server_intervals = [(r["arrival_ns"], r["end_ns"]) for r in matched]
     return {
         "ttft": _p50_p99(ttft),
         "ttfo": _p50_p99(ttfo),
@@ -164,6 +186,7 @@ def compare(samples: Sequence[Sample], truth: Sequence[dict[str, Any]], offset_n
         "token_leg": _p50_p99(token_leg),
         "truth_tps": sum(r["completion_tokens"] for r in matched) / (window / 1e9),
         "behind": sum(1 for r in matched if r["behind_schedule"]),
+        "server_intervals": server_intervals,
     }
 
 
@@ -214,6 +237,8 @@ def measure_level(
         result, new_connections = _measure_with_workers(endpoint, plan, workers, emulator, request)
     figures = aggregate(result, MAX_CLIENT_LAG)
     found = compare(result.samples, emulator.truth(), offset_ns)
+    client_intervals = [(s.timing.t0_ns, s.timing.end_ns) for s in result.samples if s.timing is not None]
+    pre_send = [int(lag * 1e9) for lag in result.dispatch_lag]
     return Row(
         concurrency=concurrency,
         workers=workers,
@@ -232,6 +257,10 @@ def measure_level(
         saturated=figures["client_saturated"],
         behind=found["behind"],
         new_connections=new_connections,
+        achieved=in_flight_average(client_intervals, concurrency),
+        truth_achieved=in_flight_average(found["server_intervals"], concurrency),
+        pre_send_ms=_p50_p99(pre_send) if pre_send else (math.nan, math.nan),
+        cpu_per_1k_requests=1000 * result.cpu_seconds / len(result.samples),
     )
 
 
@@ -253,6 +282,26 @@ def format_row(row: Row) -> str:
         f"{row.tps_error:>+7.2%} | {row.cpu_per_1k:>8.4f} | {row.in_flight:>8.1f} {row.loop_lag_ms:>8.2f} "
         f"{row.dispatch_share:>6.1%} "
         f"{'YES' if row.saturated else 'no':>6} | {row.behind:>6} {row.new_connections:>9}"
+    )
+
+
+LOAD_HEADER = (
+    f"{'conc':>4} {'wkr':>3} {'n':>4} | {'requested':>9} {'achieved':>8} {'truth':>7} | {'pre-send ms':>13} | "
+    f"{'ttft err ms':>13} | {'e2e err ms':>13} | {'cpu s/1k req':>12} | self-check"
+)
+
+
+def _optional(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def format_load_row(row: Row) -> str:
+    """The load the endpoint saw: the acceptance-1 columns of issue 18."""
+    return (
+        f"{row.concurrency:>4} {row.workers:>3} {row.samples:>4} | {row.concurrency:>9} {_optional(row.achieved):>8} "
+        f"{_optional(row.truth_achieved):>7} | {row.pre_send_ms[0]:>6.2f}/{row.pre_send_ms[1]:>6.2f} | "
+        f"{_pair(row.ttft_ms)} | {_pair(row.e2e_ms)} | {row.cpu_per_1k_requests:>12.2f} | "
+        f"{'client_saturated' if row.saturated else 'ok'}"
     )
 
 
@@ -343,6 +392,11 @@ def main() -> None:
                 row = measure_level(emulator, endpoint, concurrency, workers, args.samples, offset)
                 rows.append(row)
                 print(format_row(row), flush=True)
+    print()
+    print("the load the endpoint saw: requested C, achieved concurrency (client stamps; emulator truth), pre-send wait")
+    print(LOAD_HEADER)
+    for row in rows:
+        print(format_load_row(row))
     print()
     for line in verdicts(rows):
         print(line)

@@ -29,8 +29,8 @@ import httpx
 from cerebras.cloud.sdk import AsyncCerebras
 
 from .metrics import ResponseInfo, ServerTimes, Timing, Usage
+from .request_id import REQUEST_ID_HEADER
 
-REQUEST_ID_HEADER = "x-perf-request-id"
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 """Bytes one response may hold: a 32k-token answer streamed one token per chunk is ~8 MiB of SSE, so
 only a server that streams without end gets here; the request is cut there, which bounds the client's
@@ -158,36 +158,80 @@ class _Parsed:
     finish_reason: str | None = None
 
 
-def _reasoning_text(delta: Mapping[str, Any]) -> str:
-    return "".join(text for key in REASONING_FIELDS if isinstance(text := delta.get(key), str))
+def _has_reasoning(delta: Mapping[str, Any]) -> bool:
+    return any(isinstance(text := delta.get(key), str) and text for key in REASONING_FIELDS)
 
 
 def _events(chunks: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
-    """Split raw bytes into SSE ``data:`` payloads, each stamped with the arrival of its last byte."""
+    """Split raw bytes into SSE ``data:`` payloads, each stamped with the arrival of the network chunk
+    that completed its line (the one holding its newline; the last chunk for an unterminated line).
+
+    The bytes are joined and split once, in C; a line's chunk is found by walking the chunks' end
+    offsets alongside the lines, so a response costs one pass, not one buffer copy per chunk.
+    """
+    if not chunks:
+        return []
+    data = b"".join(chunk for _, chunk in chunks)
+    ends: list[int] = []
+    offset = 0
+    for _, chunk in chunks:
+        offset += len(chunk)
+        ends.append(offset)
     events: list[tuple[int, bytes]] = []
-    buffer = b""
-    for stamp, chunk in chunks:
-        buffer += chunk
-        *complete, buffer = buffer.replace(b"\r\n", b"\n").split(b"\n")
-        for line in complete:
-            if line.startswith(b"data:"):
-                events.append((stamp, line[5:].strip()))
-    if buffer.startswith(b"data:") and chunks:
-        events.append((chunks[-1][0], buffer[5:].strip()))
+    index, last = 0, len(chunks) - 1
+    position = 0
+    for line in data.split(b"\n"):
+        newline = position + len(line)  # where this line's newline is (== len(data) for the last line)
+        position = newline + 1
+        if not line.startswith(b"data:"):
+            continue
+        while index < last and ends[index] <= newline:
+            index += 1
+        events.append((chunks[index][0], line[5:].strip()))
     return events
+
+
+def _decoded(events: list[tuple[int, bytes]]) -> list[tuple[int, Any]]:
+    """Each payload before ``[DONE]`` as JSON (``_DONE`` for ``[DONE]`` itself), skipping payloads that
+    are not JSON. One ``json.loads`` of all payloads as an array (one call into C, not hundreds);
+    only a stream holding a non-JSON payload is decoded event by event."""
+    payloads: list[bytes] = []
+    stamps: list[int] = []
+    done: int | None = None
+    for stamp, payload in events:
+        if payload == b"[DONE]":
+            done = stamp
+            break
+        payloads.append(payload)
+        stamps.append(stamp)
+    try:
+        decoded = list(zip(stamps, json.loads(b"[" + b",".join(payloads) + b"]"), strict=True))
+    except ValueError:
+        decoded = []
+        for stamp, payload in zip(stamps, payloads, strict=True):
+            try:
+                decoded.append((stamp, json.loads(payload)))
+            except ValueError:
+                continue
+    if done is not None:
+        decoded.append((done, _DONE))
+    return decoded
+
+
+_DONE = object()
 
 
 def parse_stream(chunks: list[tuple[int, bytes]]) -> _Parsed:
     """Turn timestamped raw bytes into token arrival times, content, usage and ``time_info``."""
+    return _parse_events(_events(chunks))
+
+
+def _parse_events(events: list[tuple[int, bytes]]) -> _Parsed:
     parsed = _Parsed()
-    for stamp, payload in _events(chunks):
-        if payload == b"[DONE]":
+    for stamp, event in _decoded(events):
+        if event is _DONE:
             parsed.done_ns = stamp
             break
-        try:
-            event = json.loads(payload)
-        except ValueError:
-            continue
         if not isinstance(event, dict):
             continue
         if "error" in event:
@@ -201,7 +245,7 @@ def parse_stream(chunks: list[tuple[int, bytes]]) -> _Parsed:
         try:
             _take(parsed, event, stamp)
         except (AttributeError, TypeError, ValueError) as exc:
-            snippet = payload[:SERVER_MESSAGE_CHARS].decode("utf-8", "replace")
+            snippet = json.dumps(event)[:SERVER_MESSAGE_CHARS]
             raise BadResponse(MALFORMED_RESPONSE, f"malformed chunk ({exc}): {snippet}") from None
     return parsed
 
@@ -211,7 +255,7 @@ def _take(parsed: _Parsed, event: dict[str, Any], stamp: int) -> None:
     for choice in event.get("choices") or ():
         delta = choice.get("delta") or {}
         content = delta.get("content") or ""
-        reasoning = _reasoning_text(delta)
+        reasoning = _has_reasoning(delta)
         if content or reasoning:
             if parsed.first_token_ns is None:
                 parsed.first_token_ns = stamp
@@ -223,9 +267,11 @@ def _take(parsed: _Parsed, event: dict[str, Any], stamp: int) -> None:
             parsed.first_content_ns = stamp
         if choice.get("finish_reason"):
             parsed.finish_reason = str(choice["finish_reason"])
-    for key in ("service_tier", "system_fingerprint"):
-        if isinstance(event.get(key), str):
-            setattr(parsed, key, event[key])
+    tier, fingerprint = event.get("service_tier"), event.get("system_fingerprint")
+    if isinstance(tier, str):
+        parsed.service_tier = tier
+    if isinstance(fingerprint, str):
+        parsed.system_fingerprint = fingerprint
     if event.get("usage"):
         parsed.usage = event["usage"]
     if event.get("time_info"):
@@ -316,12 +362,13 @@ class RawStream:
         chunks = self.chunks
         if not chunks:
             raise IncompleteStream("the endpoint closed the stream without sending any event")
-        if not _events(chunks):
+        events = _events(chunks)
+        if not events:
             body = b"".join(chunk for _, chunk in chunks)
             raise BadResponse(
                 NOT_A_STREAM, f"the answer is not an event stream: {server_message(body)}", status=self.status
             )
-        parsed = parse_stream(chunks)
+        parsed = _parse_events(events)
         if parsed.done_ns is None and parsed.usage is None:
             raise IncompleteStream(f"the stream ended after {len(parsed.chunk_ns)} content chunks without [DONE]")
         if parsed.first_token_ns is None:

@@ -3,7 +3,7 @@
 Runs our own measuring path (``Harness``/``run_measured`` or ``WorkerPool``, the real
 cerebras-cloud-sdk over aiohttp) against the emulator at concurrency 1, 16, 64 and 128 with
 2,000 tok/s per stream, 150 ms TTFT, 256 output tokens and unlimited capacity, and compares every
-sample with the emulator's ground-truth log (matched by the ``x-perf-request-id`` header):
+sample with the emulator's ground-truth log (matched by the ``x-request-id`` header):
 
 - TTFT error = client (first content token - t0) - server (first content write - arrival).
   The client interval runs from the harness's t0 (metrics.md, stamped in measure.py) to the read

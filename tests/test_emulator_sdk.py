@@ -10,6 +10,7 @@ from cerebras.cloud.sdk import AsyncCerebras, Cerebras, DefaultAioHttpClient, No
 from cerebras.cloud.sdk.types.chat.chat_completion import ChatChunkResponse, ChatCompletionResponse
 
 from pytest_cerebras_perf.emulator import EmulatorError, EmulatorProcess
+from pytest_cerebras_perf.request_id import REQUEST_ID_HEADER
 
 MODEL = "llama-3.3-70b"
 MESSAGES = [{"role": "user", "content": "Say something about wafer-scale chips."}]
@@ -138,7 +139,7 @@ def test_min_tokens_force_length_and_seed_fixes_the_text(client: Cerebras) -> No
 
 def test_request_id_header_links_a_request_to_its_ground_truth(emulator: EmulatorProcess, client: Cerebras) -> None:
     client.chat.completions.create(
-        model=MODEL, messages=MESSAGES, stream=True, extra_headers={"x-perf-request-id": "probe-42"}
+        model=MODEL, messages=MESSAGES, stream=True, extra_headers={REQUEST_ID_HEADER: "probe-42"}
     ).close()
     records = [record for record in emulator.truth() if record["request_id"] == "probe-42"]
     assert len(records) == 1 and records[0]["stream"] is True and records[0]["model"] == MODEL

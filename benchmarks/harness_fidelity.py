@@ -24,16 +24,16 @@ sample with the emulator's ground-truth log (matched by the ``x-request-id`` hea
 - client CPU s per 1,000 tokens: CPU time of the client process(es) (``time.process_time`` inside
   each measuring process, so worker processes are included) from the first request of the window
   to the last parse, over the tokens received.
-- achieved concurrency: the time-averaged number of requests in flight (t0 to end of stream) from
-  the C-th send (every slot has sent once) to the last send (nothing more is asked after it), next
-  to the requested C; "truth" is the same average over the emulator's own arrival-to-end records.
+- achieved concurrency: the time-averaged number of requests in flight (``load.achieved_concurrency``:
+  t0 to end of stream, from the C-th send to the last send), next to the requested C; "truth" is the
+  same average over the emulator's own arrival-to-end records.
 - pre-send wait p50/p99: how long a request waited for this client (its turn to build, then the
   event loop's write to the socket), not counting the SDK's own build.
 - client CPU s per 1,000 requests: the same CPU time over the measured requests.
 - behind: measured responses the emulator flagged as written behind its own schedule (then the
   emulator, not the client, is the limit); new conns: TCP connections the emulator saw during the
-  measured window (0 = keep-alive worked, no handshake inside a TTFT); saturated: whether our
-  self-check marked the run ``client_saturated`` (p99 of loop or dispatch lag above the limit).
+  measured window (0 = keep-alive worked, no handshake inside a TTFT); saturated / self-check:
+  whether our self-check marked the run ``client_saturated`` (load.aggregate).
 
 Both clocks are CLOCK_MONOTONIC on Linux (``perf_counter_ns`` here, ``monotonic_ns`` in the
 emulator), so cross-process legs need no correction; elsewhere the emulator's estimated offset is
@@ -57,7 +57,15 @@ from typing import Any
 import numpy as np
 
 from pytest_cerebras_perf.emulator import EmulatorProcess
-from pytest_cerebras_perf.load import Harness, LoadPlan, LoadResult, aggregate, run_measured, warm
+from pytest_cerebras_perf.load import (
+    Harness,
+    LoadPlan,
+    LoadResult,
+    achieved_concurrency,
+    aggregate,
+    run_measured,
+    warm,
+)
 from pytest_cerebras_perf.metrics import Sample
 from pytest_cerebras_perf.retry import RetryPolicy
 from pytest_cerebras_perf.settings import Secret
@@ -131,17 +139,6 @@ class Row:
     @property
     def tps_error(self) -> float:
         return self.tps / self.truth_tps - 1
-
-
-def in_flight_average(intervals: Sequence[tuple[int, int]], concurrency: int) -> float | None:
-    """Requests in flight, time-averaged from the C-th start to the last start (see the docstring)."""
-    starts = sorted(start for start, _ in intervals)
-    if len(starts) <= concurrency:
-        return None
-    begin, end = starts[concurrency - 1], starts[-1]
-    if end <= begin:
-        return None
-    return sum(max(0, min(stop, end) - max(start, begin)) for start, stop in intervals) / (end - begin)
 
 
 def _p50_p99(values_ns: Sequence[int]) -> tuple[float, float]:
@@ -235,10 +232,8 @@ def measure_level(
         result, new_connections = _measure_in_process(endpoint, plan, emulator, request)
     else:
         result, new_connections = _measure_with_workers(endpoint, plan, workers, emulator, request)
-    figures = aggregate(result, MAX_CLIENT_LAG)
+    figures = aggregate(result, MAX_CLIENT_LAG, requested=concurrency)
     found = compare(result.samples, emulator.truth(), offset_ns)
-    client_intervals = [(s.timing.t0_ns, s.timing.end_ns) for s in result.samples if s.timing is not None]
-    pre_send = [int(lag * 1e9) for lag in result.dispatch_lag]
     return Row(
         concurrency=concurrency,
         workers=workers,
@@ -257,9 +252,9 @@ def measure_level(
         saturated=figures["client_saturated"],
         behind=found["behind"],
         new_connections=new_connections,
-        achieved=in_flight_average(client_intervals, concurrency),
-        truth_achieved=in_flight_average(found["server_intervals"], concurrency),
-        pre_send_ms=_p50_p99(pre_send) if pre_send else (math.nan, math.nan),
+        achieved=figures["achieved_concurrency"],
+        truth_achieved=achieved_concurrency(found["server_intervals"], concurrency),
+        pre_send_ms=(1000 * (figures["pre_send_wait_p50"] or 0.0), 1000 * (figures["pre_send_wait_p99"] or 0.0)),
         cpu_per_1k_requests=1000 * result.cpu_seconds / len(result.samples),
     )
 

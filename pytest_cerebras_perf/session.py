@@ -26,6 +26,7 @@ from .load import Harness, LoadPlan, LoadResult, aggregate, run_measured, warm
 from .metrics import METRICS, Sample, metric_values, rejected_server_times
 from .retry import DailyQuotaExceeded, RetryPolicy
 from .runner import LoopThread
+from .saturation import saturation_warning
 from .scenarios import Scenario
 from .settings import Settings, choose_kind
 from .stats import Summary, summarize
@@ -316,8 +317,14 @@ class PerfSession:
             try:
                 self._measure_into(request, plan, record.result)
             finally:
-                record.aggregate = aggregate(record.result, self.settings.max_client_lag)
-                record.warnings.extend(filter(None, [rejected_server_times(record.result.samples)]))
+                record.aggregate = aggregate(
+                    record.result,
+                    self.settings.max_client_lag,
+                    requested=None if plan.request_rate else concurrency,
+                    min_achieved=self.settings.min_achieved,
+                )
+                saturated = saturation_warning(record.aggregate, self.settings)
+                record.warnings.extend(filter(None, [rejected_server_times(record.result.samples), saturated]))
             self._gate(record, overrides or {}, plan)
         except DailyQuotaExceeded as exc:  # in the warmup, the measured run or the gate's confirmation re-run
             self.quota_stop = self.partial_reason = str(exc)

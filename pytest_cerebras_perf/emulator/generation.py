@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from . import wire
 from ..request_id import REQUEST_ID_HEADER
+from . import wire
 from .faults import FaultSpec
 from .latency import NS_PER_S, Pacer, RequestLatency, chunk_sizes
 from .profile import Profile

@@ -42,6 +42,7 @@ from pytest_cerebras_perf.report.verdicts import (
     verdict_counts,
     verdict_style,
 )
+from pytest_cerebras_perf.saturation import achieved_text
 
 OUTPUT_LIMIT = 4000  # characters of one model output shown in the report
 OUTPUTS_SHOWN = 3  # distinct outputs shown per scenario run
@@ -110,6 +111,7 @@ class RunRow:
     error_rate: str
     cells: list[str]
     flags: list[str]
+    achieved: str
 
 
 @dataclass(frozen=True)
@@ -325,7 +327,8 @@ def _run_rows(runs: Sequence[ScenarioRun]) -> list[RunRow]:
             flags.append("client saturated")
         if not run.reports_server_times:
             flags.append("no server times")
-        rows.append(RunRow(run, f"{ok} / {requests}", format_percent(aggregate.get("error_rate")), cells, flags))
+        error_rate = format_percent(aggregate.get("error_rate"))
+        rows.append(RunRow(run, f"{ok} / {requests}", error_rate, cells, flags, achieved_text(aggregate)))
     return rows
 
 
@@ -333,13 +336,6 @@ def _warnings(runs: Sequence[ScenarioRun]) -> list[str]:
     warnings: list[str] = []
     for run in runs:
         warnings += [f"{run.id}: {warning}" for warning in run.raw.get("warnings") or []]
-        aggregate = run.aggregate
-        if aggregate.get("client_saturated"):
-            lag = format_metric(aggregate.get("client_lag"), "e2e")
-            warnings.append(
-                f"{run.id}: the client was saturated (worst event-loop lag {lag}); its figures include "
-                "client delay and were not gated."
-            )
         if run.failed_samples:
             warnings.append(
                 f"{run.id}: {len(run.failed_samples)} of {len(run.samples)} requests failed (see Errors below)."

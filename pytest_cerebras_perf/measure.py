@@ -26,6 +26,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+import msgspec
 from cerebras.cloud.sdk import AsyncCerebras
 
 from .metrics import ResponseInfo, ServerTimes, Timing, Usage
@@ -37,8 +38,6 @@ only a server that streams without end gets here; the request is cut there, whic
 memory at this much per request in flight."""
 SERVER_MESSAGE_CHARS = 200
 _ERROR_KEY = re.compile(rb'"error"\s*:')
-# Cerebras streams thinking as ``delta.reasoning``; llama.cpp, vLLM and SGLang as ``reasoning_content``.
-REASONING_FIELDS = ("reasoning", "reasoning_content")
 _MARKUP = re.compile(r"(?is)<(script|style)\b.*?</\1>|<[^>]*>")
 
 
@@ -158,10 +157,6 @@ class _Parsed:
     finish_reason: str | None = None
 
 
-def _has_reasoning(delta: Mapping[str, Any]) -> bool:
-    return any(isinstance(text := delta.get(key), str) and text for key in REASONING_FIELDS)
-
-
 def _events(chunks: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
     """Split raw bytes into SSE ``data:`` payloads, each stamped with the arrival of the network chunk
     that completed its line (the one holding its newline; the last chunk for an unterminated line).
@@ -191,10 +186,41 @@ def _events(chunks: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
     return events
 
 
-def _decoded(events: list[tuple[int, bytes]]) -> list[tuple[int, Any]]:
-    """Each payload before ``[DONE]`` as JSON (``_DONE`` for ``[DONE]`` itself), skipping payloads that
-    are not JSON. One ``json.loads`` of all payloads as an array (one call into C, not hundreds);
-    only a stream holding a non-JSON payload is decoded event by event."""
+class _Delta(msgspec.Struct):
+    content: Any = None
+    reasoning: Any = None
+    reasoning_content: Any = None
+
+
+class _Choice(msgspec.Struct):
+    delta: _Delta | None = None
+    finish_reason: Any = None
+
+
+class _Chunk(msgspec.Struct):
+    """The fields of a chunk the parse reads; every other field is skipped by the decoder, unbuilt."""
+
+    choices: list[_Choice] | None = None
+    usage: Any = None
+    time_info: Any = None
+    service_tier: Any = None
+    system_fingerprint: Any = None
+    error: Any = msgspec.UNSET
+    status_code: Any = None
+
+
+_STREAM = msgspec.json.Decoder(list[_Chunk])
+
+
+def _decoded(events: list[tuple[int, bytes]]) -> list[tuple[int, _Chunk | BadResponse | None]]:
+    """Each payload up to ``[DONE]`` (``None``), decoded into the fields the parse reads.
+
+    One decode of all payloads as a JSON array, in C, skipping unread fields: the bulk of the
+    client's CPU per request went to building hundreds of dicts per response that nobody reads.
+    Anything unusual (a payload that is not JSON, not an object, or of the wrong shape) sends the
+    stream to the event-by-event path, which skips what is not a JSON object and turns a chunk of
+    the wrong shape into a :class:`BadResponse` raised when the parse reaches it.
+    """
     payloads: list[bytes] = []
     stamps: list[int] = []
     done: int | None = None
@@ -204,21 +230,31 @@ def _decoded(events: list[tuple[int, bytes]]) -> list[tuple[int, Any]]:
             break
         payloads.append(payload)
         stamps.append(stamp)
+    decoded: list[tuple[int, _Chunk | BadResponse | None]]
     try:
-        decoded = list(zip(stamps, json.loads(b"[" + b",".join(payloads) + b"]"), strict=True))
-    except ValueError:
-        decoded = []
-        for stamp, payload in zip(stamps, payloads, strict=True):
-            try:
-                decoded.append((stamp, json.loads(payload)))
-            except ValueError:
-                continue
+        decoded = list(zip(stamps, _STREAM.decode(b"[" + b",".join(payloads) + b"]"), strict=True))
+    except msgspec.DecodeError:
+        decoded = [(stamp, chunk) for stamp, payload in zip(stamps, payloads, strict=True) if (chunk := _one(payload))]
     if done is not None:
-        decoded.append((done, _DONE))
+        decoded.append((done, None))
     return decoded
 
 
-_DONE = object()
+def _one(payload: bytes) -> _Chunk | BadResponse | None:
+    """One payload on its own: None when it is not a JSON object (skipped, as SSE comments are)."""
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    if "error" in event:
+        return _Chunk(error=event["error"], status_code=event.get("status_code"))
+    try:
+        return msgspec.convert(event, _Chunk)
+    except msgspec.ValidationError as exc:
+        snippet = payload[:SERVER_MESSAGE_CHARS].decode("utf-8", "replace")
+        return BadResponse(MALFORMED_RESPONSE, f"malformed chunk ({exc}): {snippet}")
 
 
 def parse_stream(chunks: list[tuple[int, bytes]]) -> _Parsed:
@@ -228,54 +264,58 @@ def parse_stream(chunks: list[tuple[int, bytes]]) -> _Parsed:
 
 def _parse_events(events: list[tuple[int, bytes]]) -> _Parsed:
     parsed = _Parsed()
-    for stamp, event in _decoded(events):
-        if event is _DONE:
+    for stamp, chunk in _decoded(events):
+        if chunk is None:
             parsed.done_ns = stamp
             break
-        if not isinstance(event, dict):
-            continue
-        if "error" in event:
-            error = event["error"] if isinstance(event["error"], dict) else {"message": str(event["error"])}
-            status = event.get("status_code")
-            raise StreamError(
-                status if isinstance(status, int) else None,
-                str(error.get("message", "error event in stream")),
-                str(error.get("code")) if error.get("code") is not None else None,
-            )
-        try:
-            _take(parsed, event, stamp)
-        except (AttributeError, TypeError, ValueError) as exc:
-            snippet = json.dumps(event)[:SERVER_MESSAGE_CHARS]
-            raise BadResponse(MALFORMED_RESPONSE, f"malformed chunk ({exc}): {snippet}") from None
+        if isinstance(chunk, BadResponse):
+            raise chunk
+        if chunk.error is not msgspec.UNSET:
+            raise _stream_error(chunk.error, chunk.status_code)
+        _take(parsed, chunk, stamp)
     return parsed
 
 
-def _take(parsed: _Parsed, event: dict[str, Any], stamp: int) -> None:
-    """One chunk's tokens, usage and ``time_info``; a chunk of the wrong shape raises TypeError and kin."""
-    for choice in event.get("choices") or ():
-        delta = choice.get("delta") or {}
-        content = delta.get("content") or ""
-        reasoning = _has_reasoning(delta)
-        if content or reasoning:
-            if parsed.first_token_ns is None:
-                parsed.first_token_ns = stamp
-            parsed.chunk_ns.append(stamp)
-            parsed.content.append(content)
-        if reasoning:
-            parsed.reasoning_chunks += 1
-        if content and parsed.first_content_ns is None:
-            parsed.first_content_ns = stamp
-        if choice.get("finish_reason"):
-            parsed.finish_reason = str(choice["finish_reason"])
-    tier, fingerprint = event.get("service_tier"), event.get("system_fingerprint")
-    if isinstance(tier, str):
-        parsed.service_tier = tier
-    if isinstance(fingerprint, str):
-        parsed.system_fingerprint = fingerprint
-    if event.get("usage"):
-        parsed.usage = event["usage"]
-    if event.get("time_info"):
-        parsed.time_info = event["time_info"]
+def _stream_error(error: Any, status: Any) -> StreamError:
+    error = error if isinstance(error, dict) else {"message": str(error)}
+    return StreamError(
+        status if isinstance(status, int) else None,
+        str(error.get("message", "error event in stream")),
+        str(error.get("code")) if error.get("code") is not None else None,
+    )
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+def _take(parsed: _Parsed, chunk: _Chunk, stamp: int) -> None:
+    """One chunk's tokens, usage and ``time_info``."""
+    for choice in chunk.choices or ():
+        delta = choice.delta
+        if delta is not None:
+            content = delta.content or ""
+            # Cerebras streams thinking as ``reasoning``; llama.cpp, vLLM and SGLang as ``reasoning_content``
+            reasoning = _is_text(delta.reasoning) or _is_text(delta.reasoning_content)
+            if content or reasoning:
+                if parsed.first_token_ns is None:
+                    parsed.first_token_ns = stamp
+                parsed.chunk_ns.append(stamp)
+                parsed.content.append(content)
+            if reasoning:
+                parsed.reasoning_chunks += 1
+            if content and parsed.first_content_ns is None:
+                parsed.first_content_ns = stamp
+        if choice.finish_reason:
+            parsed.finish_reason = str(choice.finish_reason)
+    if isinstance(chunk.service_tier, str):
+        parsed.service_tier = chunk.service_tier
+    if isinstance(chunk.system_fingerprint, str):
+        parsed.system_fingerprint = chunk.system_fingerprint
+    if chunk.usage:
+        parsed.usage = chunk.usage
+    if chunk.time_info:
+        parsed.time_info = chunk.time_info
 
 
 def _count(raw: Mapping[str, Any], key: str, where: str) -> int:

@@ -186,19 +186,21 @@ def _events(chunks: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
     return events
 
 
-class _Delta(msgspec.Struct):
+class _Delta(msgspec.Struct, gc=False):
     content: Any = None
     reasoning: Any = None
     reasoning_content: Any = None
 
 
-class _Choice(msgspec.Struct):
+class _Choice(msgspec.Struct, gc=False):
     delta: _Delta | None = None
     finish_reason: Any = None
 
 
-class _Chunk(msgspec.Struct):
-    """The fields of a chunk the parse reads; every other field is skipped by the decoder, unbuilt."""
+class _Chunk(msgspec.Struct, gc=False):
+    """The fields of a chunk the parse reads; every other field is skipped by the decoder, unbuilt.
+    Not tracked by the garbage collector (``gc=False``: decoded JSON holds no cycles), so decoding
+    hundreds of them does not set off collections that walk the whole heap."""
 
     choices: list[_Choice] | None = None
     usage: Any = None

@@ -28,7 +28,11 @@ def achieved_text(aggregate: Mapping[str, Any]) -> str:
     return f"{achieved:.1f}" if not requested else f"{achieved:.1f} of {requested}"
 
 
-def _what(aggregate: Mapping[str, Any]) -> str:
+SATURATED = "the client was saturated"
+
+
+def describe(aggregate: Mapping[str, Any]) -> str:
+    """What a saturated run's endpoint saw and why, with the figures (no advice)."""
     wait = format_value(aggregate.get("pre_send_wait_p99"), "s")
     lag = format_value(aggregate.get("loop_lag_p99"), "s")
     held = (
@@ -37,8 +41,8 @@ def _what(aggregate: Mapping[str, Any]) -> str:
         else f"requests spent {format_percent(aggregate.get('dispatch_share'))} of their time waiting to be sent"
     )
     if aggregate.get("saturation") == "event_loop":
-        return f"the client was saturated: its event loop woke up {lag} late (p99), so chunks were stamped late; {held}"
-    return f"the client was saturated: {held}; requests waited {wait} (p99) for the client before they were sent"
+        return f"{SATURATED}: its event loop woke up {lag} late (p99), so chunks were stamped late; {held}"
+    return f"{SATURATED}: {held}; requests waited {wait} (p99) for the client before they were sent"
 
 
 def client_busy_share(aggregate: Mapping[str, Any], workers: int) -> float | None:
@@ -74,4 +78,4 @@ def saturation_warning(aggregate: Mapping[str, Any], settings: Settings) -> str 
     """The run's one-line warning when it was not gated because the client was saturated."""
     if not aggregate.get("client_saturated"):
         return None
-    return f"{_what(aggregate)}; its figures are not gated; {advice(aggregate, settings)}"
+    return f"{describe(aggregate)}; its figures are not gated; {advice(aggregate, settings)}"

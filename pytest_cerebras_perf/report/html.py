@@ -42,7 +42,7 @@ from pytest_cerebras_perf.report.verdicts import (
     verdict_counts,
     verdict_style,
 )
-from pytest_cerebras_perf.saturation import achieved_text
+from pytest_cerebras_perf.saturation import SATURATED, achieved_text, describe
 
 OUTPUT_LIMIT = 4000  # characters of one model output shown in the report
 OUTPUTS_SHOWN = 3  # distinct outputs shown per scenario run
@@ -335,7 +335,11 @@ def _run_rows(runs: Sequence[ScenarioRun]) -> list[RunRow]:
 def _warnings(runs: Sequence[ScenarioRun]) -> list[str]:
     warnings: list[str] = []
     for run in runs:
-        warnings += [f"{run.id}: {warning}" for warning in run.raw.get("warnings") or []]
+        said = run.raw.get("warnings") or []
+        warnings += [f"{run.id}: {warning}" for warning in said]
+        if run.aggregate.get("client_saturated") and not any(SATURATED in warning for warning in said):
+            # a results file written before the run's own warning said so
+            warnings.append(f"{run.id}: {describe(run.aggregate)}; its figures were not gated.")
         if run.failed_samples:
             warnings.append(
                 f"{run.id}: {len(run.failed_samples)} of {len(run.samples)} requests failed (see Errors below)."

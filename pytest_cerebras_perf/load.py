@@ -27,13 +27,14 @@ import random
 import time
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from cerebras.cloud.sdk import APIStatusError
 
 from .measure import BadResponse, IncompleteStream, RawStream, RequestClock, StreamError, read_stream
 from .metrics import Sample, SampleError
+from .results_doc import Aggregate
 from .retry import (
     Breaker,
     BreakerOpen,
@@ -185,7 +186,7 @@ def aggregate(
     *,
     requested: int | None = None,
     min_achieved: float = MIN_ACHIEVED_CONCURRENCY,
-) -> dict[str, Any]:
+) -> Aggregate:
     """Window figures of metrics.md (aggregate tokens/s, request throughput, error rate), the load
     the endpoint saw, and the client's self-check.
 
@@ -219,12 +220,12 @@ def aggregate(
         short = achieved is not None and achieved < min_achieved * requested
     else:
         short = dispatch_share > 1 - min_achieved
-    saturation = (
+    saturation: Literal["event_loop", "pre_send"] | None = (
         "event_loop" if loop_p99 > max_client_lag else "pre_send" if short and pre_send_p99 > max_client_lag else None
     )
     requests = len(result.samples)
     return {
-        "output_tps": tokens / window if window > 0 else None,
+        "aggregate_output_tps": tokens / window if window > 0 else None,
         "request_throughput": len(ok) / window if window > 0 else None,
         "window": window,
         "mean_in_flight": busy / window if window > 0 else None,

@@ -28,6 +28,7 @@ from typing import Any
 import aiohttp
 
 from pytest_cerebras_perf.emulator import EmulatorProcess
+from pytest_cerebras_perf.request_id import REQUEST_ID_HEADER
 
 DECODE_TPS = 2000.0
 TTFT_S = 0.1
@@ -52,7 +53,7 @@ class LevelResult:
 
 async def _stream(session: aiohttp.ClientSession, url: str, body: bytes, request_id: str) -> None:
     """Read one stream to its end in whatever pieces the socket delivers; nothing is split or parsed."""
-    headers = {"content-type": "application/json", "x-perf-request-id": request_id}
+    headers = {"content-type": "application/json", REQUEST_ID_HEADER: request_id}
     async with session.post(f"{url}/v1/chat/completions", data=body, headers=headers) as response:
         response.raise_for_status()
         async for _ in response.content.iter_any():

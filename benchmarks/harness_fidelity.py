@@ -3,7 +3,7 @@
 Runs our own measuring path (``Harness``/``run_measured`` or ``WorkerPool``, the real
 cerebras-cloud-sdk over aiohttp) against the emulator at concurrency 1, 16, 64 and 128 with
 2,000 tok/s per stream, 150 ms TTFT, 256 output tokens and unlimited capacity, and compares every
-sample with the emulator's ground-truth log (matched by the ``x-perf-request-id`` header):
+sample with the emulator's ground-truth log (matched by the ``x-request-id`` header):
 
 - TTFT error = client (first content token - t0) - server (first content write - arrival).
   The client interval runs from the harness's t0 (metrics.md, stamped in measure.py) to the read
@@ -24,10 +24,16 @@ sample with the emulator's ground-truth log (matched by the ``x-perf-request-id`
 - client CPU s per 1,000 tokens: CPU time of the client process(es) (``time.process_time`` inside
   each measuring process, so worker processes are included) from the first request of the window
   to the last parse, over the tokens received.
+- achieved concurrency: the time-averaged number of requests in flight (``load.achieved_concurrency``:
+  t0 to end of stream, from the C-th send to the last send), next to the requested C; "truth" is the
+  same average over the emulator's own arrival-to-end records.
+- pre-send wait p50/p99: how long a request waited for this client (its turn to build, then the
+  event loop's write to the socket), not counting the SDK's own build.
+- client CPU s per 1,000 requests: the same CPU time over the measured requests.
 - behind: measured responses the emulator flagged as written behind its own schedule (then the
   emulator, not the client, is the limit); new conns: TCP connections the emulator saw during the
-  measured window (0 = keep-alive worked, no handshake inside a TTFT); saturated: whether our
-  self-check marked the run ``client_saturated`` (p99 of loop or dispatch lag above the limit).
+  measured window (0 = keep-alive worked, no handshake inside a TTFT); saturated / self-check:
+  whether our self-check marked the run ``client_saturated`` (load.aggregate).
 
 Both clocks are CLOCK_MONOTONIC on Linux (``perf_counter_ns`` here, ``monotonic_ns`` in the
 emulator), so cross-process legs need no correction; elsewhere the emulator's estimated offset is
@@ -51,7 +57,15 @@ from typing import Any
 import numpy as np
 
 from pytest_cerebras_perf.emulator import EmulatorProcess
-from pytest_cerebras_perf.load import Harness, LoadPlan, LoadResult, aggregate, run_measured, warm
+from pytest_cerebras_perf.load import (
+    Harness,
+    LoadPlan,
+    LoadResult,
+    achieved_concurrency,
+    aggregate,
+    run_measured,
+    warm,
+)
 from pytest_cerebras_perf.metrics import Sample
 from pytest_cerebras_perf.retry import RetryPolicy
 from pytest_cerebras_perf.settings import Secret
@@ -117,6 +131,10 @@ class Row:
     saturated: bool
     behind: int
     new_connections: int
+    achieved: float | None
+    truth_achieved: float | None
+    pre_send_ms: tuple[float, float]
+    cpu_per_1k_requests: float
 
     @property
     def tps_error(self) -> float:
@@ -156,6 +174,7 @@ def compare(samples: Sequence[Sample], truth: Sequence[dict[str, Any]], offset_n
         token_leg.append(timing.first_token_ns - first_write)
         matched.append(record)
     window = max(r["last_token_ns"] for r in matched) - min(r["arrival_ns"] for r in matched)
+    server_intervals = [(r["arrival_ns"], r["end_ns"]) for r in matched]
     return {
         "ttft": _p50_p99(ttft),
         "ttfo": _p50_p99(ttfo),
@@ -164,6 +183,7 @@ def compare(samples: Sequence[Sample], truth: Sequence[dict[str, Any]], offset_n
         "token_leg": _p50_p99(token_leg),
         "truth_tps": sum(r["completion_tokens"] for r in matched) / (window / 1e9),
         "behind": sum(1 for r in matched if r["behind_schedule"]),
+        "server_intervals": server_intervals,
     }
 
 
@@ -212,7 +232,7 @@ def measure_level(
         result, new_connections = _measure_in_process(endpoint, plan, emulator, request)
     else:
         result, new_connections = _measure_with_workers(endpoint, plan, workers, emulator, request)
-    figures = aggregate(result, MAX_CLIENT_LAG)
+    figures = aggregate(result, MAX_CLIENT_LAG, requested=concurrency)
     found = compare(result.samples, emulator.truth(), offset_ns)
     return Row(
         concurrency=concurrency,
@@ -232,6 +252,10 @@ def measure_level(
         saturated=figures["client_saturated"],
         behind=found["behind"],
         new_connections=new_connections,
+        achieved=figures["achieved_concurrency"],
+        truth_achieved=achieved_concurrency(found["server_intervals"], concurrency),
+        pre_send_ms=(1000 * (figures["pre_send_wait_p50"] or 0.0), 1000 * (figures["pre_send_wait_p99"] or 0.0)),
+        cpu_per_1k_requests=1000 * result.cpu_seconds / len(result.samples),
     )
 
 
@@ -253,6 +277,26 @@ def format_row(row: Row) -> str:
         f"{row.tps_error:>+7.2%} | {row.cpu_per_1k:>8.4f} | {row.in_flight:>8.1f} {row.loop_lag_ms:>8.2f} "
         f"{row.dispatch_share:>6.1%} "
         f"{'YES' if row.saturated else 'no':>6} | {row.behind:>6} {row.new_connections:>9}"
+    )
+
+
+LOAD_HEADER = (
+    f"{'conc':>4} {'wkr':>3} {'n':>4} | {'requested':>9} {'achieved':>8} {'truth':>7} | {'pre-send ms':>13} | "
+    f"{'ttft err ms':>13} | {'e2e err ms':>13} | {'cpu s/1k req':>12} | self-check"
+)
+
+
+def _optional(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def format_load_row(row: Row) -> str:
+    """The load the endpoint saw: the acceptance-1 columns of issue 18."""
+    return (
+        f"{row.concurrency:>4} {row.workers:>3} {row.samples:>4} | {row.concurrency:>9} {_optional(row.achieved):>8} "
+        f"{_optional(row.truth_achieved):>7} | {row.pre_send_ms[0]:>6.2f}/{row.pre_send_ms[1]:>6.2f} | "
+        f"{_pair(row.ttft_ms)} | {_pair(row.e2e_ms)} | {row.cpu_per_1k_requests:>12.2f} | "
+        f"{'client_saturated' if row.saturated else 'ok'}"
     )
 
 
@@ -343,6 +387,11 @@ def main() -> None:
                 row = measure_level(emulator, endpoint, concurrency, workers, args.samples, offset)
                 rows.append(row)
                 print(format_row(row), flush=True)
+    print()
+    print("the load the endpoint saw: requested C, achieved concurrency (client stamps; emulator truth), pre-send wait")
+    print(LOAD_HEADER)
+    for row in rows:
+        print(format_load_row(row))
     print()
     for line in verdicts(rows):
         print(line)

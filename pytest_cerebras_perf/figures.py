@@ -2,7 +2,8 @@
 
 Per scenario run: requests, the chosen percentiles (``--perf-percentiles``, p50/p95/p99 by
 default) of TTFT, end-to-end latency, output tokens/s and the server's own time; inter-token
-latency p50/p99; aggregate tokens/s and requests/s when more than one request was in flight;
+latency p50/p99; the achieved concurrency next to the requested one (``55.3 of 64``), aggregate
+tokens/s and requests/s when more than one request was in flight;
 goodput when the scenario declares an SLO; the error rate when there were errors, with the most
 frequent error kinds below the table. A column appears only when some run has something to put
 in it. Numbers go through :mod:`report.units`.
@@ -18,6 +19,7 @@ from .goodput import goodput
 from .messages import error_kinds
 from .metrics import METRICS, metric_values
 from .report.units import display_unit, format_percent, format_value
+from .saturation import achieved_text
 from .stats import percentiles
 
 if TYPE_CHECKING:
@@ -70,6 +72,7 @@ def columns(records: Sequence[ScenarioRecord], points: Sequence[float]) -> list[
         Column(f"itl {_points(ITL_PERCENTILES)} ms", lambda r: _spread(itl(r), ITL_PERCENTILES, "s")),
     ]
     if any(r.concurrency > 1 or (r.aggregate.get("mean_in_flight") or 0) > 1.5 for r in records):  # also open loop
+        chosen.append(Column("in flight", lambda r: achieved_text(r.aggregate)))
         chosen.append(Column("tok/s", _aggregate("aggregate_output_tps", "tok/s")))
         chosen.append(Column("req/s", _aggregate("request_throughput", "req/s")))
     if any(r.scenario.slo for r in records):

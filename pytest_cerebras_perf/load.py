@@ -13,9 +13,9 @@ each is kept out of the measured window here:
 - full garbage collections (20-40 ms with the SDK loaded): objects alive when the window opens
   are frozen out of the collector.
 
-The client also watches itself: if its event loop still stalls or requests wait for it, its
-figures describe the client, not the endpoint, so the run is marked ``client_saturated`` and the
-gate leaves it alone.
+The client also watches itself: if its event loop still stalls, or the endpoint sees fewer
+requests in flight than asked for because they wait for the client, its figures describe the
+client, not the endpoint, so the run is marked ``client_saturated`` and the gate leaves it alone.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import random
 import time
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from cerebras.cloud.sdk import APIStatusError
@@ -45,6 +45,7 @@ from .retry import (
     call_with_retries,
     classify,
 )
+from .settings import MIN_ACHIEVED_CONCURRENCY
 from .stats import summarize
 from .target import Endpoint, build_client
 
@@ -52,8 +53,6 @@ LAG_PROBE_INTERVAL = 0.005
 # Raw response bytes a run may hold unparsed (a few hundred typical responses); beyond it the
 # oldest are parsed during the window: memory wins over timing precision.
 PARSE_BUDGET_BYTES = 32 * 1024 * 1024
-# Share of the requests' time spent waiting for this client to send them (see ``aggregate``).
-MAX_DISPATCH_SHARE = 0.10
 
 
 @dataclass(frozen=True)
@@ -83,8 +82,8 @@ class Outcome:
 
     @property
     def dispatch_lag(self) -> float | None:
-        """Seconds the successful attempt waited for this client, not counting the SDK's own build:
-        for its turn to build, then, built, for the loop to write it to the socket."""
+        """The pre-send wait: seconds the successful attempt waited for this client, not counting the
+        SDK's own build: for its turn to build, then, built, for the loop to write it to the socket."""
         if self.raw is None:
             return None
         return (self.turn_wait_ns + self.raw.t0_ns - self.raw.handed_ns) / 1e9
@@ -161,19 +160,49 @@ def _size(outcome: Outcome) -> int:
     return 0 if outcome.raw is None else outcome.raw.size
 
 
-def aggregate(result: LoadResult, max_client_lag: float) -> Aggregate:
-    """Window figures of docs/metrics.md (aggregate tokens/s, request throughput, error rate) and the
-    client's self-check.
+def achieved_concurrency(intervals: Sequence[tuple[int, int]], requested: int) -> float | None:
+    """Requests in flight, time-averaged: the load the endpoint really saw.
 
-    The client is saturated when its figures stop describing the endpoint: its event loop wakes up
-    more than ``max_client_lag`` late (p99), so chunks are stamped late; or its requests spend more
-    than ``MAX_DISPATCH_SHARE`` of their lives waiting for it to send them, so fewer requests are in
-    flight than the run claims. The second is a share, not a time: closed-loop slots whose streams
-    end together queue for the SDK's ~1.4 ms builds (16 slots: up to ~20 ms, ~4 % of a 0.3 s
-    request), which costs the endpoint nothing, while a client that cannot keep up loses a growing
-    share of every slot. The share counts only when the waits are material too (p99 above
-    ``max_client_lag``): a fast endpoint answers in a few milliseconds, so the SDK's own ~1.4 ms
-    build is a large share of a healthy request, and that says nothing about the client.
+    A request is in flight from its t0 (written to the socket) to the end of its stream. The window
+    runs from the ``requested``-th send, when every slot has sent once, to the last send, after
+    which nothing more is asked: the closing tail, where streams end one by one, is the plan
+    running out, not the client falling behind. With too few sends for that window (one round),
+    it is the whole run, first send to last end.
+    """
+    if not intervals:
+        return None
+    starts = sorted(start for start, _ in intervals)
+    begin, end = (starts[requested - 1], starts[-1]) if len(starts) > requested else (starts[0], starts[-1])
+    if end <= begin:
+        begin, end = starts[0], max(stop for _, stop in intervals)
+    if end <= begin:
+        return None
+    return sum(max(0, min(stop, end) - max(start, begin)) for start, stop in intervals) / (end - begin)
+
+
+def aggregate(
+    result: LoadResult,
+    max_client_lag: float,
+    *,
+    requested: int | None = None,
+    min_achieved: float = MIN_ACHIEVED_CONCURRENCY,
+) -> Aggregate:
+    """Window figures of metrics.md (aggregate tokens/s, request throughput, error rate), the load
+    the endpoint saw, and the client's self-check.
+
+    ``requested`` is the closed loop's concurrency C (None in an open loop, where the rate sets the
+    load). The client is saturated when its figures stop describing the endpoint:
+
+    - its event loop wakes up more than ``max_client_lag`` late (p99), so chunks are stamped late
+      (``saturation`` = ``event_loop``);
+    - closed loop: the achieved concurrency is below ``min_achieved`` x C while requests waited for
+      the client to send them (pre-send wait p99 above ``max_client_lag``): the endpoint saw fewer
+      requests than the run claims because of the client (``saturation`` = ``pre_send``). The wait
+      must be material too: a fast endpoint answers in a few milliseconds, so at concurrency 1 the
+      SDK's own build between two requests is a large share of the time with nothing in flight,
+      which says nothing about the client;
+    - open loop: requests spent more than ``1 - min_achieved`` of their lives waiting for the client
+      (started late or queued before the socket), with the same materiality.
     """
     timed = [s.timing for s in result.samples if s.ok and s.timing is not None]
     window = (max(t.end_ns for t in timed) - min(t.t0_ns for t in timed)) / 1e9 if timed else 0.0
@@ -181,29 +210,41 @@ def aggregate(result: LoadResult, max_client_lag: float) -> Aggregate:
     ok = [s for s in result.samples if s.ok]
     tokens = sum(s.completion_tokens or 0 for s in ok)
     loop = summarize(result.loop_lag)
-    dispatch = summarize(result.dispatch_lag)
+    pre_send = summarize(result.dispatch_lag)
     loop_p99 = loop.p99 if loop else 0.0
-    dispatch_p99 = dispatch.p99 if dispatch else 0.0
+    pre_send_p99 = pre_send.p99 if pre_send else 0.0
     waited = sum(result.dispatch_lag)
     dispatch_share = waited / (waited + busy) if waited + busy > 0 else 0.0
+    achieved = achieved_concurrency([(t.t0_ns, t.end_ns) for t in timed], requested or 1)
+    if requested is not None:
+        short = achieved is not None and achieved < min_achieved * requested
+    else:
+        short = dispatch_share > 1 - min_achieved
+    saturation: Literal["event_loop", "pre_send"] | None = (
+        "event_loop" if loop_p99 > max_client_lag else "pre_send" if short and pre_send_p99 > max_client_lag else None
+    )
     requests = len(result.samples)
     return {
         "aggregate_output_tps": tokens / window if window > 0 else None,
         "request_throughput": len(ok) / window if window > 0 else None,
         "window": window,
         "mean_in_flight": busy / window if window > 0 else None,
+        "requested_concurrency": requested,
+        "achieved_concurrency": achieved,
         "error_rate": (requests - len(ok)) / requests if requests else 0.0,
         "requests": requests,
         "ok": len(ok),
         "errors": requests - len(ok),
         "retries": sum(s.retries for s in result.samples),
-        "client_lag": max(loop_p99, dispatch_p99),
+        "client_lag": max(loop_p99, pre_send_p99),
         "client_lag_max": max([0.0, *result.loop_lag, *result.dispatch_lag]),
         "loop_lag_p99": loop_p99,
-        "dispatch_lag_p99": dispatch_p99,
+        "pre_send_wait_p50": pre_send.p50 if pre_send else None,
+        "pre_send_wait_p99": pre_send.p99 if pre_send else None,
         "dispatch_share": dispatch_share,
-        "client_saturated": loop_p99 > max_client_lag
-        or (dispatch_share > MAX_DISPATCH_SHARE and dispatch_p99 > max_client_lag),
+        "client_saturated": saturation is not None,
+        "saturation": saturation,
+        "client_cpu_seconds": result.cpu_seconds,
         "client_cpu_per_1k_tokens": 1000 * result.cpu_seconds / tokens if tokens else None,
     }
 

@@ -127,7 +127,10 @@ class SummaryDoc(TypedDict):
 class Aggregate(TypedDict):
     """Figures of the run as a whole, over its window (first send to last byte), and the client's
     self-check (``load.aggregate``). ``aggregate_output_tps`` is every completion token of the run
-    over the window: with 8 requests in flight it is about 8 × the per-request ``output_tps``."""
+    over the window: with 8 requests in flight it is about 8 × the per-request ``output_tps``.
+    ``achieved_concurrency`` is the load the endpoint saw (``load.achieved_concurrency``), next to
+    the ``requested_concurrency`` (None in an open loop); ``pre_send_wait_*`` how long requests
+    waited for the client before reaching the socket; ``saturation`` why ``client_saturated``."""
 
     aggregate_output_tps: float | None
     request_throughput: float | None
@@ -142,9 +145,14 @@ class Aggregate(TypedDict):
     client_lag: NotRequired[float]
     client_lag_max: NotRequired[float]
     loop_lag_p99: NotRequired[float]
-    dispatch_lag_p99: NotRequired[float]
     dispatch_share: NotRequired[float]
     client_cpu_per_1k_tokens: NotRequired[float | None]
+    requested_concurrency: NotRequired[int | None]
+    achieved_concurrency: NotRequired[float | None]
+    pre_send_wait_p50: NotRequired[float | None]
+    pre_send_wait_p99: NotRequired[float | None]
+    saturation: NotRequired[Literal["event_loop", "pre_send"] | None]
+    client_cpu_seconds: NotRequired[float]
 
 
 @with_config(_OPEN)

@@ -27,6 +27,7 @@ from .records import ScenarioRecord, record_id
 from .results_doc import CommitDoc
 from .retry import DailyQuotaExceeded, RetryPolicy
 from .runner import LoopThread
+from .saturation import saturation_warning
 from .scenarios import Scenario
 from .settings import Settings, choose_kind
 from .target import Endpoint, TargetError, default_model, endpoint_for, list_models, new_emulator_key
@@ -276,8 +277,14 @@ class PerfSession:
             try:
                 self._measure_into(request, plan, record.result)
             finally:
-                record.aggregate = aggregate(record.result, self.settings.max_client_lag)
-                record.warnings.extend(filter(None, [rejected_server_times(record.result.samples)]))
+                record.aggregate = aggregate(
+                    record.result,
+                    self.settings.max_client_lag,
+                    requested=None if plan.request_rate else concurrency,
+                    min_achieved=self.settings.min_achieved,
+                )
+                saturated = saturation_warning(record.aggregate, self.settings)
+                record.warnings.extend(filter(None, [rejected_server_times(record.result.samples), saturated]))
             self._gate(record, overrides or {}, plan)
         except DailyQuotaExceeded as exc:  # in the warmup, the measured run or the gate's confirmation re-run
             self.quota_stop = str(exc)

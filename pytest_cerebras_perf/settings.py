@@ -18,6 +18,9 @@ from .emulator.profile import DEFAULT_PROFILE
 from .metrics import METRICS
 from .redact import register_secret, register_url_credentials
 
+MIN_ACHIEVED_CONCURRENCY = 0.95
+"""Default of ``--perf-min-achieved``: the share of the requested concurrency a run must hold."""
+
 TargetKind = Literal["auto", "cloud", "emulator", "url"]
 EndpointKind = Literal["emulator", "cloud", "custom"]
 
@@ -152,10 +155,21 @@ OPTIONS: tuple[Option, ...] = (
         dest="perf_max_client_lag",
         flag="--perf-max-client-lag",
         help="client event-loop lag (s, p99) above which a run is marked client_saturated and not gated; also "
-        "marked when requests spend over 10% of their time waiting for the client",
+        "the pre-send wait (p99) above which too few requests in flight are the client's doing",
         default="0.010",
         env=None,
         metavar="S",
+    ),
+    Option(
+        dest="perf_min_achieved",
+        flag="--perf-min-achieved",
+        help="achieved concurrency (time-averaged requests in flight) below this fraction of --concurrency marks "
+        "the run client_saturated and not gated, when requests also waited for the client (pre-send wait p99 "
+        "above --perf-max-client-lag); with --request-rate, requests waiting over 1 - FRACTION of their "
+        "time for the client do",
+        default=str(MIN_ACHIEVED_CONCURRENCY),
+        env=None,
+        metavar="FRACTION",
     ),
     Option(
         dest="perf_target_name",
@@ -315,6 +329,7 @@ class Settings:
     request_rate: float | None
     workers: int
     max_client_lag: float
+    min_achieved: float
     target_name: str | None
     save: bool
     accept_regression: bool
@@ -414,6 +429,13 @@ def _positive_float(raw: Any, source: str, *, allow_zero: bool = False) -> float
         raise SettingsError(f"{source}: expected a number, got {raw!r}") from None
     if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         raise SettingsError(f"{source}: must be a positive number, got {raw!r}")
+    return value
+
+
+def _fraction(raw: Any, source: str) -> float:
+    value = _positive_float(raw, source)
+    if value > 1:
+        raise SettingsError(f"{source}: must be a fraction between 0 and 1, got {raw!r}")
     return value
 
 
@@ -536,6 +558,7 @@ def resolve(values: RawValues, *, root: Path, api_key: str | None) -> Settings:
         request_rate=None if rate in (None, "") else _positive_float(rate, source("perf_request_rate")),
         workers=_positive_int(value("perf_workers"), source("perf_workers")),
         max_client_lag=_positive_float(value("perf_max_client_lag"), source("perf_max_client_lag")),
+        min_achieved=_fraction(value("perf_min_achieved"), source("perf_min_achieved")),
         target_name=_target_name(value("perf_target_name"), source("perf_target_name")),
         save=_bool(value("perf_save")),
         accept_regression=_bool(value("perf_accept_regression")),

@@ -13,7 +13,7 @@ import pytest
 
 from . import cli
 from .caveats import FLOOR_DISABLES, NO_ITERATIONS_CAN, caveat, iterations_for
-from .report.units import format_change, format_percent, format_value
+from .report.units import format_change, format_percent
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -84,13 +84,6 @@ def shared_endpoint(perf: PerfSession) -> str:
         f"cerebras-perf: every pytest-xdist worker measures {kind} at {where}; scenarios running in "
         "parallel share it, so their latencies are not those of a serial run"
     )
-
-
-def saturation_advice(settings: Settings) -> str:
-    """What relieves a saturated client: fewer requests per client process. In an open loop that is
-    a lower rate (a lower --concurrency changes nothing there; the pool follows the rate)."""
-    load = "lower --request-rate" if settings.request_rate else "lower --concurrency"
-    return f"{load} or use --perf-workers N"
 
 
 def grouped_warnings(records: Sequence[ScenarioRecord]) -> dict[str, list[str]]:
@@ -170,15 +163,6 @@ def summary(reporter: Any, perf: PerfSession, written: Mapping[str, Path] | None
         reporter.write_line("gate: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     for warning, ids in grouped_warnings(perf.records).items():
         reporter.write_line(f"warning: {warning} ({', '.join(ids)})", yellow=True)
-    for record in perf.records:
-        if record.aggregate.get("client_saturated"):
-            reporter.write_line(
-                f"warning: {record.id}: the client was saturated (event-loop lag p99 "
-                f"{format_value(record.aggregate.get('loop_lag_p99'), 's')}, "
-                f"{format_percent(record.aggregate.get('dispatch_share'))} of request time waiting for the client);"
-                f" its figures are not gated: {saturation_advice(perf.settings)}",
-                yellow=True,
-            )
     for note in perf.notes:
         reporter.write_line(note, yellow=True)
     if perf.partial_reason:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from pytest_cerebras_perf.capacity import SPARE, in_flight_capacity
-from pytest_cerebras_perf.settings import RawValues, Settings, resolve
-from pytest_cerebras_perf.terminal import saturation_advice
 
 
 def test_closed_loops_keep_their_pool_and_open_loops_follow_littles_law() -> None:
@@ -19,15 +16,6 @@ def test_closed_loops_keep_their_pool_and_open_loops_follow_littles_law() -> Non
     assert twenty_half_second >= 15 + 3 * 15**0.5
     assert in_flight_capacity(1, 40.0, 0.5) > twenty_half_second > in_flight_capacity(1, 20.0, 0.25)
     assert in_flight_capacity(64, 1.0, 0.1) == 64 + SPARE  # never below the closed loop's
-
-
-def test_the_advice_names_the_knob_of_the_load_that_was_run() -> None:
-    def settings(**cli: str) -> Settings:
-        return resolve(RawValues(cli.get, lambda key: None, {}), root=Path("/p"), api_key=None)
-
-    assert "--concurrency" not in saturation_advice(settings(perf_request_rate="20"))
-    assert "--request-rate" in saturation_advice(settings(perf_request_rate="20"))
-    assert "--concurrency" in saturation_advice(settings())
 
 
 def test_an_open_loop_is_not_held_to_concurrency_plus_two(pytester: pytest.Pytester) -> None:

@@ -14,6 +14,7 @@ from cerebras.cloud.sdk.types.completion import CompletionResponse
 from present import present
 
 from pytest_cerebras_perf.emulator import EmulatorError, EmulatorProcess
+from pytest_cerebras_perf.request_id import REQUEST_ID_HEADER
 
 MODEL = "llama-3.3-70b"
 MESSAGES: list[MessageUserMessageRequest] = [{"role": "user", "content": "Say something about wafer-scale chips."}]
@@ -161,7 +162,7 @@ def test_min_tokens_force_length_and_seed_fixes_the_text(client: Cerebras) -> No
 
 def test_request_id_header_links_a_request_to_its_ground_truth(emulator: EmulatorProcess, client: Cerebras) -> None:
     stream = client.chat.completions.create(
-        model=MODEL, messages=MESSAGES, stream=True, extra_headers={"x-perf-request-id": "probe-42"}
+        model=MODEL, messages=MESSAGES, stream=True, extra_headers={REQUEST_ID_HEADER: "probe-42"}
     )
     assert isinstance(stream, Stream)
     stream.close()

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from ..request_id import REQUEST_ID_HEADER
 from . import wire
 from .faults import FaultSpec
 from .latency import NS_PER_S, Pacer, RequestLatency, chunk_sizes
@@ -314,7 +315,7 @@ async def handle_generation(request: web.Request, endpoint: wire.Endpoint) -> we
     state.counters.generation_requests += 1
     record = TruthRecord(
         request_number=number,
-        request_id=request.headers.get("x-perf-request-id") or f"emulator-{number}-{uuid.uuid4().hex[:8]}",
+        request_id=request.headers.get(REQUEST_ID_HEADER) or f"emulator-{number}-{uuid.uuid4().hex[:8]}",
         endpoint=endpoint,
         model=body.model,
         stream=body.stream,

@@ -43,6 +43,7 @@ from pytest_cerebras_perf.report.verdicts import (
     verdict_style,
 )
 from pytest_cerebras_perf.results_doc import CommitDoc, GateDoc, ResultsDoc, RunDoc
+from pytest_cerebras_perf.saturation import SATURATED, achieved_text, describe
 
 OUTPUT_LIMIT = 4000  # characters of one model output shown in the report
 OUTPUTS_SHOWN = 3  # distinct outputs shown per scenario run
@@ -112,6 +113,7 @@ class RunRow:
     error_rate: str
     cells: list[str]
     flags: list[str]
+    achieved: str
 
 
 @dataclass(frozen=True)
@@ -323,21 +325,19 @@ def _run_rows(runs: Sequence[ScenarioRun]) -> list[RunRow]:
             flags.append("client saturated")
         if not run.reports_server_times:
             flags.append("no server times")
-        rows.append(RunRow(run, f"{ok} / {requests}", format_percent(aggregate["error_rate"]), cells, flags))
+        error_rate = format_percent(aggregate["error_rate"])
+        rows.append(RunRow(run, f"{ok} / {requests}", error_rate, cells, flags, achieved_text(aggregate)))
     return rows
 
 
 def _warnings(runs: Sequence[ScenarioRun]) -> list[str]:
     warnings: list[str] = []
     for run in runs:
-        warnings += [f"{run.id}: {warning}" for warning in run.raw.get("warnings", [])]
-        aggregate = run.aggregate
-        if aggregate["client_saturated"]:
-            lag = format_value(aggregate.get("client_lag"), "s")
-            warnings.append(
-                f"{run.id}: the client was saturated (worst event-loop lag {lag}); its figures include "
-                "client delay and were not gated."
-            )
+        said = run.raw.get("warnings", [])
+        warnings += [f"{run.id}: {warning}" for warning in said]
+        if run.aggregate["client_saturated"] and not any(SATURATED in warning for warning in said):
+            # a results file written before the run's own warning said so
+            warnings.append(f"{run.id}: {describe(run.aggregate)}; its figures were not gated.")
         if run.failed_samples:
             warnings.append(
                 f"{run.id}: {len(run.failed_samples)} of {len(run.samples)} requests failed (see Errors below)."

@@ -127,6 +127,7 @@ class LoadResult:
     unparsed_bytes: int = 0
     completed: int = 0  # requests finished so far, and how many of them failed: live progress
     failed: int = 0
+    saturated_clients: list[str] = field(default_factory=list)  # client workers whose own self-check failed
 
     def add(self, outcome: Outcome, dispatch_lag: float | None) -> None:
         self.completed += 1
@@ -154,6 +155,7 @@ class LoadResult:
         self.dispatch_lag.extend(other.dispatch_lag)
         self.cpu_seconds += other.cpu_seconds
         self.stopped = self.stopped or other.stopped
+        self.saturated_clients.extend(other.saturated_clients)
 
 
 def _size(outcome: Outcome) -> int:
@@ -202,7 +204,8 @@ def aggregate(result: LoadResult, max_client_lag: float) -> dict[str, Any]:
         "dispatch_lag_p99": dispatch_p99,
         "dispatch_share": dispatch_share,
         "client_saturated": loop_p99 > max_client_lag
-        or (dispatch_share > MAX_DISPATCH_SHARE and dispatch_p99 > max_client_lag),
+        or (dispatch_share > MAX_DISPATCH_SHARE and dispatch_p99 > max_client_lag)
+        or bool(result.saturated_clients),
         "client_cpu_per_1k_tokens": 1000 * result.cpu_seconds / tokens if tokens else None,
     }
 

@@ -202,6 +202,7 @@ class CerebrasCall:
     def __call__(self, **overrides: Any) -> Run:
         from .retry import DailyQuotaExceeded
         from .session import DailyQuotaExceededSkip, Run, RunIdTaken
+        from .workers import WorkerLost
 
         # ``from None``: the reason is the whole story, pytest need not print the quota exception too
         try:
@@ -212,7 +213,7 @@ class CerebrasCall:
             )
         except DailyQuotaExceededSkip as exc:
             raise pytest.skip.Exception(str(exc)) from None
-        except (DailyQuotaExceeded, RunIdTaken) as exc:
+        except (DailyQuotaExceeded, RunIdTaken, WorkerLost) as exc:
             raise pytest.fail.Exception(str(exc), pytrace=False) from None
         self._item.stash.setdefault(RECORDS_KEY, []).append(record)
         return Run(record)

@@ -30,7 +30,7 @@ from .scenarios import Scenario
 from .settings import Settings, choose_kind
 from .stats import Summary, summarize
 from .target import Endpoint, TargetError, default_model, endpoint_for, list_models, new_emulator_key
-from .workers import WorkerPool
+from .workers import ClientPool, WorkerLost, WorkerPool
 
 EMULATOR_TAU_PRIOR = 0.01
 LIVE_TAU_PRIOR = 0.05
@@ -144,7 +144,7 @@ class PerfSession:
         self._loop: LoopThread | None = None
         self._harness: Harness | None = None
         self._pool = 0  # connections the harness may open (capacity.py)
-        self._workers: WorkerPool | None = None
+        self._workers: ClientPool | None = None
         self.commit: dict[str, Any] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -161,13 +161,16 @@ class PerfSession:
         policy = RetryPolicy(retries=settings.retries)
         endpoint = self.endpoint
         self._harness = self._loop.run(self._build_harness(self._pool))
-        if settings.workers > 1:
+        if settings.ray_address is not None:
+            self._workers = self._ray_pool(endpoint, policy)
+        elif settings.workers > 1:
             self._workers = WorkerPool(
                 endpoint,
                 workers=settings.workers,
                 max_concurrency=max(settings.concurrency),
                 timeout=settings.timeout,
                 policy=policy,
+                max_client_lag=settings.max_client_lag,
             )
         models = self._loop.run(list_models(self._harness.client, endpoint))
         if settings.model is None:
@@ -182,6 +185,24 @@ class PerfSession:
         else:
             self.model = settings.model
         self.baseline = load_baseline(self.baseline_file, target=self.target_identity, model=self.model)
+
+    def _ray_pool(self, endpoint: Endpoint, policy: RetryPolicy) -> ClientPool:
+        """Ray loads only here (an optional extra); the note says where the actors run and their clocks."""
+        from .ray_pool import RayPool
+
+        settings = self.settings
+        assert settings.ray_address is not None
+        pool = RayPool(
+            endpoint,
+            address=settings.ray_address,
+            actors=settings.ray_actors,
+            max_concurrency=max(settings.concurrency),
+            timeout=settings.timeout,
+            policy=policy,
+            max_client_lag=settings.max_client_lag,
+        )
+        self.notes.append(pool.describe())
+        return pool
 
     def host(self) -> None:
         """The pytest-xdist controller's start: resolve the endpoint (starting the emulator its
@@ -321,6 +342,10 @@ class PerfSession:
             self._gate(record, overrides or {}, plan)
         except DailyQuotaExceeded as exc:  # in the warmup, the measured run or the gate's confirmation re-run
             self.quota_stop = self.partial_reason = str(exc)
+            record.result.stopped = record.result.stopped or str(exc)
+            raise
+        except WorkerLost as exc:  # what the lost worker and the others sent stays in the record
+            self.partial_reason = self.partial_reason or f"{record.id}: {exc}"
             record.result.stopped = record.result.stopped or str(exc)
             raise
         except BaseException:

@@ -136,6 +136,23 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("perf_workers", "--perf-workers", "spread in-flight requests over N client processes", "1", None, "N"),
     Option(
+        "perf_ray",
+        "--perf-ray",
+        "spread in-flight requests over Ray actors of the cluster at ADDRESS (auto = the running local "
+        "cluster, ray://host:port, host:port); needs pip install 'pytest-cerebras-perf[ray]'",
+        None,
+        "CEREBRAS_PERF_RAY",
+        "ADDRESS",
+    ),
+    Option(
+        "perf_ray_actors",
+        "--perf-ray-actors",
+        "client actors for --perf-ray (default: one per node with a CPU to spare)",
+        None,
+        None,
+        "N",
+    ),
+    Option(
         "perf_max_client_lag",
         "--perf-max-client-lag",
         "client event-loop lag (s, p99) above which a run is marked client_saturated and not gated; also "
@@ -271,6 +288,8 @@ class Settings:
     emulator_profile: str
     request_rate: float | None
     workers: int
+    ray_address: str | None
+    ray_actors: int | None
     max_client_lag: float
     target_name: str | None
     save: bool
@@ -409,6 +428,27 @@ def _percentiles(raw: Any, source: str) -> tuple[float, ...]:
     return values
 
 
+RAY_INSTALL = "pip install 'pytest-cerebras-perf[ray]'"
+
+
+def _ray_address(raw: Any, source: str, workers: int) -> str | None:
+    """``auto``, ``ray://host:port`` or ``host:port``, checked here so a typo is one line, not a Ray
+    traceback; Ray itself must be importable (it is an optional extra)."""
+    if raw is None or not str(raw).strip():
+        return None
+    address = str(raw).strip()
+    if address != "auto" and not re.fullmatch(r"(ray://)?[A-Za-z0-9.\-\[\]:]+:\d{1,5}", address):
+        raise SettingsError(f"{source}: expected auto, ray://host:port or host:port, got {address!r}")
+    if workers > 1:
+        raise SettingsError(f"{source}: Ray actors are the client workers; drop --perf-workers {workers}")
+    try:
+        import nacl.public  # noqa: F401
+        import ray  # noqa: F401
+    except ImportError as exc:
+        raise SettingsError(f"{source}: needs Ray ({exc}); install it with {RAY_INSTALL}") from None
+    return address
+
+
 def _bool(raw: Any) -> bool:
     return raw is True or str(raw).strip().lower() in ("1", "true", "yes", "on")
 
@@ -476,6 +516,8 @@ def resolve(values: RawValues, *, root: Path, api_key: str | None) -> Settings:
     if alpha >= 0.5:
         raise SettingsError(f"{source('perf_alpha')}: must be below 0.5, got {alpha}")
     rate = value("perf_request_rate")
+    workers = _positive_int(value("perf_workers"), source("perf_workers"))
+    actors = value("perf_ray_actors")
     model = value("model")
     scenarios = value("perf_scenarios")
     return Settings(
@@ -491,7 +533,9 @@ def resolve(values: RawValues, *, root: Path, api_key: str | None) -> Settings:
         retries=_positive_int(value("perf_retries"), source("perf_retries"), minimum=0),
         emulator_profile=str(value("perf_emulator_profile")),
         request_rate=None if rate in (None, "") else _positive_float(rate, source("perf_request_rate")),
-        workers=_positive_int(value("perf_workers"), source("perf_workers")),
+        workers=workers,
+        ray_address=_ray_address(value("perf_ray"), source("perf_ray"), workers),
+        ray_actors=None if actors in (None, "") else _positive_int(actors, source("perf_ray_actors")),
         max_client_lag=_positive_float(value("perf_max_client_lag"), source("perf_max_client_lag")),
         target_name=_target_name(value("perf_target_name"), source("perf_target_name")),
         save=_bool(value("perf_save")),

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import os
 import queue
 import threading
 import time
@@ -48,6 +49,7 @@ CLOCK_PROBES = 15
 START_MARGIN_NS = 1_000_000_000
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 PLACEHOLDER_KEY = "sealed-elsewhere"
+ACTOR_THREADS = 4
 
 
 def _boot_id() -> str | None:
@@ -56,10 +58,9 @@ def _boot_id() -> str | None:
     return None
 
 
-@ray.remote(max_concurrency=4)
 class ClientActor:
     """One client worker on a Ray node: :func:`workers.serve` in a thread, behind actor calls. Threaded
-    (``max_concurrency``) so that ``cancel`` and the clock probe are answered while ``call`` streams."""
+    (``ACTOR_THREADS``) so that ``cancel`` and the clock probe are answered while ``call`` streams."""
 
     def __init__(self, endpoint: Endpoint, pool_size: int, timeout: float, policy: RetryPolicy) -> None:
         self._endpoint, self._pool_size, self._timeout, self._policy = endpoint, pool_size, timeout, policy
@@ -73,6 +74,7 @@ class ClientActor:
             "node": ray.get_runtime_context().get_node_id(),
             "ip": ray.util.get_node_ip_address(),
             "boot_id": _boot_id(),
+            "pid": os.getpid(),
             "public_key": bytes(self._private.public_key),
         }
 
@@ -180,17 +182,13 @@ class RayLinks:
 
     start_margin_ns = START_MARGIN_NS
 
-    def __init__(
-        self, endpoint: Endpoint, *, actors: int, pool_size: int, timeout: float, policy: RetryPolicy
-    ) -> None:
+    def __init__(self, endpoint: Endpoint, *, actors: int, pool_size: int, timeout: float, policy: RetryPolicy) -> None:
         cpus = min(1.0, float(ray.available_resources().get("CPU", 1.0)) / actors) or 0.0
         keyless = replace(endpoint, api_key=Secret(PLACEHOLDER_KEY))
-        self._actors = [
-            ClientActor.options(num_cpus=cpus, scheduling_strategy="SPREAD").remote(  # type: ignore[attr-defined]
-                keyless, pool_size, timeout, policy
-            )
-            for _ in range(actors)
-        ]
+        remote = ray.remote(ClientActor).options(
+            num_cpus=cpus, max_concurrency=ACTOR_THREADS, scheduling_strategy="SPREAD"
+        )
+        self._actors: list[Any] = [remote.remote(keyless, pool_size, timeout, policy) for _ in range(actors)]
         self.identities: list[dict[str, Any]] = ray.get([actor.identity.remote() for actor in self._actors])
         here = _boot_id()
         for actor, identity in zip(self._actors, self.identities, strict=True):

@@ -270,6 +270,10 @@ class ClientPool:
     def alive(self) -> int:
         return sum(self._alive)
 
+    def completed(self) -> dict[int, int]:
+        """Requests each worker has finished in the current (or last) command, as they stream in."""
+        return {i: tally.completed for i, tally in self._tallies.items()}
+
     def _each(
         self, command: str, args_for: list[dict[str, Any] | None], result: LoadResult | None = None
     ) -> list[tuple[str, Any]]:

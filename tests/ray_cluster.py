@@ -9,6 +9,7 @@ marker in its environment, and :meth:`stop` ends exactly those, by pid.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -73,10 +74,8 @@ class LocalRayCluster:
         deadline = time.monotonic() + STOP_TIMEOUT_S
         while (pids := self.processes()) and time.monotonic() < deadline:
             for pid in pids:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             time.sleep(0.2)
 
     def __enter__(self) -> LocalRayCluster:

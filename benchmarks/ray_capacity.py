@@ -133,7 +133,7 @@ def main() -> None:
             finally:
                 pool.close()
         for label, level in capacity.items():
-            print(f"{label}: highest concurrency with the self-check green: {level if level else 'none tried'}")
+            print(f"{label}: highest concurrency with the self-check green: {level or f'none (saturated at {levels[0]})'}")
 
 
 if __name__ == "__main__":

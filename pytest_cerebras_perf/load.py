@@ -174,7 +174,8 @@ def aggregate(result: LoadResult, max_client_lag: float) -> dict[str, Any]:
     request), which costs the endpoint nothing, while a client that cannot keep up loses a growing
     share of every slot. The share counts only when the waits are material too (p99 above
     ``max_client_lag``): a fast endpoint answers in a few milliseconds, so the SDK's own ~1.4 ms
-    build is a large share of a healthy request, and that says nothing about the client.
+    build is a large share of a healthy request, and that says nothing about the client. A client
+    worker whose own self-check failed (``saturated_clients``, judged in workers.py) marks it too.
     """
     timed = [s.timing for s in result.samples if s.ok and s.timing is not None]
     window = (max(t.end_ns for t in timed) - min(t.t0_ns for t in timed)) / 1e9 if timed else 0.0

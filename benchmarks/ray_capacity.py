@@ -133,7 +133,8 @@ def main() -> None:
             finally:
                 pool.close()
         for label, level in capacity.items():
-            print(f"{label}: highest concurrency with the self-check green: {level or f'none (saturated at {levels[0]})'}")
+            green = level or f"none (saturated at {levels[0]})"
+            print(f"{label}: highest concurrency with the self-check green: {green}")
 
 
 if __name__ == "__main__":

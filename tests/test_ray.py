@@ -39,6 +39,7 @@ API_KEY = "ray-test-key-0123456789"
 REQUEST = {"messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 32}
 STEADY = {"ttft_base": 0.05, "prompt_tps": 1e12, "decode_tps": 2000.0, "queue_time": 0.0, "jitter_sigma": 0.0}
 MAX_CLIENT_LAG = 0.010  # the plugin's default
+EIGHT_IN_FLIGHT = ("--concurrency", "8", "--perf-max-client-lag", "1")
 CANARY_KEY = f"sk-canary-{secrets.token_hex(8)}"
 TEST = """
     import pytest
@@ -175,16 +176,13 @@ def test_a_killed_actor_keeps_its_samples_and_the_run_is_partial(cluster: LocalR
     wait_for(lambda: not alive(pool.links.identities[0]["pid"]), 10, "the surviving actor to be stopped")
 
 
-def _run(pytester: pytest.Pytester, out: Path, *extra: str) -> tuple[pytest.RunResult, dict[str, Any]]:
-    outcome = pytester.runpytest_subprocess(
+def _run(pytester: pytest.Pytester, out: Path, *options: str) -> pytest.RunResult:
+    """The plugin in a pytest of its own, with every file it writes under ``out``."""
+    return pytester.runpytest_subprocess(
         "-p",
         "cerebras_perf",
         "--iterations",
         "2",
-        "--concurrency",
-        "8",
-        "--perf-max-client-lag",
-        "1",
         "--perf-json",
         str(out / "results.json"),
         "--perf-report",
@@ -193,9 +191,8 @@ def _run(pytester: pytest.Pytester, out: Path, *extra: str) -> tuple[pytest.RunR
         "none",
         "--perf-baseline-dir",
         str(out / "baselines"),
-        *extra,
+        *options,
     )
-    return outcome, json.loads((out / "results.json").read_text())
 
 
 def _shape(document: Any) -> Any:
@@ -209,8 +206,11 @@ def _shape(document: Any) -> Any:
 
 def test_a_ray_run_writes_what_a_local_run_writes(pytester: pytest.Pytester, cluster: LocalRayCluster) -> None:
     pytester.makepyfile(TEST)
-    local, local_results = _run(pytester, pytester.path / "local")
-    spread, spread_results = _run(pytester, pytester.path / "ray", "--perf-ray", cluster.address)
+    local = _run(pytester, pytester.path / "local", *EIGHT_IN_FLIGHT)
+    spread = _run(pytester, pytester.path / "ray", *EIGHT_IN_FLIGHT, "--perf-ray", cluster.address)
+    local_results, spread_results = (
+        json.loads((pytester.path / run / "results.json").read_text()) for run in ("local", "ray")
+    )
     local.assert_outcomes(passed=1)
     spread.assert_outcomes(passed=1)
     spread.stdout.fnmatch_lines(["*--perf-ray: 2 client actor(s) on 2 node(s); clock offsets*"])
@@ -233,33 +233,11 @@ def test_a_canary_key_reaches_no_output_file_or_ray_log(
     out = pytester.path / "out"
     monkeypatch.setenv("CEREBRAS_API_KEY", CANARY_KEY)
     with echoing_401_server() as url:
-        outcome = pytester.runpytest_subprocess(
-            "-p",
-            "cerebras_perf",
-            "--perf-base-url",
-            url,
-            "--model",
-            ECHO_MODEL,
-            "--iterations",
-            "2",
-            "--warmup",
-            "0",
-            "--concurrency",
-            "2",
-            "--perf-ray",
-            cluster.address,
-            "--perf-json",
-            str(out / "results.json"),
-            "--perf-report",
-            str(out / "report.html"),
-            "--perf-seed-results",
-            "none",
-            "--perf-baseline-dir",
-            str(out / "baselines"),
-            "--junitxml",
-            str(out / "junit.xml"),
-            "--showlocals",
-            "--full-trace",
+        outcome = _run(
+            pytester,
+            out,
+            *("--perf-base-url", url, "--model", ECHO_MODEL, "--warmup", "0", "--concurrency", "2"),
+            *("--perf-ray", cluster.address, "--junitxml", str(out / "junit.xml"), "--showlocals", "--full-trace"),
         )
     outcome.assert_outcomes(failed=1)
     outcome.stdout.fnmatch_lines(["*spread@c2: all 4 requests failed*client_error 401 (Wrong API Key*"])

@@ -5,9 +5,10 @@ raw bytes timestamped, parsed after the window, its own self-check) in a thread 
 speaks the same message protocol; :class:`ClientPool` splits the slots, collects the stream, keeps
 what a lost actor sent and judges each actor's self-check. Only the transport differs:
 
-- commands are actor calls; an actor answers with a Ray streaming generator, so every finished
-  request reaches the driver as it completes (batched only when several are ready at once), and a
-  dead actor or node ends its generator with an error the pool turns into :class:`WorkerLost`;
+- commands are actor calls, and the driver long-polls each actor for its messages, so every
+  finished request reaches the driver as it completes (batched only when several are ready at
+  once); a dead actor or node fails the poll, which the pool turns into :class:`WorkerLost`. (Ray's
+  streaming generators would do the same but do not work through Ray Client, ``ray://``);
 - clocks: ``perf_counter_ns`` is CLOCK_MONOTONIC, one clock per kernel. Each actor's offset from
   the driver's clock is measured as NTP does, from the round trip with the smallest delay among
   ``CLOCK_PROBES`` calls (offset = actor stamp - midpoint of the call, uncertainty = half the round
@@ -29,7 +30,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -95,17 +96,16 @@ class ClientActor:
     def clock(self) -> int:
         return time.perf_counter_ns()
 
-    def call(self, command: str, args: Any) -> Iterator[list[tuple[str, Any]]]:
-        """Run one command, streaming its messages as they come (several at once when several are ready)."""
+    def call(self, command: str, args: Any) -> None:
         with self._lock:
             self._conn.send((command, args))
-        while True:
-            batch = [self._conn.recv()]
-            while batch[-1][0] == "outcome" and self._conn.poll():
-                batch.append(self._conn.recv())
-            yield batch
-            if batch[-1][0] != "outcome":
-                return
+
+    def next_batch(self) -> list[tuple[str, Any]]:
+        """The command's next messages: waits for one, then takes every other one already there."""
+        batch = [self._conn.recv()]
+        while batch[-1][0] == "outcome" and self._conn.poll():
+            batch.append(self._conn.recv())
+        return batch
 
     def cancel(self) -> None:
         with self._lock:
@@ -221,17 +221,21 @@ class RayLinks:
             return
         if isinstance(args, dict) and "start_at_ns" in args:
             args = {**args, "start_at_ns": args["start_at_ns"] + self.clocks[index].offset_ns}
-        stream = actor.call.remote(command, args)
-        reader = threading.Thread(target=self._read, args=(index, stream), daemon=True, name=f"ray-reader-{index}")
+        reader = threading.Thread(
+            target=self._read, args=(index, actor, command, args), daemon=True, name=f"ray-reader-{index}"
+        )
         self._readers.append(reader)
         reader.start()
 
-    def _read(self, index: int, stream: Any) -> None:
-        """Forward one call's messages to the inbox, on the driver's clock; a lost actor says so."""
+    def _read(self, index: int, actor: Any, command: str, args: Any) -> None:
+        """Run one command and forward its messages to the inbox as they come, on the driver's clock;
+        a lost actor says so."""
         offset = self.clocks[index].offset_ns
         try:
-            for ref in stream:
-                for status, payload in ray.get(ref):
+            ray.get(actor.call.remote(command, args))
+            status = "outcome"
+            while status == "outcome":
+                for status, payload in ray.get(actor.next_batch.remote()):
                     if status == "outcome":
                         outcome, lag = payload
                         payload = (on_driver_clock(outcome, offset), lag)

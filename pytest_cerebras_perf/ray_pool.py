@@ -183,7 +183,8 @@ class RayLinks:
     start_margin_ns = START_MARGIN_NS
 
     def __init__(self, endpoint: Endpoint, *, actors: int, pool_size: int, timeout: float, policy: RetryPolicy) -> None:
-        cpus = min(1.0, float(ray.available_resources().get("CPU", 1.0)) / actors) or 0.0
+        # A CPU each while the cluster has them (then SPREAD puts one actor a node), else an even share.
+        cpus = min(1.0, float(ray.cluster_resources().get("CPU", 0.0)) / actors)
         keyless = replace(endpoint, api_key=Secret(PLACEHOLDER_KEY))
         remote = ray.remote(ClientActor).options(
             num_cpus=cpus, max_concurrency=ACTOR_THREADS, scheduling_strategy="SPREAD"

@@ -24,13 +24,14 @@ what a lost actor sent and judges each actor's self-check. Only the transport di
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import multiprocessing
 import os
 import queue
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ START_MARGIN_NS = 1_000_000_000
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 PLACEHOLDER_KEY = "sealed-elsewhere"
 ACTOR_THREADS = 4
+ACTOR_START_TIMEOUT_S = 120.0
 
 
 def _boot_id() -> str | None:
@@ -61,7 +63,7 @@ def _boot_id() -> str | None:
 
 class ClientActor:
     """One client worker on a Ray node: :func:`workers.serve` in a thread, behind actor calls. Threaded
-    (``ACTOR_THREADS``) so that ``cancel`` and the clock probe are answered while ``call`` streams."""
+    (``ACTOR_THREADS``) so that ``cancel`` and the clock probe are answered while ``next_batch`` waits."""
 
     def __init__(self, endpoint: Endpoint, pool_size: int, timeout: float, policy: RetryPolicy) -> None:
         self._endpoint, self._pool_size, self._timeout, self._policy = endpoint, pool_size, timeout, policy
@@ -122,7 +124,7 @@ class Clock:
     estimate_ns: int
 
 
-def measure_offset(probe: Any, *, same_kernel: bool, probes: int = CLOCK_PROBES) -> Clock:
+def measure_offset(probe: Callable[[], int], *, same_kernel: bool, probes: int = CLOCK_PROBES) -> Clock:
     """NTP's estimate from the fastest of ``probes`` round trips; ``probe()`` returns the remote clock."""
     best: tuple[int, int] | None = None
     for _ in range(probes):
@@ -183,6 +185,8 @@ class RayLinks:
     start_margin_ns = START_MARGIN_NS
 
     def __init__(self, endpoint: Endpoint, *, actors: int, pool_size: int, timeout: float, policy: RetryPolicy) -> None:
+        self._inbox: queue.Queue[tuple[int, tuple[str, Any]]] = queue.Queue()
+        self._readers: list[threading.Thread] = []
         # A CPU each while the cluster has them (then SPREAD puts one actor a node), else an even share.
         cpus = min(1.0, float(ray.cluster_resources().get("CPU", 0.0)) / actors)
         keyless = replace(endpoint, api_key=Secret(PLACEHOLDER_KEY))
@@ -190,20 +194,26 @@ class RayLinks:
             num_cpus=cpus, max_concurrency=ACTOR_THREADS, scheduling_strategy="SPREAD"
         )
         self._actors: list[Any] = [remote.remote(keyless, pool_size, timeout, policy) for _ in range(actors)]
-        self.identities: list[dict[str, Any]] = ray.get([actor.identity.remote() for actor in self._actors])
+        try:
+            self.identities: list[dict[str, Any]] = ray.get(
+                [actor.identity.remote() for actor in self._actors], timeout=ACTOR_START_TIMEOUT_S
+            )
+        except ray.exceptions.GetTimeoutError:
+            self.close()
+            raise RuntimeError(
+                f"--perf-ray: {actors} client actor(s) of {cpus:g} CPU each did not start within "
+                f"{ACTOR_START_TIMEOUT_S:g} s; the cluster has no room (ray status), or use --perf-ray-actors"
+            ) from None
         here = _boot_id()
         for actor, identity in zip(self._actors, self.identities, strict=True):
             sealed = SealedBox(PublicKey(identity["public_key"])).encrypt(endpoint.api_key.reveal().encode())
             ray.get(actor.open.remote(sealed))
         self.clocks = [
             measure_offset(
-                lambda actor=actor: ray.get(actor.clock.remote()),
-                same_kernel=here is not None and identity["boot_id"] == here,
+                functools.partial(_read_clock, actor), same_kernel=here is not None and identity["boot_id"] == here
             )
             for actor, identity in zip(self._actors, self.identities, strict=True)
         ]
-        self._inbox: queue.Queue[tuple[int, tuple[str, Any]]] = queue.Queue()
-        self._readers: list[threading.Thread] = []
 
     def __len__(self) -> int:
         return len(self._actors)
@@ -261,6 +271,10 @@ class RayLinks:
         for reader in self._readers:
             reader.join(timeout=5)
         self._actors, self._readers = [], []
+
+
+def _read_clock(actor: Any) -> int:
+    return int(ray.get(actor.clock.remote()))
 
 
 def _first_line(exc: BaseException) -> str:

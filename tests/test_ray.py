@@ -12,6 +12,7 @@ import signal
 import statistics
 import tempfile
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,8 +26,9 @@ from processes import alive, wait_for
 from ray_cluster import LocalRayCluster
 
 from pytest_cerebras_perf.emulator import EmulatorProcess, load_profile
-from pytest_cerebras_perf.load import LoadPlan, LoadResult, aggregate
-from pytest_cerebras_perf.ray_pool import RayPool, connect
+from pytest_cerebras_perf.load import LoadPlan, LoadResult, Outcome, aggregate
+from pytest_cerebras_perf.measure import RawStream
+from pytest_cerebras_perf.ray_pool import RayPool, connect, measure_offset, on_driver_clock
 from pytest_cerebras_perf.retry import RetryPolicy
 from pytest_cerebras_perf.scenarios import build_scenario
 from pytest_cerebras_perf.session import PerfSession
@@ -262,3 +264,24 @@ def test_without_ray_perf_ray_is_one_line_saying_what_to_install(
     assert lines == [
         "ERROR: --perf-ray: needs Ray (No module named 'ray'); install it with pip install 'pytest-cerebras-perf[ray]'"
     ]
+
+
+def test_an_actors_offset_is_within_half_its_fastest_round_trip() -> None:
+    """The remote reading falls inside the call, so NTP's midpoint estimate is off by at most half the trip."""
+    offset = 7_000_000_000
+
+    def probe() -> int:
+        time.sleep(0.001)
+        return time.perf_counter_ns() + offset
+
+    clock = measure_offset(probe, same_kernel=False, probes=5)
+    assert abs(clock.offset_ns - offset) <= clock.uncertainty_ns and clock.uncertainty_ns >= 500_000
+    assert measure_offset(probe, same_kernel=True, probes=2).offset_ns == 0  # one kernel, one clock
+
+
+def test_every_stamp_moves_onto_the_driver_clock_and_intervals_stay() -> None:
+    raw = RawStream("r", handed_ns=1_000, t0_ns=1_100, end_ns=5_000, chunks=[(2_000, b"a"), (3_000, b"b")], headers={})
+    moved = on_driver_clock(Outcome(retries=1, scheduled_ns=900, raw=raw), 500)
+    assert moved.raw is not None and moved.scheduled_ns == 400 and moved.retries == 1
+    assert (moved.raw.handed_ns, moved.raw.t0_ns, moved.raw.end_ns) == (500, 600, 4_500)
+    assert moved.raw.chunks == [(1_500, b"a"), (2_500, b"b")]

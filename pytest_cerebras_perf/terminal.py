@@ -90,7 +90,8 @@ def saturation_advice(settings: Settings) -> str:
     """What relieves a saturated client: fewer requests per client process. In an open loop that is
     a lower rate (a lower --concurrency changes nothing there; the pool follows the rate)."""
     load = "lower --request-rate" if settings.request_rate else "lower --concurrency"
-    return f"{load} or use --perf-workers N"
+    more = "more Ray nodes (--perf-ray-actors N)" if settings.ray_address else "--perf-workers N or --perf-ray ADDRESS"
+    return f"{load} or use {more}"
 
 
 def grouped_warnings(records: Sequence[ScenarioRecord]) -> dict[str, list[str]]:

@@ -206,7 +206,12 @@ def _measure_with_workers(
     endpoint: Endpoint, plan: LoadPlan, workers: int, emulator: EmulatorProcess, request: dict[str, Any]
 ) -> tuple[LoadResult, int]:
     pool = WorkerPool(
-        endpoint, workers=workers, max_concurrency=plan.concurrency, timeout=TIMEOUT, policy=RetryPolicy(retries=0)
+        endpoint,
+        workers=workers,
+        max_concurrency=plan.concurrency,
+        timeout=TIMEOUT,
+        policy=RetryPolicy(retries=0),
+        max_client_lag=MAX_CLIENT_LAG,
     )
     try:
         pool.warm(MODEL, request, plan)

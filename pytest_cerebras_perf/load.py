@@ -127,6 +127,7 @@ class LoadResult:
     unparsed_bytes: int = 0
     completed: int = 0  # requests finished so far, and how many of them failed: live progress
     failed: int = 0
+    saturated_clients: list[str] = field(default_factory=list)  # client workers whose own self-check failed
 
     def add(self, outcome: Outcome, dispatch_lag: float | None) -> None:
         self.completed += 1
@@ -154,6 +155,7 @@ class LoadResult:
         self.dispatch_lag.extend(other.dispatch_lag)
         self.cpu_seconds += other.cpu_seconds
         self.stopped = self.stopped or other.stopped
+        self.saturated_clients.extend(other.saturated_clients)
 
 
 def _size(outcome: Outcome) -> int:
@@ -187,7 +189,7 @@ def aggregate(
     requested: int | None = None,
     min_achieved: float = MIN_ACHIEVED_CONCURRENCY,
 ) -> Aggregate:
-    """Window figures of metrics.md (aggregate tokens/s, request throughput, error rate), the load
+    """Window figures of docs/metrics.md (aggregate tokens/s, request throughput, error rate), the load
     the endpoint saw, and the client's self-check.
 
     ``requested`` is the closed loop's concurrency C (None in an open loop, where the rate sets the
@@ -203,6 +205,9 @@ def aggregate(
       which says nothing about the client;
     - open loop: requests spent more than ``1 - min_achieved`` of their lives waiting for the client
       (started late or queued before the socket), with the same materiality.
+
+    A client worker whose own self-check failed (``saturated_clients``, judged in workers.py) marks
+    the run too.
     """
     timed = [s.timing for s in result.samples if s.ok and s.timing is not None]
     window = (max(t.end_ns for t in timed) - min(t.t0_ns for t in timed)) / 1e9 if timed else 0.0
@@ -220,8 +225,14 @@ def aggregate(
         short = achieved is not None and achieved < min_achieved * requested
     else:
         short = dispatch_share > 1 - min_achieved
-    saturation: Literal["event_loop", "pre_send"] | None = (
-        "event_loop" if loop_p99 > max_client_lag else "pre_send" if short and pre_send_p99 > max_client_lag else None
+    saturation: Literal["event_loop", "pre_send", "worker"] | None = (
+        "event_loop"
+        if loop_p99 > max_client_lag
+        else "pre_send"
+        if short and pre_send_p99 > max_client_lag
+        else "worker"
+        if result.saturated_clients
+        else None
     )
     requests = len(result.samples)
     return {
@@ -244,6 +255,7 @@ def aggregate(
         "dispatch_share": dispatch_share,
         "client_saturated": saturation is not None,
         "saturation": saturation,
+        "saturated_clients": list(result.saturated_clients),
         "client_cpu_seconds": result.cpu_seconds,
         "client_cpu_per_1k_tokens": 1000 * result.cpu_seconds / tokens if tokens else None,
     }

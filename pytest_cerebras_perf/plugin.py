@@ -203,6 +203,7 @@ class CerebrasCall:
         from .records import Run
         from .retry import DailyQuotaExceeded
         from .session import DailyQuotaExceededSkip, RunIdTaken
+        from .workers import WorkerLost
 
         # ``from None``: the reason is the whole story, pytest need not print the quota exception too
         try:
@@ -213,7 +214,7 @@ class CerebrasCall:
             )
         except DailyQuotaExceededSkip as exc:
             raise pytest.skip.Exception(str(exc)) from None
-        except (DailyQuotaExceeded, RunIdTaken) as exc:
+        except (DailyQuotaExceeded, RunIdTaken, WorkerLost) as exc:
             raise pytest.fail.Exception(str(exc), pytrace=False) from None
         self._item.stash.setdefault(RECORDS_KEY, []).append(record)
         return Run(record)

@@ -151,7 +151,8 @@ class Aggregate(TypedDict):
     achieved_concurrency: NotRequired[float | None]
     pre_send_wait_p50: NotRequired[float | None]
     pre_send_wait_p99: NotRequired[float | None]
-    saturation: NotRequired[Literal["event_loop", "pre_send"] | None]
+    saturation: NotRequired[Literal["event_loop", "pre_send", "worker"] | None]
+    saturated_clients: NotRequired[list[str]]
     client_cpu_seconds: NotRequired[float]
 
 

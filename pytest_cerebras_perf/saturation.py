@@ -40,6 +40,9 @@ def describe(aggregate: Mapping[str, Any]) -> str:
         if aggregate.get("achieved_concurrency") is not None
         else f"requests spent {format_percent(aggregate.get('dispatch_share'))} of their time waiting to be sent"
     )
+    if aggregate.get("saturation") == "worker":
+        workers = ", ".join(aggregate.get("saturated_clients") or [])
+        return f"{SATURATED}: client worker(s) {workers} failed their own self-check; {held}"
     if aggregate.get("saturation") == "event_loop":
         return f"{SATURATED}: its event loop woke up {lag} late (p99), so chunks were stamped late; {held}"
     return f"{SATURATED}: {held}; requests waited {wait} (p99) for the client before they were sent"

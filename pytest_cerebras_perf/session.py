@@ -31,7 +31,7 @@ from .saturation import saturation_warning
 from .scenarios import Scenario
 from .settings import Settings, choose_kind
 from .target import Endpoint, TargetError, default_model, endpoint_for, list_models, new_emulator_key
-from .workers import WorkerPool
+from .workers import ClientPool, WorkerLost, WorkerPool
 
 EMULATOR_TAU_PRIOR = 0.01
 LIVE_TAU_PRIOR = 0.05
@@ -96,7 +96,7 @@ class PerfSession:
         self._loop: LoopThread | None = None
         self._harness: Harness | None = None
         self._pool = 0  # connections the harness may open (capacity.py)
-        self._workers: WorkerPool | None = None
+        self._workers: ClientPool | None = None
         self.commit: CommitDoc | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -113,13 +113,16 @@ class PerfSession:
         policy = RetryPolicy(retries=settings.retries)
         endpoint = self.endpoint
         self._harness = self._loop.run(self._build_harness(self._pool))
-        if settings.workers > 1:
+        if settings.ray_address is not None:
+            self._workers = self._ray_pool(endpoint, policy)
+        elif settings.workers > 1:
             self._workers = WorkerPool(
                 endpoint,
                 workers=settings.workers,
                 max_concurrency=max(settings.concurrency),
                 timeout=settings.timeout,
                 policy=policy,
+                max_client_lag=settings.max_client_lag,
             )
         models = self._loop.run(list_models(self._harness.client, endpoint))
         if settings.model is None:
@@ -134,6 +137,24 @@ class PerfSession:
         else:
             self.model = settings.model
         self.baseline = load_baseline(self.baseline_file, target=self.target_identity, model=self.model)
+
+    def _ray_pool(self, endpoint: Endpoint, policy: RetryPolicy) -> ClientPool:
+        """Ray loads only here (an optional extra); the note says where the actors run and their clocks."""
+        from .ray_pool import RayPool
+
+        settings = self.settings
+        assert settings.ray_address is not None
+        pool = RayPool(
+            endpoint,
+            address=settings.ray_address,
+            actors=settings.ray_actors,
+            max_concurrency=max(settings.concurrency),
+            timeout=settings.timeout,
+            policy=policy,
+            max_client_lag=settings.max_client_lag,
+        )
+        self.notes.append(pool.describe())
+        return pool
 
     def host(self) -> None:
         """The pytest-xdist controller's start: resolve the endpoint (starting the emulator its
@@ -289,6 +310,10 @@ class PerfSession:
         except DailyQuotaExceeded as exc:  # in the warmup, the measured run or the gate's confirmation re-run
             self.quota_stop = str(exc)
             self.mark_partial(str(exc))
+            record.result.stopped = record.result.stopped or str(exc)
+            raise
+        except WorkerLost as exc:  # what the lost worker and the others sent stays in the record
+            self.mark_partial(f"{record.id}: {exc}")
             record.result.stopped = record.result.stopped or str(exc)
             raise
         except BaseException:

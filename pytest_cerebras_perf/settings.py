@@ -152,6 +152,23 @@ OPTIONS: tuple[Option, ...] = (
         metavar="N",
     ),
     Option(
+        dest="perf_ray",
+        flag="--perf-ray",
+        help="spread in-flight requests over Ray actors of the cluster at ADDRESS (auto = the running local "
+        "cluster, ray://host:port, host:port); needs pip install 'pytest-cerebras-perf[ray]'",
+        default=None,
+        env="CEREBRAS_PERF_RAY",
+        metavar="ADDRESS",
+    ),
+    Option(
+        dest="perf_ray_actors",
+        flag="--perf-ray-actors",
+        help="client actors for --perf-ray (default: one per node with a CPU to spare)",
+        default=None,
+        env=None,
+        metavar="N",
+    ),
+    Option(
         dest="perf_max_client_lag",
         flag="--perf-max-client-lag",
         help="client event-loop lag (s, p99) above which a run is marked client_saturated and not gated; also "
@@ -328,6 +345,8 @@ class Settings:
     emulator_profile: str
     request_rate: float | None
     workers: int
+    ray_address: str | None
+    ray_actors: int | None
     max_client_lag: float
     min_achieved: float
     target_name: str | None
@@ -474,6 +493,27 @@ def _percentiles(raw: Any, source: str) -> tuple[float, ...]:
     return values
 
 
+RAY_INSTALL = "pip install 'pytest-cerebras-perf[ray]'"
+
+
+def _ray_address(raw: Any, source: str, workers: int) -> str | None:
+    """``auto``, ``ray://host:port`` or ``host:port``, checked here so a typo is one line, not a Ray
+    traceback; Ray itself must be importable (it is an optional extra)."""
+    if raw is None or not str(raw).strip():
+        return None
+    address = str(raw).strip()
+    if address != "auto" and not re.fullmatch(r"(ray://)?[A-Za-z0-9.\-\[\]:]+:\d{1,5}", address):
+        raise SettingsError(f"{source}: expected auto, ray://host:port or host:port, got {address!r}")
+    if workers > 1:
+        raise SettingsError(f"{source}: Ray actors are the client workers; drop --perf-workers {workers}")
+    try:
+        import nacl.public  # noqa: F401
+        import ray  # noqa: F401
+    except ImportError as exc:
+        raise SettingsError(f"{source}: needs Ray ({exc}); install it with {RAY_INSTALL}") from None
+    return address
+
+
 def _bool(raw: Any) -> bool:
     return raw is True or str(raw).strip().lower() in ("1", "true", "yes", "on")
 
@@ -541,6 +581,8 @@ def resolve(values: RawValues, *, root: Path, api_key: str | None) -> Settings:
     if alpha >= 0.5:
         raise SettingsError(f"{source('perf_alpha')}: must be below 0.5, got {alpha}")
     rate = value("perf_request_rate")
+    workers = _positive_int(value("perf_workers"), source("perf_workers"))
+    actors = value("perf_ray_actors")
     model = value("model")
     scenarios = value("perf_scenarios")
     return Settings(
@@ -556,7 +598,9 @@ def resolve(values: RawValues, *, root: Path, api_key: str | None) -> Settings:
         retries=_positive_int(value("perf_retries"), source("perf_retries"), minimum=0),
         emulator_profile=str(value("perf_emulator_profile")),
         request_rate=None if rate in (None, "") else _positive_float(rate, source("perf_request_rate")),
-        workers=_positive_int(value("perf_workers"), source("perf_workers")),
+        workers=workers,
+        ray_address=_ray_address(value("perf_ray"), source("perf_ray"), workers),
+        ray_actors=None if actors in (None, "") else _positive_int(actors, source("perf_ray_actors")),
         max_client_lag=_positive_float(value("perf_max_client_lag"), source("perf_max_client_lag")),
         min_achieved=_fraction(value("perf_min_achieved"), source("perf_min_achieved")),
         target_name=_target_name(value("perf_target_name"), source("perf_target_name")),

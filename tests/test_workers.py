@@ -24,7 +24,9 @@ STEADY = {"ttft_base": 0.01, "decode_tps": 2000.0, "jitter_sigma": 0.0}
 @pytest.fixture(scope="module")
 def pool(emulator: EmulatorProcess) -> Iterator[WorkerPool]:
     endpoint = Endpoint("emulator", emulator.url, Secret(API_KEY), "fast")
-    workers = WorkerPool(endpoint, workers=2, max_concurrency=5, timeout=30.0, policy=RetryPolicy(retries=0))
+    workers = WorkerPool(
+        endpoint, workers=2, max_concurrency=5, timeout=30.0, policy=RetryPolicy(retries=0), max_client_lag=0.010
+    )
     yield workers
     workers.close()
 

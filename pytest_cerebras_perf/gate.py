@@ -535,7 +535,7 @@ def _as_fraction(log_shift: float, higher_is_better: bool) -> float:
     return -math.expm1(-log_shift) if higher_is_better else math.expm1(log_shift)
 
 
-def _mde(evidence: _Evidence, n: int, m: int, threshold: float, policy: GatePolicy, first_n: int) -> float:
+def _mde(evidence: _Evidence, n: int, m: float, threshold: float, policy: GatePolicy, first_n: int) -> float:
     """Smallest log shift the two-stage procedure detects with 80 % power (normal approximation).
 
     Stage s flags when θ̂ exceeds h_s = max(z_α·SE_s, T), where SE_s combines within-run noise
@@ -544,6 +544,7 @@ def _mde(evidence: _Evidence, n: int, m: int, threshold: float, policy: GatePoli
     power is taken as the product of the stages' (a confirmation doubles the stage-1 sample; both
     stages see the same drift, which the test carries in its bar), solved for 80 %.
     ``first_n`` is the stage-1 sample size (n itself, or the n for which iterations are sought).
+    ``m`` is ``math.inf`` for a paired design (ab_gate.py): no second sample adds its own noise.
     """
     if not math.isfinite(threshold):
         return math.inf  # a tolerance of a 100 % drop: nothing is material
@@ -570,7 +571,7 @@ def _normal_cdf(x: float, scale: float) -> float:
     return 0.5 * math.erfc(-x / (scale * math.sqrt(2)))
 
 
-def _noise_mde(evidence: _Evidence, n: int, m: int, policy: GatePolicy, first_n: int) -> float:
+def _noise_mde(evidence: _Evidence, n: int, m: float, policy: GatePolicy, first_n: int) -> float:
     """The MDE that noise and drift alone allow, without the materiality floor T.
 
     The reported MDE is never below T (a change under the tolerance is never flagged); this one
@@ -579,7 +580,7 @@ def _noise_mde(evidence: _Evidence, n: int, m: int, policy: GatePolicy, first_n:
     return _mde(evidence, n, m, 0.0, policy, first_n)
 
 
-def _iterations_needed(evidence: _Evidence, n: int, m: int, threshold: float, policy: GatePolicy) -> int | None:
+def _iterations_needed(evidence: _Evidence, n: int, m: float, threshold: float, policy: GatePolicy) -> int | None:
     """The fewest current samples whose noise MDE is at most the tolerance, None if no number can."""
     limit = 64 * n
     if _noise_mde(evidence, n, m, policy, limit) > threshold:

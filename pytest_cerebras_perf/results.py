@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
+from . import __version__, ab
 from .files import write_atomic
 from .fingerprint import fingerprints
 from .goodput import goodput
@@ -30,7 +30,9 @@ def sdk_version() -> str:
         return "unknown"
 
 
-def scenario_entry(record: ScenarioRecord, baseline_runs: int) -> dict[str, Any]:
+def scenario_entry(
+    record: ScenarioRecord, baseline_runs: int, b_model: str | None = None, b_base_url: str | None = None
+) -> dict[str, Any]:
     """One scenario's results; ``baseline_runs`` is the K the gate pooled (--perf-baseline-runs).
 
     The baseline section holds exactly the samples the gate compared with: the same K runs,
@@ -47,7 +49,7 @@ def scenario_entry(record: ScenarioRecord, baseline_runs: int) -> dict[str, Any]
                 m: [x for run in record.baseline.pooled_runs(m, keep=baseline_runs) for x in run] for m in METRICS
             },
         }
-    return {
+    entry = {
         "id": record.id,
         "name": record.scenario.name,
         "concurrency": record.concurrency,
@@ -70,12 +72,15 @@ def scenario_entry(record: ScenarioRecord, baseline_runs: int) -> dict[str, Any]
         "confirmation_samples": record.confirmation_samples,
         "warnings": record.warnings,
     }
+    if record.ab is not None:  # A/B mode: A's side; B's samples are this entry's own
+        entry["ab"] = ab.scenario_entry(record.ab, b_model=b_model, b_base_url=b_base_url, b_request=record.request)
+    return entry
 
 
 def build_results(session: PerfSession, *, finished: str, argv: Sequence[str]) -> dict[str, Any]:
     settings = session.settings
     endpoint = session.endpoint
-    return {
+    document = {
         "schema": SCHEMA,
         "run": {
             "id": session.run_id,
@@ -104,8 +109,14 @@ def build_results(session: PerfSession, *, finished: str, argv: Sequence[str]) -
             "alpha_suite": settings.alpha_suite,
             "timeout": settings.timeout,
         },
-        "scenarios": [scenario_entry(r, settings.baseline_runs) for r in session.records],
+        "scenarios": [
+            scenario_entry(r, settings.baseline_runs, session.model, endpoint.base_url if endpoint else None)
+            for r in session.records
+        ],
     }
+    if settings.ab is not None:
+        document["ab"] = ab.run_entry(settings.ab, sum(len(r.ab.pairs) for r in session.records if r.ab))
+    return document
 
 
 def write_results(results: dict[str, Any], path: Path) -> Path:

@@ -69,6 +69,11 @@ class ScenarioRun:
         return [v for v in values if v is not None]
 
     def baseline_values(self, metric: str) -> list[float]:
+        """What this run was compared with: the stored baseline's samples, or A's in an A/B run."""
+        ab = self.raw.get("ab")
+        if isinstance(ab, Mapping):
+            values = (sample_metric_from_json(sample, metric) for sample in (ab.get("a") or {}).get("samples") or [])
+            return [v for v in values if v is not None]
         baseline = self.raw.get("baseline") or {}
         return [float(v) for v in (baseline.get("samples") or {}).get(metric) or []]
 

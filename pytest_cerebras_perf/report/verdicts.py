@@ -82,3 +82,18 @@ def change_bound(decision: Mapping[str, Any]) -> float | None:
     """The one-sided confidence bound of the change on the worse side (latency: at least this;
     tokens/s: at most this)."""
     return _as_change(decision.get("ratio_bound"))
+
+
+def transition(run_id: str, decision: Mapping[str, Any], sides: tuple[str, str] = ("A", "B")) -> str:
+    """``decode@c1 e2e: A 104.2 ms → B 125.3 ms (+20.3 %) REGRESSION``: one gated metric of a
+    comparison of two sides (A/B mode, the ``compare`` command), in the terminal's words."""
+    from pytest_cerebras_perf.report.units import format_change, format_metric
+
+    metric = str(decision.get("metric"))
+    before, after = (
+        format_metric(decision.get("baseline_p50"), metric),
+        format_metric(decision.get("current_p50"), metric),
+    )
+    moved = format_change(change(decision))
+    verdict = str(decision.get("verdict")).upper()
+    return f"{run_id} {metric}: {sides[0]} {before} → {sides[1]} {after} ({moved}) {verdict}"

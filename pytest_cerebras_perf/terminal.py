@@ -48,8 +48,9 @@ def announce(config: pytest.Config, perf: PerfSession) -> None:
         return
     kind = "EMULATOR" if perf.endpoint.kind == "emulator" else perf.endpoint.kind
     how = "" if perf.settings.model else " (resolved from /v1/models)"
+    against = baseline_in_use(perf) if perf.settings.ab is None else f"A/B against A = {perf.settings.ab.describe()}"
     reporter.write_line(
-        f"cerebras-perf: measuring {kind} at {perf.endpoint.base_url}, model {perf.model}{how}; {baseline_in_use(perf)}"
+        f"cerebras-perf: measuring {kind} at {perf.endpoint.base_url}, model {perf.model}{how}; {against}"
     )
 
 

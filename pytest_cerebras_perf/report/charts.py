@@ -390,7 +390,7 @@ def _verdict_note(ax: Axes, x: float, decision: Mapping[str, object] | None) -> 
 
 def _baseline_chart(runs: Sequence[ScenarioRun], metric: str, sides: tuple[str, str]) -> Chart:
     key = f"baseline-{metric}"
-    title = f"{sides[0]} vs {sides[1].lower() if sides[1] == 'Current' else sides[1]}: {metric_label(metric)}"
+    title = f"{sides[0]} vs {sides[1]}: {metric_label(metric)}"
     compared = "Pooled baseline samples" if sides[0] == "Baseline" else "A's samples, interleaved with B's,"
     caption = (
         f"{compared} (grey) against this run (colour) for {metric_label(metric)}, with "

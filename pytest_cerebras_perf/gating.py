@@ -26,6 +26,28 @@ from .goodput import GOODPUT, Slo, gate_goodput
 from .metrics import METRICS, Sample, metric_values
 
 ERROR_RATE = "error_rate"
+EMULATOR_TAU_PRIOR = 0.01
+LIVE_TAU_PRIOR = 0.05
+
+
+def tau_prior(kind: str | None, emulator_profile: str | None) -> float:
+    """The session-drift prior of an endpoint, used until a baseline history can estimate τ.
+
+    A live endpoint drifts by about 5 % from day to day. The emulator drifts exactly as much as
+    its profile says (``drift_tau``, 0.05 for the Cerebras-like default), at least 1 % for the
+    machine it shares: a smaller prior than its real drift would turn every drift draw into a
+    false alarm. A profile that cannot be loaded any more (a results file from elsewhere) is
+    treated as a live endpoint.
+    """
+    if kind != "emulator" or emulator_profile is None:
+        return LIVE_TAU_PRIOR
+    from .emulator.profile import load_profile
+    from .emulator.validation import ConfigError
+
+    try:
+        return max(EMULATOR_TAU_PRIOR, load_profile(emulator_profile).drift_tau)
+    except ConfigError:
+        return LIVE_TAU_PRIOR
 
 
 def tolerance_for(metric: str, global_relative: float, overrides: Mapping[str, Any]) -> Tolerance:

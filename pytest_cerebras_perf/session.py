@@ -21,7 +21,7 @@ from .capacity import SPARE, in_flight_capacity
 from .cause import e2e_cause
 from .fingerprint import fingerprint_warnings, fingerprints
 from .gate import GatePolicy, Verdict
-from .gating import gate_run, suite_taus
+from .gating import gate_run, suite_taus, tau_prior
 from .load import Arm, Harness, LoadPlan, LoadResult, aggregate, run_interleaved, run_measured, warm
 from .metrics import METRICS, Sample, metric_values, rejected_server_times
 from .retry import DailyQuotaExceeded, RetryPolicy
@@ -31,9 +31,6 @@ from .settings import ABSide, Settings, choose_kind
 from .stats import Summary, summarize
 from .target import Endpoint, TargetError, default_model, endpoint_for, list_models, new_emulator_key
 from .workers import WorkerPool
-
-EMULATOR_TAU_PRIOR = 0.01
-LIVE_TAU_PRIOR = 0.05
 
 
 def commit_info(root: Path) -> dict[str, Any] | None:
@@ -459,19 +456,9 @@ class PerfSession:
 
     @functools.cached_property
     def tau_prior(self) -> float:
-        """The session-drift prior the gate uses until the baseline history can estimate τ.
-
-        A live endpoint drifts by about 5 % from day to day. The emulator drifts exactly as much as
-        its profile says (``drift_tau``, 0.05 for the Cerebras-like default), at least 1 % for the
-        machine it shares: a smaller prior than its real drift would turn every drift draw into a
-        false alarm.
-        """
+        """The session-drift prior the gate uses until the baseline history can estimate τ."""
         assert self.endpoint is not None
-        if self.endpoint.kind != "emulator":
-            return LIVE_TAU_PRIOR
-        from .emulator.profile import load_profile
-
-        return max(EMULATOR_TAU_PRIOR, load_profile(self.settings.emulator_profile).drift_tau)
+        return tau_prior(self.endpoint.kind, self.settings.emulator_profile)
 
     def _compatibility(self, record: ScenarioRecord) -> list[str]:
         assert record.baseline is not None

@@ -194,7 +194,7 @@ def _banners(results: Mapping[str, Any]) -> list[Banner]:
         )
     ab_heading = ab_view.heading(results)
     if ab_heading is not None:
-        banners.append(Banner("ab", "A/B, INTERLEAVED", ab_heading))
+        banners.append(Banner("ab", *ab_heading))
     if run.get("partial"):
         banners.append(
             Banner(

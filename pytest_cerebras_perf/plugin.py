@@ -212,6 +212,7 @@ class CerebrasCall:
         self.perf, self.scenario, self.concurrency, self._item = perf, scenario, concurrency, item
 
     def __call__(self, **overrides: Any) -> Run:
+        from .ab import ABPairingError
         from .retry import DailyQuotaExceeded
         from .session import DailyQuotaExceededSkip, Run, RunIdTaken
 
@@ -224,7 +225,7 @@ class CerebrasCall:
             )
         except DailyQuotaExceededSkip as exc:
             raise pytest.skip.Exception(str(exc)) from None
-        except (DailyQuotaExceeded, RunIdTaken) as exc:
+        except (DailyQuotaExceeded, RunIdTaken, ABPairingError) as exc:
             raise pytest.fail.Exception(str(exc), pytrace=False) from None
         self._item.stash.setdefault(RECORDS_KEY, []).append(record)
         return Run(record)

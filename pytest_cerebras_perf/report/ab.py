@@ -32,23 +32,35 @@ class SideRow:
     cells: list[str]
 
 
-def heading(results: Mapping[str, Any]) -> str | None:
-    """``A/B, interleaved, 40 blocks``, with what A was; None for an ordinary run."""
-    ab = results.get("ab")
-    if not isinstance(ab, Mapping):
-        return None
-    return (
-        f"A/B, interleaved, {ab.get('blocks', 0)} blocks. A = {ab.get('describe') or '?'}; B = this run as configured."
-    )
+def heading(results: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(title, text) of an A/B run (``A/B, interleaved, 40 blocks``) or of a comparison of two saved
+    runs (compare.py); None for an ordinary run."""
+    ab, compared = results.get("ab"), results.get("compare")
+    if isinstance(ab, Mapping):
+        blocks = ab.get("blocks", 0)
+        return "A/B, INTERLEAVED", f"A/B, interleaved, {blocks} blocks. A = {ab.get('describe') or '?'}; B = this run."
+    if isinstance(compared, Mapping):
+        return "COMPARE", (
+            f"Two saved runs: {compared.get('describe') or '?'}; the baseline gate with its drift term "
+            f"(τ = {compared.get('tau_prior')}), since they are different sessions."
+        )
+    return None
 
 
 def sides(results: Mapping[str, Any]) -> tuple[str, str]:
     """What the two columns of a decision are called: A and B, or baseline and current."""
-    return SIDES if isinstance(results.get("ab"), Mapping) else BASELINE_SIDES
+    return SIDES if isinstance(results.get("ab") or results.get("compare"), Mapping) else BASELINE_SIDES
 
 
 def _request(config: Mapping[str, Any]) -> str:
     return ", ".join(f"{key}={value}" for key, value in config.items()) or "–"
+
+
+def shown_metrics(runs: Sequence[ScenarioRun], gated: Sequence[str]) -> list[str]:
+    """The gated metrics, and reasoning tokens when a side reasoned (a reasoning effort's A/B shows
+    its cause there)."""
+    reasoned = any(run.values("reasoning_tokens") or run.baseline_values("reasoning_tokens") for run in runs)
+    return [*gated, *(["reasoning_tokens"] if reasoned and "reasoning_tokens" not in gated else [])]
 
 
 def side_rows(runs: Sequence[ScenarioRun], metrics: Sequence[str]) -> list[SideRow]:

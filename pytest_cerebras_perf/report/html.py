@@ -459,8 +459,8 @@ def build_context(results: Mapping[str, Any]) -> dict[str, Any]:
         "concurrency_chart": None if trade_off is None else _chart_markup(trade_off),
         "details": _details(runs),
         "sides": labels,
-        "ab_metrics": [metric_label(metric) for metric in gated],
-        "ab_rows": ab_view.side_rows(runs, gated),
+        "ab_metrics": [metric_label(metric) for metric in ab_view.shown_metrics(runs, gated)],
+        "ab_rows": ab_view.side_rows(runs, ab_view.shown_metrics(runs, gated)),
         "summary_keys": SUMMARY_KEYS,
         "version": __version__,
     }

@@ -15,7 +15,7 @@ from typing import Any
 
 from .ab_gate import Paired, confirm_paired, gate_paired
 from .gate import GatePolicy, Verdict, gate_error_rate
-from .gating import ERROR_RATE, tolerance_for
+from .gating import ERROR_RATE, not_gated, tolerance_for
 from .load import LoadResult
 from .metrics import METRICS, Sample, metric_values
 from .redact import strip_credentials
@@ -123,28 +123,6 @@ def paired(a: Sequence[Sample], b: Sequence[Sample], pairs: Sequence[tuple[int, 
     return Paired.of([value(a[i]) for i, _ in pairs], [value(b[j]) for _, j in pairs])
 
 
-def _not_gated(metric: str, note: str) -> Verdict:
-    spec = METRICS.get(metric)
-    return Verdict(
-        metric=metric,
-        verdict="not-gated",
-        stage=1,
-        baseline_p50=None,
-        current_p50=None,
-        ratio=None,
-        ratio_bound=None,
-        tolerance=0.0,
-        p_value=None,
-        mde=None,
-        tau=None,
-        tau_source=None,
-        n=0,
-        m=0,
-        higher_is_better=bool(spec and spec.higher_is_better),
-        note=note,
-    )
-
-
 def gate_ab(
     a: ABRecord,
     b_samples: Sequence[Sample],
@@ -161,7 +139,7 @@ def gate_ab(
     samples, pairs) of everything measured so far."""
     if saturated:
         note = "client saturated: these figures describe the client, not the endpoint"
-        return [_not_gated(m, note) for m in metrics], 0
+        return [not_gated(m, note, []) for m in metrics], 0
     verdicts: dict[str, Verdict] = {}
     for metric in metrics:
         if metric == ERROR_RATE:
@@ -169,9 +147,9 @@ def gate_ab(
             a_rate = sum(1 for s in a.result.samples if not s.ok) / max(1, len(a.result.samples))
             verdicts[metric] = gate_error_rate(failed, len(b_samples), [a_rate])
         elif metric not in METRICS:
-            verdicts[metric] = _not_gated(metric, "not gated in A/B mode")
+            verdicts[metric] = not_gated(metric, "not gated in A/B mode", [])
         elif not metric_values(b_samples, metric):
-            verdicts[metric] = _not_gated(metric, "not reported by this endpoint")
+            verdicts[metric] = not_gated(metric, "not reported by this endpoint", [])
         else:
             verdicts[metric] = gate_paired(
                 metric,

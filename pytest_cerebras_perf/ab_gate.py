@@ -36,7 +36,6 @@ from scipy.special import ndtr, ndtri
 from .gate import (
     FloatArray,
     GatePolicy,
-    Kind,
     Tolerance,
     Values,
     Verdict,
@@ -48,6 +47,8 @@ from .gate import (
     _materiality,
     _mde,
     _noise_mde,
+    classify,
+    settle,
 )
 
 _EXACT_MAX_PAIRS = 200  # exact signed-rank null up to 200 pairs (20,101 counts), normal above
@@ -182,17 +183,8 @@ def gate_paired(
     a_median = undecided.baseline_p50
     assert a_median is not None
     threshold = _materiality(tolerance, a_median, higher_is_better)
-    lcb, ucb = evidence.lcb, evidence.ucb
-    notes = []
-    kind: Kind = "pass"
-    if lcb > 0 and shift > threshold:
-        kind = "regression"
-    elif ucb < 0 and shift < -threshold:
-        kind = "improvement"
-    elif lcb > 0:
-        notes.append("significant but within tolerance")
-    elif shift > threshold:
-        notes.append("change beyond tolerance but within noise (not significant)")
+    lcb = evidence.lcb
+    kind, notes = classify(shift, lcb, evidence.ucb, threshold)
     first_n = n if stage == 1 else max(2, n // 2)
     mde = _mde(evidence, n, _PAIRED, threshold, policy, first_n)
     needed = None
@@ -232,9 +224,4 @@ def confirm_paired(
     stage2 = gate_paired(
         stage1.metric, pooled, higher_is_better=higher_is_better, tolerance=tolerance, policy=policy, stage=2
     )
-    if stage2.verdict == "regression":
-        return replace(stage2, stage1=stage1)
-    note = f"stage 1 flagged a regression; the confirmation did not confirm it at α2 = {policy.alpha2:.3g}"
-    if stage2.note:
-        note += f" ({stage2.note})"
-    return replace(stage2, verdict="inconclusive", note=note, stage1=stage1)
+    return settle(stage1, stage2, policy)

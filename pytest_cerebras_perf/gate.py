@@ -746,16 +746,7 @@ def _decide(
     shift, lcb, ucb = evidence.shift, evidence.lcb, evidence.ucb
     effective = tolerance.effective(baseline_median)
 
-    notes = []
-    kind: Kind = "pass"
-    if lcb > 0 and shift > threshold:
-        kind = "regression"
-    elif ucb < 0 and shift < -threshold:
-        kind = "improvement"
-    elif lcb > 0:
-        notes.append("significant but within tolerance")
-    elif shift > threshold:
-        notes.append("change beyond tolerance but within noise (not significant)")
+    kind, notes = classify(shift, lcb, ucb, threshold)
     if effective > tolerance.relative:
         notes.append(
             f"the absolute floor ({tolerance.abs_floor:g} in the metric's unit) is {100 * effective:.0f} % "
@@ -807,6 +798,20 @@ def _decide(
         trend_runs=0 if trend is None else trend[2],
         note=_with_dropped("; ".join(notes), undecided.dropped),
     )
+
+
+def classify(shift: float, lcb: float, ucb: float, threshold: float) -> tuple[Kind, list[str]]:
+    """The rule on direction-normalised logs: significant AND material is a regression (or an
+    improvement); the notes say why a change that is only one of the two passes."""
+    if lcb > 0 and shift > threshold:
+        return "regression", []
+    if ucb < 0 and shift < -threshold:
+        return "improvement", []
+    if lcb > 0:
+        return "pass", ["significant but within tolerance"]
+    if shift > threshold:
+        return "pass", ["change beyond tolerance but within noise (not significant)"]
+    return "pass", []
 
 
 def _autocorrelation_inflation(runs: Sequence[FloatArray]) -> float:
@@ -913,6 +918,11 @@ def confirm(
         policy=policy,
         stage=2,
     )
+    return settle(stage1, stage2, policy)
+
+
+def settle(stage1: Verdict, stage2: Verdict, policy: GatePolicy) -> Verdict:
+    """A confirmed regression stands (with its stage 1 attached); anything else is INCONCLUSIVE."""
     if stage2.verdict == "regression":
         return replace(stage2, stage1=stage1)
     note = f"stage 1 flagged a regression; the confirmation did not confirm it at α2 = {policy.alpha2:.3g}"

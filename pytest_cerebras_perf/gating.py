@@ -64,7 +64,7 @@ def tolerance_for(metric: str, global_relative: float, overrides: Mapping[str, A
     return replace(base, relative=float(override))
 
 
-def _not_gated(metric: str, note: str, current: Sequence[float]) -> Verdict:
+def not_gated(metric: str, note: str, current: Sequence[float]) -> Verdict:
     spec = METRICS.get(metric)
     return Verdict(
         metric=metric,
@@ -107,14 +107,14 @@ def gate_run(
     pooled_tau = suite_tau or {}
     if saturated:
         note = "client saturated: these figures describe the client, not the endpoint"
-        return [_not_gated(m, note, metric_values(samples, m) if m in METRICS else []) for m in metrics], 0
+        return [not_gated(m, note, metric_values(samples, m) if m in METRICS else []) for m in metrics], 0
     stage1: dict[str, Verdict] = {}
     for metric in metrics:
         if metric == GOODPUT:
             stage1[metric] = (
                 gate_goodput(samples, slo, baseline, keep_runs)
                 if slo
-                else _not_gated(metric, "the scenario declares no slo", [])
+                else not_gated(metric, "the scenario declares no slo", [])
             )
             continue
         if metric == ERROR_RATE:
@@ -124,7 +124,7 @@ def gate_run(
             continue
         current = metric_values(samples, metric)
         if not current:
-            stage1[metric] = _not_gated(metric, "not reported by this endpoint", current)
+            stage1[metric] = not_gated(metric, "not reported by this endpoint", current)
             continue
         runs = baseline.pooled_runs(metric, keep=keep_runs) if baseline else []
         stage1[metric] = gate_metric(

@@ -9,6 +9,7 @@ drift term. Nothing is compared with stored baselines in this mode.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,9 +17,10 @@ from typing import Any
 from .ab_gate import Paired, confirm_paired, gate_paired
 from .gate import GatePolicy, Verdict, gate_error_rate
 from .gating import ERROR_RATE, not_gated, tolerance_for
-from .load import LoadResult
+from .load import LoadResult, aggregate
 from .metrics import METRICS, Sample, metric_values
 from .redact import strip_credentials
+from .results_doc import ABRunDoc, ABScenarioDoc, Aggregate, SummaryDoc
 from .scenarios import Scenario, ScenarioError, load_scenarios
 from .settings import ABSide, Secret
 from .stats import summarize
@@ -78,7 +80,7 @@ class ABRecord:
     seed: int
     result: LoadResult = field(default_factory=LoadResult)
     pairs: list[tuple[int, int]] = field(default_factory=list)  # (A sample index, B sample index) per block
-    aggregate: dict[str, Any] = field(default_factory=dict)
+    aggregate: Aggregate = field(default_factory=lambda: aggregate(LoadResult(), math.inf))
 
 
 def a_record(
@@ -179,13 +181,13 @@ def request_config(request: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in request.items() if key != "messages"}
 
 
-def _summaries(samples: Sequence[Sample]) -> dict[str, Any]:
+def _summaries(samples: Sequence[Sample]) -> dict[str, SummaryDoc | None]:
     return {m: (s.to_json() if (s := summarize(metric_values(samples, m))) else None) for m in METRICS}
 
 
 def scenario_entry(
     a: ABRecord, *, b_model: str | None, b_base_url: str | None, b_request: Mapping[str, Any]
-) -> dict[str, Any]:
+) -> ABScenarioDoc:
     """The ``ab`` field of a scenario in the results JSON: both request configurations, A's samples
     (B's are the scenario's own ``samples``) and the blocks that pair them."""
     return {
@@ -207,7 +209,7 @@ def scenario_entry(
     }
 
 
-def run_entry(side: ABSide, blocks: int) -> dict[str, Any]:
+def run_entry(side: ABSide, blocks: int) -> ABRunDoc:
     """The top-level ``ab`` field: what A was (in the options' words) and how many blocks ran."""
     return {
         "design": DESIGN,

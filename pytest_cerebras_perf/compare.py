@@ -13,9 +13,8 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from .gate import GatePolicy, Verdict, confirm, gate_error_rate, gate_metric
 from .gating import ERROR_RATE, tau_prior, tolerance_for
@@ -23,23 +22,24 @@ from .metrics import METRICS, sample_metric_from_json
 from .report.html import write_report
 from .report.results_file import ResultsFileError, load_results
 from .report.verdicts import transition
+from .results_doc import ResultsDoc, ScenarioEntry
 from .settings import GATEABLE_METRICS
 
 DEFAULT_METRICS = ("ttft", "e2e", "output_tps", "server_total", "error_rate")
 
 
-def _values(entry: Mapping[str, Any], metric: str) -> list[float]:
-    found = (sample_metric_from_json(sample, metric) for sample in entry.get("samples") or [])
+def _values(entry: ScenarioEntry, metric: str) -> list[float]:
+    found = (sample_metric_from_json(sample, metric) for sample in entry["samples"])
     return [value for value in found if value is not None]
 
 
-def _failed(entry: Mapping[str, Any]) -> tuple[int, int]:
-    samples = entry.get("samples") or []
-    return sum(1 for sample in samples if not sample.get("ok")), len(samples)
+def _failed(entry: ScenarioEntry) -> tuple[int, int]:
+    samples = entry["samples"]
+    return sum(1 for sample in samples if not sample["ok"]), len(samples)
 
 
 def compare_entry(
-    a: Mapping[str, Any], b: Mapping[str, Any], *, metrics: Sequence[str], tolerance: float, policy: GatePolicy
+    a: ScenarioEntry, b: ScenarioEntry, *, metrics: Sequence[str], tolerance: float, policy: GatePolicy
 ) -> list[Verdict]:
     """The baseline gate on one scenario run: B's samples against A's as a one-run baseline."""
     verdicts = []
@@ -61,37 +61,38 @@ def compare_entry(
 
 
 def compare(
-    a: Mapping[str, Any], b: Mapping[str, Any], *, metrics: Sequence[str], tolerance: float, alpha: float
-) -> tuple[dict[str, Any], list[str]]:
+    a: ResultsDoc, b: ResultsDoc, *, metrics: Sequence[str], tolerance: float, alpha: float
+) -> tuple[ResultsDoc, list[str]]:
     """B's results document with every shared scenario run gated against A's, and notes on the rest."""
-    a_runs = {str(entry.get("id")): entry for entry in a.get("scenarios") or []}
-    b_runs = [entry for entry in b.get("scenarios") or [] if str(entry.get("id")) in a_runs]
-    notes = [f"{entry.get('id')}: only in B, not compared" for entry in b.get("scenarios") or [] if entry not in b_runs]
-    notes += [f"{key}: only in A, not compared" for key in a_runs if key not in {str(e.get("id")) for e in b_runs}]
-    target = a.get("target") or {}
+    a_runs = {entry["id"]: entry for entry in a["scenarios"]}
+    b_runs = [entry for entry in b["scenarios"] if entry["id"] in a_runs]
+    shared = {entry["id"] for entry in b_runs}
+    notes = [f"{entry['id']}: only in B, not compared" for entry in b["scenarios"] if entry["id"] not in shared]
+    notes += [f"{key}: only in A, not compared" for key in a_runs if key not in shared]
+    target = a["target"]
     policy = GatePolicy(
         alpha_suite=alpha,
         n_gates=max(1, len(b_runs) * len(metrics)),
-        tau_prior=tau_prior(target.get("kind"), target.get("emulator_profile")),
+        tau_prior=tau_prior(target["kind"], target.get("emulator_profile")),
     )
-    document = copy.deepcopy(dict(b))
+    document = copy.deepcopy(b)
+    document.pop("ab", None)
     document["scenarios"] = []
     for entry in b_runs:
-        a_entry = a_runs[str(entry.get("id"))]
+        a_entry = a_runs[entry["id"]]
+        compared = copy.deepcopy(entry)
+        compared.pop("ab", None)
         verdicts = compare_entry(a_entry, entry, metrics=metrics, tolerance=tolerance, policy=policy)
-        compared = copy.deepcopy(dict(entry))
         compared["gate"] = [verdict.to_json() for verdict in verdicts]
         compared["baseline"] = {"runs": 1, "stored_runs": 1, "samples": {m: _values(a_entry, m) for m in METRICS}}
-        compared.pop("ab", None)
         document["scenarios"].append(compared)
-    document.pop("ab", None)
     document["compare"] = {
-        "a": {"run": (a.get("run") or {}).get("id"), "target": target},
-        "b": {"run": (b.get("run") or {}).get("id"), "target": b.get("target") or {}},
+        "a": {"run": a["run"]["id"], "target": target},
+        "b": {"run": b["run"]["id"], "target": b["target"]},
         "tau_prior": policy.tau_prior,
-        "describe": f"A = run {(a.get('run') or {}).get('id')}, B = run {(b.get('run') or {}).get('id')}",
+        "describe": f"A = run {a['run']['id']}, B = run {b['run']['id']}",
     }
-    document.setdefault("settings", {})["gate_metrics"] = list(metrics)
+    document["settings"]["gate_metrics"] = list(metrics)
     return document, notes
 
 
@@ -128,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     regressions = 0
     for entry in document["scenarios"]:
         for decision in entry["gate"]:
-            print("  " + transition(str(entry.get("id")), decision))
+            print("  " + transition(entry["id"], decision))
             regressions += bool(decision.get("fails"))
     for note in notes:
         print(note)

@@ -7,7 +7,7 @@ Issue 15, acceptance 1, at full counts (tests/test_ab.py runs a few of these ses
   at ``--iterations 10``: how many fail on that scenario;
 * B's decode 8 % slower, ``--perf-tolerance 0.05``, 10 sessions at ``--iterations 20``.
 
-Both emulators run the ``fast`` profile with 100-token decodes at 2,000 tok/s, jitter 3 % and
+Both emulators run the ``fast`` profile with 300-token decodes at 2,000 tok/s, jitter 3 % and
 session drift on (``drift_tau`` 0.05); before every session both get one new drift factor drawn
 from N(0, 0.05²) on the log scale (the endpoint's "day", shared by A and B as it would be by two
 variants measured against one endpoint). Every session is a real ``pytest -p cerebras_perf``
@@ -34,8 +34,8 @@ DECODE = 2000.0
 SCENARIOS = """scenarios:
   decode_heavy:
     prompt: "Write a long story about a robot."
-    max_completion_tokens: 100
-    min_completion_tokens: 100
+    max_completion_tokens: 300
+    min_completion_tokens: 300
 """
 TEST = "import pytest\n\n@pytest.mark.scenario\ndef test_perf(cerebras_call):\n    cerebras_call()\n"
 KEY = "emu-ab-reruns"
@@ -107,12 +107,14 @@ def main() -> None:
             ),
         ]
         print("case                          sessions  failed  drift factors (min–max)  regressed metrics")
-        for label, count, slower, options in cases:
+        for case, (label, count, slower, options) in enumerate(cases):
             b.set_profile({"decode_tps": DECODE / slower})
             failed, factors, metrics = 0, [], {}
             for index in range(count):
                 factors.append(day())
-                status, regressed = session(folder, f"{label[:5]}-{index}".replace(" ", "_"), *options)
+                status, regressed = session(folder, f"case{case}-{index}", *options)
+                if status not in (0, 1):
+                    raise SystemExit(f"{label}: session {index} ended with status {status} (not a test outcome)")
                 failed += status == 1
                 for metric in regressed:
                     metrics[metric] = metrics.get(metric, 0) + 1

@@ -109,7 +109,8 @@ def main() -> None:
         print("case                          sessions  failed  drift factors (min–max)  regressed metrics")
         for case, (label, count, slower, options) in enumerate(cases):
             b.set_profile({"decode_tps": DECODE / slower})
-            failed, factors, metrics = 0, [], {}
+            failed, factors = 0, []
+            metrics: dict[str, int] = {}
             for index in range(count):
                 factors.append(day())
                 status, regressed = session(folder, f"case{case}-{index}", *options)

@@ -21,7 +21,9 @@ cancels inside it. The design is paired:
   (m = ∞ in its MDE) and no drift (the MDE is then that of within-block noise alone).
 
 ``benchmarks/ab_power.py`` checks it by Monte Carlo beside the baseline gate at the same number
-of requests.
+of requests (16 gates a suite, 20 blocks a side, 4,000 suites a cell): suite false alarms 0.00–0.03 %
+at τ = 0, 0.05 and 0.10 (CV 10 % and AR(1) ρ = 0.5); power at +12 % with a 5 % tolerance 85–86 %
+(CV 10 %) and 99 % (AR(1)) at every τ, where the baseline gate's falls from 58 % to 1 % as τ grows.
 """
 
 from __future__ import annotations

@@ -564,7 +564,7 @@ def _as_fraction(log_shift: float, higher_is_better: bool) -> float:
     return -math.expm1(-log_shift) if higher_is_better else math.expm1(log_shift)
 
 
-def _mde(evidence: _Evidence, n: int, m: int, threshold: float, policy: GatePolicy, first_n: int) -> float:
+def _mde(evidence: _Evidence, n: int, m: float, threshold: float, policy: GatePolicy, first_n: int) -> float:
     """Smallest log shift the two-stage procedure detects with 80 % power (normal approximation).
 
     Stage s flags when θ̂ exceeds h_s = max(z_α·SE_s, T), where SE_s combines within-run noise
@@ -573,6 +573,7 @@ def _mde(evidence: _Evidence, n: int, m: int, threshold: float, policy: GatePoli
     power is taken as the product of the stages' (a confirmation doubles the stage-1 sample; both
     stages see the same drift, which the test carries in its bar), solved for 80 %.
     ``first_n`` is the stage-1 sample size (n itself, or the n for which iterations are sought).
+    ``m`` is ``math.inf`` for a paired design (ab_gate.py): no second sample adds its own noise.
     """
     if not math.isfinite(threshold):
         return math.inf  # a tolerance of a 100 % drop: nothing is material
@@ -599,7 +600,7 @@ def _normal_cdf(x: float, scale: float) -> float:
     return 0.5 * math.erfc(-x / (scale * math.sqrt(2)))
 
 
-def _noise_mde(evidence: _Evidence, n: int, m: int, policy: GatePolicy, first_n: int) -> float:
+def _noise_mde(evidence: _Evidence, n: int, m: float, policy: GatePolicy, first_n: int) -> float:
     """The MDE that noise and drift alone allow, without the materiality floor T.
 
     The reported MDE is never below T (a change under the tolerance is never flagged); this one
@@ -608,7 +609,7 @@ def _noise_mde(evidence: _Evidence, n: int, m: int, policy: GatePolicy, first_n:
     return _mde(evidence, n, m, 0.0, policy, first_n)
 
 
-def _iterations_needed(evidence: _Evidence, n: int, m: int, threshold: float, policy: GatePolicy) -> int | None:
+def _iterations_needed(evidence: _Evidence, n: int, m: float, threshold: float, policy: GatePolicy) -> int | None:
     """The fewest current samples whose noise MDE is at most the tolerance, None if no number can."""
     limit = 64 * n
     if _noise_mde(evidence, n, m, policy, limit) > threshold:
@@ -770,16 +771,7 @@ def _decide(
     shift, lcb, ucb = evidence.shift, evidence.lcb, evidence.ucb
     effective = tolerance.effective(baseline_median)
 
-    notes = []
-    kind: Kind = "pass"
-    if lcb > 0 and shift > threshold:
-        kind = "regression"
-    elif ucb < 0 and shift < -threshold:
-        kind = "improvement"
-    elif lcb > 0:
-        notes.append("significant but within tolerance")
-    elif shift > threshold:
-        notes.append("change beyond tolerance but within noise (not significant)")
+    kind, notes = classify(shift, lcb, ucb, threshold)
     floor_disabled = tolerance.floor_disables(baseline_median)
     if effective > tolerance.relative:
         notes.append(
@@ -839,6 +831,20 @@ def _decide(
         trend_runs=0 if trend is None else trend[2],
         note=_with_dropped("; ".join(notes), undecided.dropped),
     )
+
+
+def classify(shift: float, lcb: float, ucb: float, threshold: float) -> tuple[Kind, list[str]]:
+    """The rule on direction-normalised logs: significant AND material is a regression (or an
+    improvement); the notes say why a change that is only one of the two passes."""
+    if lcb > 0 and shift > threshold:
+        return "regression", []
+    if ucb < 0 and shift < -threshold:
+        return "improvement", []
+    if lcb > 0:
+        return "pass", ["significant but within tolerance"]
+    if shift > threshold:
+        return "pass", ["change beyond tolerance but within noise (not significant)"]
+    return "pass", []
 
 
 def _autocorrelation_inflation(runs: Sequence[FloatArray]) -> float:
@@ -945,6 +951,11 @@ def confirm(
         policy=policy,
         stage=2,
     )
+    return settle(stage1, stage2, policy)
+
+
+def settle(stage1: Verdict, stage2: Verdict, policy: GatePolicy) -> Verdict:
+    """A confirmed regression stands (with its stage 1 attached); anything else is INCONCLUSIVE."""
     if stage2.verdict == "regression":
         return replace(stage2, stage1=stage1)
     note = f"stage 1 flagged a regression; the confirmation did not confirm it at α2 = {policy.alpha2:.3g}"

@@ -26,6 +26,28 @@ from .metrics import METRICS, Sample, metric_values
 from .stats import median
 
 ERROR_RATE = "error_rate"
+EMULATOR_TAU_PRIOR = 0.01
+LIVE_TAU_PRIOR = 0.05
+
+
+def tau_prior(kind: str | None, emulator_profile: str | None) -> float:
+    """The session-drift prior of an endpoint, used until a baseline history can estimate τ.
+
+    A live endpoint drifts by about 5 % from day to day. The emulator drifts exactly as much as
+    its profile says (``drift_tau``, 0.05 for the Cerebras-like default), at least 1 % for the
+    machine it shares: a smaller prior than its real drift would turn every drift draw into a
+    false alarm. A profile that cannot be loaded any more (a results file from elsewhere) is
+    treated as a live endpoint.
+    """
+    if kind != "emulator" or emulator_profile is None:
+        return LIVE_TAU_PRIOR
+    from .emulator.profile import load_profile
+    from .emulator.validation import ConfigError
+
+    try:
+        return max(EMULATOR_TAU_PRIOR, load_profile(emulator_profile).drift_tau)
+    except ConfigError:
+        return LIVE_TAU_PRIOR
 
 
 def tolerance_for(metric: str, global_relative: float, overrides: Mapping[str, Any]) -> Tolerance:
@@ -43,7 +65,7 @@ def tolerance_for(metric: str, global_relative: float, overrides: Mapping[str, A
     return replace(base, relative=float(override))
 
 
-def _not_gated(metric: str, note: str, current: Sequence[float]) -> Verdict:
+def not_gated(metric: str, note: str, current: Sequence[float]) -> Verdict:
     spec = METRICS.get(metric)
     higher_is_better = bool(spec and spec.higher_is_better)
     p50 = median(current) if current else None
@@ -73,14 +95,14 @@ def gate_run(
     pooled_tau = suite_tau or {}
     if saturated:
         note = "client saturated: these figures describe the client, not the endpoint"
-        return [_not_gated(m, note, metric_values(samples, m) if m in METRICS else []) for m in metrics], 0
+        return [not_gated(m, note, metric_values(samples, m) if m in METRICS else []) for m in metrics], 0
     stage1: dict[str, Verdict] = {}
     for metric in metrics:
         if metric == GOODPUT:
             stage1[metric] = (
                 gate_goodput(samples, slo, baseline, keep_runs)
                 if slo
-                else _not_gated(metric, "the scenario declares no slo", [])
+                else not_gated(metric, "the scenario declares no slo", [])
             )
             continue
         if metric == ERROR_RATE:
@@ -90,7 +112,7 @@ def gate_run(
             continue
         current = metric_values(samples, metric)
         if not current:
-            stage1[metric] = _not_gated(metric, "not reported by this endpoint", current)
+            stage1[metric] = not_gated(metric, "not reported by this endpoint", current)
             continue
         runs = baseline.pooled_runs(metric, keep=keep_runs) if baseline else []
         stage1[metric] = gate_metric(

@@ -25,7 +25,7 @@ import contextlib
 import gc
 import random
 import time
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -433,35 +433,110 @@ async def run_measured(
 
     ``result.cpu_seconds`` gets this process's CPU time from the first request to the last parse.
     """
+    if start_at_ns is not None:
+        delay = (start_at_ns - time.perf_counter_ns()) / 1e9
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def body() -> None:
+        if plan.request_rate is None:
+            await _closed_loop(harness, model, request, plan, result)
+        else:
+            await _open_loop(harness, model, request, plan, result)
+
+    await _window([result], [harness], body)
+    return result
+
+
+async def _window(
+    results: Sequence[LoadResult], harnesses: Sequence[Harness], body: Callable[[], Awaitable[None]]
+) -> None:
+    """The measured window around ``body``: no garbage collection of older objects, the event loop
+    watched, an open breaker or a quota marking every result stopped, every response parsed after."""
     gc.collect()
     gc.freeze()
     cpu_start = time.process_time()
     try:
-        if start_at_ns is not None:
-            delay = (start_at_ns - time.perf_counter_ns()) / 1e9
-            if delay > 0:
-                await asyncio.sleep(delay)
         stop = asyncio.Event()
-        watcher = asyncio.create_task(_watch_loop(result.loop_lag, stop))
+        watcher = asyncio.create_task(_watch_loop(results[0].loop_lag, stop))
         try:
-            _check_breaker(harness)  # the warmup already opened it: send nothing more
-            if plan.request_rate is None:
-                await _closed_loop(harness, model, request, plan, result)
-            else:
-                await _open_loop(harness, model, request, plan, result)
+            for harness in harnesses:
+                _check_breaker(harness)  # the warmup already opened it: send nothing more
+            await body()
         except BreakerOpen as exc:  # the samples stay; the run is marked stopped and the test says why
-            result.stopped = str(exc)
+            for result in results:
+                result.stopped = str(exc)
         except DailyQuotaExceeded as exc:
-            result.stopped = str(exc)
+            for result in results:
+                result.stopped = str(exc)
             raise
         finally:
             stop.set()
             await watcher
     finally:
         gc.unfreeze()
-        result.parse()
-        result.cpu_seconds += time.process_time() - cpu_start
-    return result
+        for result in results:
+            result.parse()
+        for result in results[1:]:
+            result.loop_lag = list(results[0].loop_lag)  # one event loop served them all
+        cpu = (time.process_time() - cpu_start) / len(results)
+        for result in results:
+            result.cpu_seconds += cpu
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One side of an interleaved A/B run: who sends its requests, to which model, with what."""
+
+    harness: Harness
+    model: str
+    request: Mapping[str, Any]
+
+
+def block_orders(blocks: int, seed: int) -> list[bool]:
+    """Which side goes first in each block (True: A), in randomized balanced pairs of blocks.
+
+    Every two blocks are AB then BA or BA then AB (ABBA / BAAB, a coin per pair, reproducible by
+    seed), so each side goes first equally often and a steady trend across a block pair hits both
+    alike; the coin keeps a periodic disturbance from lining up with one side.
+    """
+    rng = random.Random(f"ab:{seed}")
+    orders: list[bool] = []
+    while len(orders) < blocks:
+        first = rng.random() < 0.5
+        orders += [first, not first]
+    return orders[:blocks]
+
+
+async def run_interleaved(
+    a: Arm, b: Arm, plan: LoadPlan, results: tuple[LoadResult, LoadResult], pairs: list[tuple[int, int]]
+) -> None:
+    """``plan.iterations`` blocks per slot, each one A and one B request back to back (order from
+    :func:`block_orders`, seeded per slot), on ``plan.concurrency`` closed-loop slots. ``pairs``
+    gets (index of the A sample, index of the B sample) of each finished block, in the order the
+    results hold them; a block cut short by a stop leaves its lone request unpaired.
+    """
+    result_a, result_b = results
+
+    async def send(arm: Arm, result: LoadResult) -> int:
+        outcome = await arm.harness.send(arm.model, arm.request)
+        result.add(outcome, outcome.dispatch_lag)
+        _check_breaker(arm.harness)
+        return result.completed - 1
+
+    async def slot(index: int) -> None:
+        for a_first in block_orders(plan.iterations, plan.seed * 1009 + index):
+            if a_first:
+                first = await send(a, result_a)
+                pairs.append((first, await send(b, result_b)))
+            else:
+                first = await send(b, result_b)
+                pairs.append((await send(a, result_a), first))
+
+    async def body() -> None:
+        await first_failure_cancels_all(slot(index) for index in range(plan.concurrency))
+
+    await _window([result_b, result_a], list({id(arm.harness): arm.harness for arm in (a, b)}.values()), body)
 
 
 async def _closed_loop(

@@ -33,6 +33,7 @@ class Failure:
     short: str
     lines: tuple[str, ...]
     versus_baseline: bool = False
+    versus_a: bool = False  # an interleaved A/B run: the "baseline" is A, measured in this session
 
 
 def why_failed(records: Sequence[ScenarioRecord], *, require_baseline: bool) -> str | None:
@@ -49,7 +50,8 @@ def why_failed(records: Sequence[ScenarioRecord], *, require_baseline: bool) -> 
 
 def headline(failures: Sequence[Failure], width: int = HEADLINE_WIDTH) -> str:
     """``e2e +15.7 %, output_tps -31.8 % vs baseline``; what does not fit becomes ``and N more``."""
-    suffix = " vs baseline" if any(f.versus_baseline for f in failures) else ""
+    suffix = " B vs A" if any(f.versus_a for f in failures) else ""
+    suffix = suffix or (" vs baseline" if any(f.versus_baseline for f in failures) else "")
     for shown in range(len(failures), 0, -1):
         rest = len(failures) - shown
         line = ", ".join(f.short for f in failures[:shown]) + (f" and {rest} more" if rest else "") + suffix
@@ -77,6 +79,10 @@ def _failures(record: ScenarioRecord, require_baseline: bool) -> list[Failure]:
             failure = explain(record.id, verdict)
             if verdict.metric == "e2e" and record.e2e_cause:  # cause.py: reasoning length or token speed
                 failure = replace(failure, lines=(*failure.lines, f"{record.id}: {record.e2e_cause}"))
+            if record.ab is not None:
+                blocks = len(record.ab.pairs)
+                said = f"{record.id}: A/B, interleaved, {blocks} blocks: 'baseline' is A, 'current' is B (this run)"
+                failure = replace(failure, lines=(*failure.lines, said), versus_a=True)
             failures.append(failure)
     missing = [v.metric for v in record.verdicts if v.verdict == "no-baseline"]
     if missing and require_baseline:

@@ -19,7 +19,7 @@ from . import cli, distributed, messages, progress, signals, terminal
 from .caveats import caveat
 from .redact import RedactedWriter, redact_report
 from .scenarios import Scenario, ScenarioError, build_scenario, find_scenarios_file, load_scenarios, select
-from .settings import OPTIONS, RawValues, Settings, SettingsError, choose_kind, resolve
+from .settings import AB_KEY_ENV, OPTIONS, RawValues, Settings, SettingsError, choose_kind, resolve
 
 if TYPE_CHECKING:  # the SDK, scipy and numpy load only when a perf test runs (see _start)
     from .metrics import Sample
@@ -40,7 +40,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("cerebras-perf", "LLM inference performance (pytest-cerebras-perf)")
     for option in OPTIONS:
         env = f" [env {option.env}]" if option.env else ""
-        if option.is_flag:
+        if option.repeatable:
+            group.addoption(
+                option.flag,
+                action="append",
+                default=None,
+                dest=option.dest,
+                metavar=option.metavar,
+                help=cli.escape(option.help + env),
+            )
+            parser.addini(option.ini, option.help, type="linelist", default=[])
+        elif option.is_flag:
             group.addoption(
                 option.flag, action="store_true", default=None, dest=option.dest, help=cli.escape(option.help + env)
             )
@@ -82,7 +92,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     values = RawValues(lambda dest: config.getoption(dest), config.getini, os.environ)
     try:
-        config.stash[SETTINGS_KEY] = resolve(values, root=config.rootpath, api_key=_api_key(config))
+        config.stash[SETTINGS_KEY] = resolve(
+            values, root=config.rootpath, api_key=_api_key(config), ab_api_key=os.environ.get(AB_KEY_ENV)
+        )
     except SettingsError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[RESTORE_SIGTERM_KEY] = signals.sigterm_interrupts()
@@ -200,6 +212,7 @@ class CerebrasCall:
         self.perf, self.scenario, self.concurrency, self._item = perf, scenario, concurrency, item
 
     def __call__(self, **overrides: Any) -> Run:
+        from .ab import ABPairingError
         from .records import Run
         from .retry import DailyQuotaExceeded
         from .session import DailyQuotaExceededSkip, RunIdTaken
@@ -214,7 +227,7 @@ class CerebrasCall:
             )
         except DailyQuotaExceededSkip as exc:
             raise pytest.skip.Exception(str(exc)) from None
-        except (DailyQuotaExceeded, RunIdTaken, WorkerLost) as exc:
+        except (DailyQuotaExceeded, RunIdTaken, WorkerLost, ABPairingError) as exc:
             raise pytest.fail.Exception(str(exc), pytrace=False) from None
         self._item.stash.setdefault(RECORDS_KEY, []).append(record)
         return Run(record)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .baselines import ScenarioBaseline
 from .gate import Verdict
@@ -17,6 +17,9 @@ from .metrics import METRICS, Sample, metric_values
 from .results_doc import Aggregate
 from .scenarios import Scenario
 from .stats import Summary, summarize
+
+if TYPE_CHECKING:  # ab.py measures (the SDK); a record only holds what it measured
+    from .ab import ABRecord
 
 
 def record_id(scenario: str, concurrency: int) -> str:
@@ -40,6 +43,7 @@ class ScenarioRecord:
     confirmation_samples: int = 0
     warnings: list[str] = field(default_factory=list)
     e2e_cause: str | None = None
+    ab: ABRecord | None = None  # A's side in interleaved A/B mode
 
     @property
     def id(self) -> str:

@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__
+from . import __version__, ab
 from .files import write_atomic
 from .fingerprint import fingerprints
 from .goodput import goodput
@@ -41,11 +41,14 @@ def baseline_entry(record: ScenarioRecord, baseline_runs: int) -> BaselineDoc | 
     }
 
 
-def scenario_entry(record: ScenarioRecord, baseline_runs: int) -> ScenarioEntry:
-    """One scenario's results; ``baseline_runs`` is the K the gate pooled (--perf-baseline-runs)."""
+def scenario_entry(
+    record: ScenarioRecord, baseline_runs: int, b_model: str | None = None, b_base_url: str | None = None
+) -> ScenarioEntry:
+    """One scenario's results; ``baseline_runs`` is the K the gate pooled (--perf-baseline-runs).
+    In A/B mode ``ab`` holds A's side; ``b_model`` and ``b_base_url`` say what B was."""
     samples = record.result.samples
     summaries = {m: summarize(metric_values(samples, m)) for m in METRICS}
-    return {
+    entry: ScenarioEntry = {
         "id": record.id,
         "name": record.scenario.name,
         "concurrency": record.concurrency,
@@ -68,6 +71,9 @@ def scenario_entry(record: ScenarioRecord, baseline_runs: int) -> ScenarioEntry:
         "confirmation_samples": record.confirmation_samples,
         "warnings": record.warnings,
     }
+    if record.ab is not None:  # A/B mode: A's side; B's samples are this entry's own
+        entry["ab"] = ab.scenario_entry(record.ab, b_model=b_model, b_base_url=b_base_url, b_request=record.request)
+    return entry
 
 
 def build_results(session: PerfSession, *, finished: str, argv: Sequence[str]) -> ResultsDoc:
@@ -76,7 +82,7 @@ def build_results(session: PerfSession, *, finished: str, argv: Sequence[str]) -
     target: TargetDoc = (
         endpoint.describe(session.model) if endpoint else {"kind": None, "base_url": None, "model": session.model}
     )
-    return {
+    document: ResultsDoc = {
         "schema": SCHEMA,
         "run": {
             "id": session.run_id,
@@ -102,8 +108,14 @@ def build_results(session: PerfSession, *, finished: str, argv: Sequence[str]) -
             "alpha_suite": settings.alpha_suite,
             "timeout": settings.timeout,
         },
-        "scenarios": [scenario_entry(r, settings.baseline_runs) for r in session.records],
+        "scenarios": [
+            scenario_entry(r, settings.baseline_runs, session.model, endpoint.base_url if endpoint else None)
+            for r in session.records
+        ],
     }
+    if settings.ab is not None:
+        document["ab"] = ab.run_entry(settings.ab, sum(len(r.ab.pairs) for r in session.records if r.ab))
+    return document
 
 
 def write_results(results: ResultsDoc, path: Path) -> Path:

@@ -198,6 +198,73 @@ class BaselineDoc(TypedDict):
     stored_runs: NotRequired[int]
 
 
+# -- interleaved A/B (ab.py) and two saved runs compared (compare.py) -----------------------------
+
+
+@with_config(_OPEN)
+class ABSideDoc(TypedDict):
+    """One side of an A/B scenario run: its model, endpoint and request (every field but the
+    messages). A's side also holds its samples; B's samples are the scenario entry's own."""
+
+    model: str | None
+    base_url: str | None
+    request: dict[str, object]
+    scenario_source: NotRequired[str]
+    prompt: NotRequired[str]
+    samples: NotRequired[list[SampleDoc]]
+    summary: NotRequired[dict[str, SummaryDoc | None]]
+    aggregate: NotRequired[Aggregate]
+
+
+@with_config(_OPEN)
+class ABScenarioDoc(TypedDict):
+    """A scenario run of an A/B session: ``pairs`` holds (A sample index, B sample index) per block."""
+
+    design: str
+    blocks: int
+    seed: int
+    pairs: list[list[int]]
+    a: ABSideDoc
+    b: ABSideDoc
+
+
+@with_config(_OPEN)
+class ABOptionsDoc(TypedDict):
+    """What made A differ from B, in the ``--perf-ab-*`` options' terms (``set``: ``--perf-ab-set``)."""
+
+    scenarios_file: str | None
+    model: str | None
+    base_url: str | None
+    set: dict[str, object]
+
+
+@with_config(_OPEN)
+class ABRunDoc(TypedDict):
+    """The session was interleaved A/B: its design, blocks over all scenario runs, and what A was."""
+
+    design: str
+    blocks: int
+    seed: int
+    a: ABOptionsDoc
+    describe: str
+
+
+@with_config(_OPEN)
+class CompareSideDoc(TypedDict):
+    run: str | None
+    target: TargetDoc
+
+
+@with_config(_OPEN)
+class CompareDoc(TypedDict):
+    """A document written by compare.py: B's runs gated against A's (another session, drift prior ``tau_prior``)."""
+
+    a: CompareSideDoc
+    b: CompareSideDoc
+    tau_prior: float
+    describe: str
+
+
 @with_config(_OPEN)
 class ScenarioEntry(TypedDict):
     """One scenario at one concurrency, as one test measured it (``id`` is ``<scenario>@c<concurrency>``)."""
@@ -223,6 +290,7 @@ class ScenarioEntry(TypedDict):
     baseline: NotRequired[BaselineDoc | None]
     confirmation_samples: NotRequired[int]
     warnings: NotRequired[list[str]]
+    ab: NotRequired[ABScenarioDoc]  # A/B mode only
 
 
 @with_config(_OPEN)
@@ -282,6 +350,8 @@ class ResultsDoc(TypedDict):
     target: TargetDoc
     settings: SettingsDoc
     scenarios: list[ScenarioEntry]
+    ab: NotRequired[ABRunDoc]  # A/B mode only
+    compare: NotRequired[CompareDoc]  # written by compare.py only
 
 
 class ResultsFormatError(ValueError):

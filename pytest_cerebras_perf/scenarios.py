@@ -214,6 +214,35 @@ _REQUEST_FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
 }
 
 
+def _check_count(value: Any) -> str | None:
+    return (
+        None if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else "must be a whole number >= 1"
+    )
+
+
+def _check_number(value: Any) -> str | None:
+    finite = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return None if finite else "must be a finite number"
+
+
+def _check_seed(value: Any) -> str | None:
+    return None if isinstance(value, int) and not isinstance(value, bool) else "must be a whole number"
+
+
+_SCALAR_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "max_completion_tokens": _check_count,
+    "min_completion_tokens": _check_count,
+    "temperature": _check_number,
+    "seed": _check_seed,
+}
+
+
+def request_field_problem(key: str, value: Any) -> str | None:
+    """What is wrong with one request field's value (``--perf-ab-set``), None when it is fine."""
+    check = _REQUEST_FIELD_CHECKS.get(key) or _SCALAR_CHECKS.get(key)
+    return None if check is None else check(value)
+
+
 def _request_fields(name: str, merged: Mapping[str, Any], where: str) -> dict[str, Any]:
     """The API request fields of a scenario, each checked; the first bad one is a one-line error."""
     fields: dict[str, Any] = {}

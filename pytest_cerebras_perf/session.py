@@ -15,13 +15,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from . import ab
 from .baselines import Baseline, baseline_path, load_baseline
 from .capacity import SPARE, in_flight_capacity
 from .cause import e2e_cause
 from .fingerprint import fingerprint_warnings
 from .gate import GatePolicy
-from .gating import gate_run, suite_taus
-from .load import Harness, LoadPlan, LoadResult, aggregate, run_measured, warm
+from .gating import gate_run, suite_taus, tau_prior
+from .load import Arm, Harness, LoadPlan, LoadResult, aggregate, run_interleaved, run_measured, warm
 from .metrics import Sample, rejected_server_times
 from .records import ScenarioRecord, record_id
 from .results_doc import CommitDoc
@@ -29,12 +30,9 @@ from .retry import DailyQuotaExceeded, RetryPolicy
 from .runner import LoopThread
 from .saturation import saturation_warning
 from .scenarios import Scenario
-from .settings import Settings, choose_kind
+from .settings import ABSide, Settings, choose_kind
 from .target import Endpoint, TargetError, default_model, endpoint_for, list_models, new_emulator_key
 from .workers import ClientPool, WorkerLost, WorkerPool
-
-EMULATOR_TAU_PRIOR = 0.01
-LIVE_TAU_PRIOR = 0.05
 
 
 def commit_info(root: Path) -> CommitDoc | None:
@@ -98,6 +96,10 @@ class PerfSession:
         self._pool = 0  # connections the harness may open (capacity.py)
         self._workers: ClientPool | None = None
         self.commit: CommitDoc | None = None
+        self._ab_harness: Harness | None = None  # A's client when A is another endpoint
+        self._ab_endpoint: Endpoint | None = None
+        self._ab_model: str | None = None
+        self._ab_scenarios: dict[str, Scenario] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self, emulator: tuple[str, str] | None = None) -> None:
@@ -136,6 +138,9 @@ class PerfSession:
             )
         else:
             self.model = settings.model
+        if settings.ab is not None:  # A/B compares A with B, never with stored baselines
+            self._start_ab(settings.ab, models)
+            return
         self.baseline = load_baseline(self.baseline_file, target=self.target_identity, model=self.model)
 
     def _ray_pool(self, endpoint: Endpoint, policy: RetryPolicy) -> ClientPool:
@@ -155,6 +160,19 @@ class PerfSession:
         )
         self.notes.append(pool.describe())
         return pool
+
+    def _start_ab(self, side: ABSide, b_models: list[str]) -> None:
+        """A's endpoint (its own client if it is another one), model and scenarios; one-line errors."""
+        assert self._loop is not None and self.endpoint is not None and self.model is not None
+        self._ab_endpoint = ab.a_endpoint(side, self.endpoint)
+        served = b_models
+        if self._ab_endpoint is not self.endpoint:
+            self._ab_harness = self._loop.run(self._build_harness(self._pool, self._ab_endpoint))
+            served = self._loop.run(list_models(self._ab_harness.client, self._ab_endpoint))
+        self._ab_model = ab.a_model(
+            side, self.model, self._ab_endpoint, served, default_model(self._ab_endpoint, served)
+        )
+        self._ab_scenarios = ab.a_scenarios(side)
 
     def host(self) -> None:
         """The pytest-xdist controller's start: resolve the endpoint (starting the emulator its
@@ -218,17 +236,18 @@ class PerfSession:
         return {"kind": self.endpoint.kind, "key": self.endpoint.key}
 
     def close(self) -> None:
-        if self._harness is not None and self._loop is not None:
-            # closing a broken client must not hide the session's own outcome
-            with contextlib.suppress(Exception):
-                self._loop.run(self._harness.close())
+        for harness in (self._harness, self._ab_harness):
+            if harness is not None and self._loop is not None:
+                # closing a broken client must not hide the session's own outcome
+                with contextlib.suppress(Exception):
+                    self._loop.run(harness.close())
         if self._loop is not None:
             self._loop.close()
         if self._workers is not None:
             self._workers.close()
         if self._emulator is not None:
             self._emulator.stop()
-        self._harness = self._loop = self._emulator = self._workers = None
+        self._harness = self._ab_harness = self._loop = self._emulator = self._workers = None
 
     # -- measuring ------------------------------------------------------------------------
     def _plan(self, concurrency: int, iterations: int | None = None, warmup: int | None = None) -> LoadPlan:
@@ -254,10 +273,12 @@ class PerfSession:
 
         return self._loop.run(go())
 
-    async def _build_harness(self, pool: int) -> Harness:
+    async def _build_harness(self, pool: int, endpoint: Endpoint | None = None) -> Harness:
         assert self.endpoint is not None
         s = self.settings
-        return Harness(self.endpoint, pool_size=pool, timeout=s.timeout, policy=RetryPolicy(retries=s.retries))
+        return Harness(
+            endpoint or self.endpoint, pool_size=pool, timeout=s.timeout, policy=RetryPolicy(retries=s.retries)
+        )
 
     async def _open_loop_harness(
         self, harness: Harness, model: str, request: Mapping[str, Any], plan: LoadPlan
@@ -292,11 +313,16 @@ class PerfSession:
             )
         request = scenario.request_kwargs(overrides)
         record = ScenarioRecord(scenario, concurrency, nodeid, request, LoadResult())
-        self.records.append(record)
         plan = self._plan(concurrency)
+        if self.settings.ab is not None:
+            record.ab = self._a_record(scenario, overrides or {}, plan.seed)
+        self.records.append(record)
         try:
             try:
-                self._measure_into(request, plan, record.result)
+                if record.ab is not None:
+                    self._measure_ab_into(record, record.ab, plan)
+                else:
+                    self._measure_into(request, plan, record.result)
             finally:
                 record.aggregate = aggregate(
                     record.result,
@@ -304,9 +330,19 @@ class PerfSession:
                     requested=None if plan.request_rate else concurrency,
                     min_achieved=self.settings.min_achieved,
                 )
+                if record.ab is not None:
+                    record.ab.aggregate = aggregate(
+                        record.ab.result,
+                        self.settings.max_client_lag,
+                        requested=None if plan.request_rate else concurrency,
+                        min_achieved=self.settings.min_achieved,
+                    )
                 saturated = saturation_warning(record.aggregate, self.settings)
                 record.warnings.extend(filter(None, [rejected_server_times(record.result.samples), saturated]))
-            self._gate(record, overrides or {}, plan)
+            if record.ab is not None:
+                self._gate_ab(record, record.ab, overrides or {}, plan)
+            else:
+                self._gate(record, overrides or {}, plan)
         except DailyQuotaExceeded as exc:  # in the warmup, the measured run or the gate's confirmation re-run
             self.quota_stop = str(exc)
             self.mark_partial(str(exc))
@@ -358,21 +394,71 @@ class PerfSession:
         )
         record.e2e_cause = e2e_cause(record.verdicts, record.result.samples, record.baseline, s.baseline_runs)
 
+    # -- interleaved A/B ----------------------------------------------------------------------
+    def _a_record(self, scenario: Scenario, overrides: Mapping[str, Any], seed: int) -> ab.ABRecord:
+        side = self.settings.ab
+        assert side is not None and self._ab_endpoint is not None and self._ab_model is not None
+        return ab.a_record(
+            side,
+            self._ab_scenarios,
+            scenario,
+            overrides,
+            model=self._ab_model,
+            base_url=self._ab_endpoint.base_url,
+            seed=side.seed + seed,
+        )
+
+    def _measure_ab_into(
+        self, record: ScenarioRecord, a_side: ab.ABRecord, plan: LoadPlan, warmed: bool = False
+    ) -> None:
+        """Warm both sides (unless already warm), then alternate them in blocks on every slot."""
+        assert self._loop is not None and self._harness is not None and self.model is not None
+        a = Arm(self._ab_harness or self._harness, a_side.model, a_side.request)
+        b = Arm(self._harness, self.model, record.request)
+
+        async def go() -> None:
+            if not warmed:
+                await warm(a.harness, a.model, a.request, plan)
+                await warm(b.harness, b.model, b.request, plan)
+            await run_interleaved(a, b, plan, (a_side.result, record.result), a_side.pairs)
+
+        self._loop.run(go())
+
+    def _gate_ab(
+        self, record: ScenarioRecord, a_side: ab.ABRecord, overrides: Mapping[str, Any], plan: LoadPlan
+    ) -> None:
+        s = self.settings
+        if not s.gate:
+            return
+        policy = GatePolicy(
+            alpha_suite=s.alpha_suite, tau_prior=0.0, n_gates=self.n_gates
+        )  # no drift term: it cancels in a block
+
+        def confirmation() -> tuple[list[Sample], list[Sample], list[tuple[int, int]]]:
+            extra = ab.ABRecord(a_side.scenario, a_side.model, a_side.base_url, a_side.request, a_side.seed + 7919)
+            extra_b = ScenarioRecord(record.scenario, record.concurrency, record.nodeid, record.request, LoadResult())
+            self._measure_ab_into(extra_b, extra, replace(plan, seed=plan.seed + 7919), warmed=True)
+            ab.merge_blocks(a_side, record.result, extra, extra_b.result)
+            return a_side.result.samples, record.result.samples, a_side.pairs
+
+        saturated = bool(record.aggregate.get("client_saturated") or a_side.aggregate.get("client_saturated"))
+        record.verdicts, blocks = ab.gate_ab(
+            a_side,
+            record.result.samples,
+            metrics=s.gate_metrics,
+            global_tolerance=s.tolerance,
+            overrides={**record.scenario.tolerances, **overrides.get("tolerances", {})},
+            policy=policy,
+            saturated=saturated,
+            confirm=confirmation,
+        )
+        record.confirmation_samples = blocks
+
     @functools.cached_property
     def tau_prior(self) -> float:
-        """The session-drift prior the gate uses until the baseline history can estimate τ.
-
-        A live endpoint drifts by about 5 % from day to day. The emulator drifts exactly as much as
-        its profile says (``drift_tau``, 0.05 for the Cerebras-like default), at least 1 % for the
-        machine it shares: a smaller prior than its real drift would turn every drift draw into a
-        false alarm.
-        """
+        """The session-drift prior the gate uses until the baseline history can estimate τ."""
         assert self.endpoint is not None
-        if self.endpoint.kind != "emulator":
-            return LIVE_TAU_PRIOR
-        from .emulator.profile import load_profile
-
-        return max(EMULATOR_TAU_PRIOR, load_profile(self.settings.emulator_profile).drift_tau)
+        return tau_prior(self.endpoint.kind, self.settings.emulator_profile)
 
     def _compatibility(self, record: ScenarioRecord) -> list[str]:
         assert record.baseline is not None

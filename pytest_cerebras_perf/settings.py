@@ -21,6 +21,8 @@ from .redact import register_secret, register_url_credentials
 MIN_ACHIEVED_CONCURRENCY = 0.95
 """Default of ``--perf-min-achieved``: the share of the requested concurrency a run must hold."""
 
+AB_KEY_ENV = "CEREBRAS_AB_API_KEY"  # A's API key in A/B mode with --perf-ab-base-url
+
 TargetKind = Literal["auto", "cloud", "emulator", "url"]
 EndpointKind = Literal["emulator", "cloud", "custom"]
 
@@ -40,6 +42,7 @@ class Option:
     env: str | None = None
     metavar: str | None = None
     is_flag: bool = False
+    repeatable: bool = False  # given once per value (``--perf-ab-set a=1 --perf-ab-set b=2``)
 
     @property
     def ini(self) -> str:
@@ -321,6 +324,48 @@ OPTIONS: tuple[Option, ...] = (
         env=None,
         metavar="DIR",
     ),
+    # -- interleaved A/B (ab.py): B is the run as configured, A differs in what these name ------
+    Option(
+        dest="perf_ab_scenarios",
+        flag="--perf-ab-scenarios",
+        help="A/B mode: A's scenarios file (e.g. the base branch's), paired with B's scenarios by name",
+        default=None,
+        env=None,
+        metavar="FILE",
+    ),
+    Option(
+        dest="perf_ab_model",
+        flag="--perf-ab-model",
+        help="A/B mode: A uses this model on the same endpoint",
+        default=None,
+        env=None,
+        metavar="NAME",
+    ),
+    Option(
+        dest="perf_ab_base_url",
+        flag="--perf-ab-base-url",
+        help=f"A/B mode: A is this endpoint (its key from {AB_KEY_ENV})",
+        default=None,
+        env=None,
+        metavar="URL",
+    ),
+    Option(
+        dest="perf_ab_set",
+        flag="--perf-ab-set",
+        help="A/B mode: A's request differs in this field, e.g. reasoning_effort=low (repeatable)",
+        default=None,
+        env=None,
+        metavar="FIELD=VALUE",
+        repeatable=True,
+    ),
+    Option(
+        dest="perf_ab_seed",
+        flag="--perf-ab-seed",
+        help="A/B mode: seed of the randomized order of A and B inside each block",
+        default="0",
+        env=None,
+        metavar="N",
+    ),
 )
 
 GATEABLE_METRICS = (
@@ -368,6 +413,35 @@ class Settings:
     percentiles: tuple[float, ...]
     progress_every: float
     api_key: Secret | None = field(default=None, repr=False)
+    ab: ABSide | None = None  # interleaved A/B mode when set
+
+
+@dataclass(frozen=True)
+class ABSide:
+    """What makes A differ from B (the run as configured) in an interleaved A/B session.
+
+    ``request`` holds the ``--perf-ab-set`` fields, validated like scenarios.yaml's; ``api_key``
+    is A's own key (``CEREBRAS_AB_API_KEY``), used only with ``base_url``.
+    """
+
+    scenarios_file: Path | None
+    model: str | None
+    base_url: str | None
+    request: Mapping[str, Any]
+    seed: int
+    api_key: Secret | None = field(default=None, repr=False)
+
+    def describe(self) -> str:
+        """What A is, in the options' words: ``model llama3.1-8b, reasoning_effort=low``."""
+        parts = []
+        if self.scenarios_file is not None:
+            parts.append(f"scenarios {self.scenarios_file}")
+        if self.model is not None:
+            parts.append(f"model {self.model}")
+        if self.base_url is not None:
+            parts.append(f"endpoint {self.base_url}")
+        parts += [f"{key}={value}" for key, value in self.request.items()]
+        return ", ".join(parts)
 
 
 def choose_kind(settings: Settings) -> EndpointKind:
@@ -548,8 +622,74 @@ def normalise_base_url(url: str, source: str) -> str:
     return text
 
 
-def resolve(values: RawValues, *, root: Path, api_key: str | None) -> Settings:
-    """Validate every option once; the first bad value raises :class:`SettingsError`."""
+def _ab_request(raw: Any, source: str) -> dict[str, Any]:
+    """``--perf-ab-set FIELD=VALUE`` values: a request field of scenarios.yaml, its value YAML-typed."""
+    import yaml
+
+    from .scenarios import REQUEST_FIELDS, request_field_problem
+
+    assignments = [] if raw is None else [raw] if isinstance(raw, str) else list(raw)
+    fields: dict[str, Any] = {}
+    for assignment in assignments:
+        name, separator, text = str(assignment).partition("=")
+        name = name.strip()
+        if not separator or not name:
+            raise SettingsError(f"{source}: expected FIELD=VALUE such as reasoning_effort=low, got {assignment!r}")
+        if name not in REQUEST_FIELDS:
+            raise SettingsError(f"{source}: unknown request field {name!r}; known: {', '.join(REQUEST_FIELDS)}")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise SettingsError(f"{source}: {name}: the value {text!r} is not valid YAML") from None
+        problem = request_field_problem(name, value)
+        if problem is not None:
+            raise SettingsError(f"{source}: {name} {problem}, got {value!r}")
+        if name in fields:
+            raise SettingsError(f"{source}: {name} given twice")
+        fields[name] = value
+    return fields
+
+
+def _ab_side(
+    value: Callable[[str], Any], source: Callable[[str], str], root: Path, api_key: str | None
+) -> ABSide | None:
+    """A's differences from B, or None when no ``--perf-ab-*`` option names any (not A/B mode)."""
+    scenarios, model, url = value("perf_ab_scenarios"), value("perf_ab_model"), value("perf_ab_base_url")
+    request = _ab_request(value("perf_ab_set"), source("perf_ab_set"))
+    if not (scenarios or model or url or request):
+        return None
+    scenarios_file = _path_or_none(scenarios, root) if scenarios else None
+    if scenarios_file is not None and not scenarios_file.is_file():
+        raise SettingsError(f"{source('perf_ab_scenarios')}: no such file: {scenarios_file}")
+    return ABSide(
+        scenarios_file=scenarios_file,
+        model=str(model).strip() if model else None,
+        base_url=normalise_base_url(str(url), source("perf_ab_base_url")) if url else None,
+        request=request,
+        seed=_positive_int(value("perf_ab_seed"), source("perf_ab_seed"), minimum=0),
+        api_key=Secret(api_key) if api_key else None,
+    )
+
+
+def _refused_in_ab_mode(settings: Settings) -> str | None:
+    """Options that A/B mode cannot honour, as one line naming the option and why."""
+    if settings.save:
+        return (
+            "--perf-save: refused in A/B mode (--perf-ab-*): an A/B session compares two variants with each "
+            "other, not with stored baselines, so it saves none; run without --perf-ab-* options to save"
+        )
+    if settings.workers > 1:
+        return "--perf-workers: A/B mode interleaves A and B on one client; run it with --perf-workers 1"
+    if settings.request_rate is not None:
+        return "--request-rate: A/B mode alternates A and B in closed-loop slots; drop --request-rate"
+    return None
+
+
+def resolve(values: RawValues, *, root: Path, api_key: str | None, ab_api_key: str | None = None) -> Settings:
+    """Validate every option once; the first bad value raises :class:`SettingsError`.
+
+    ``ab_api_key`` is A's key in A/B mode with ``--perf-ab-base-url`` (:data:`AB_KEY_ENV`).
+    """
     raw = {option.dest: values.get(option) for option in OPTIONS}
 
     def value(dest: str) -> Any:
@@ -585,7 +725,7 @@ def resolve(values: RawValues, *, root: Path, api_key: str | None) -> Settings:
     actors = value("perf_ray_actors")
     model = value("model")
     scenarios = value("perf_scenarios")
-    return Settings(
+    settings = Settings(
         iterations=_positive_int(value("iterations"), source("iterations")),
         warmup=_positive_int(value("warmup"), source("warmup"), minimum=0),
         concurrency=_concurrency(value("concurrency"), source("concurrency")),
@@ -622,7 +762,12 @@ def resolve(values: RawValues, *, root: Path, api_key: str | None) -> Settings:
         percentiles=_percentiles(value("perf_percentiles"), source("perf_percentiles")),
         progress_every=_positive_float(value("perf_progress"), source("perf_progress"), allow_zero=True),
         api_key=Secret(api_key) if api_key else None,
+        ab=_ab_side(value, source, root, ab_api_key),
     )
+    refusal = _refused_in_ab_mode(settings) if settings.ab is not None else None
+    if refusal is not None:
+        raise SettingsError(refusal)
+    return settings
 
 
 def defaults(root: Path) -> Settings:

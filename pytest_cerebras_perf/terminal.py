@@ -14,6 +14,7 @@ import pytest
 from . import cli
 from .caveats import FLOOR_DISABLES, NO_ITERATIONS_CAN, caveat, iterations_for
 from .report.units import format_change, format_percent
+from .report.verdicts import transition
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -31,10 +32,14 @@ def header(settings: Settings, kind: str, rootdir: Path) -> str:
     }[kind]
     levels = ",".join(str(c) for c in settings.concurrency)
     rate = f", open loop {settings.request_rate}/s" if settings.request_rate else ""
+    compared = (
+        f"A/B mode, interleaved: B = this run, A = {settings.ab.describe()}; no stored baselines"
+        if settings.ab is not None
+        else f"baselines in {cli.relative_to_root(settings.baseline_dir, rootdir)}/"
+    )
     return (
         f"cerebras-perf: target {where}, model {settings.model or '(resolved at start)'}, "
-        f"{settings.iterations} iterations, concurrency {levels}{rate}, "
-        f"baselines in {cli.relative_to_root(settings.baseline_dir, rootdir)}/ (rootdir {rootdir})"
+        f"{settings.iterations} iterations, concurrency {levels}{rate}, {compared} (rootdir {rootdir})"
     )
 
 
@@ -44,8 +49,9 @@ def announce(config: pytest.Config, perf: PerfSession) -> None:
         return
     kind = "EMULATOR" if perf.endpoint.kind == "emulator" else perf.endpoint.kind
     how = "" if perf.settings.model else " (resolved from /v1/models)"
+    against = baseline_in_use(perf) if perf.settings.ab is None else f"A/B against A = {perf.settings.ab.describe()}"
     reporter.write_line(
-        f"cerebras-perf: measuring {kind} at {perf.endpoint.base_url}, model {perf.model}{how}; {baseline_in_use(perf)}"
+        f"cerebras-perf: measuring {kind} at {perf.endpoint.base_url}, model {perf.model}{how}; {against}"
     )
 
 
@@ -130,6 +136,17 @@ def underpowered_block(records: Sequence[ScenarioRecord]) -> list[str]:
     return lines
 
 
+def ab_summary(reporter: Any, perf: PerfSession) -> None:
+    """A/B mode: what A was, how many blocks ran, and A → B for every gated metric of every run."""
+    assert perf.settings.ab is not None
+    blocks = sum(len(r.ab.pairs) for r in perf.records if r.ab is not None)
+    reporter.write_line(f"A/B, interleaved, {blocks} blocks: A = {perf.settings.ab.describe()}, B = this run")
+    for record in perf.records:
+        for verdict in record.verdicts:
+            if verdict.verdict != "not-gated":
+                reporter.write_line("  " + transition(record.id, verdict.to_json()), red=verdict.fails)
+
+
 def summary(reporter: Any, perf: PerfSession, written: Mapping[str, Path] | None) -> None:
     if not perf.records:
         return
@@ -140,7 +157,9 @@ def summary(reporter: Any, perf: PerfSession, written: Mapping[str, Path] | None
         else (perf.endpoint.kind if perf.endpoint else "?")
     )
     reporter.write_line(f"target {kind} {perf.endpoint.base_url if perf.endpoint else ''}, model {perf.model}")
-    if perf.endpoint is not None and perf.model is not None:
+    if perf.settings.ab is not None:
+        ab_summary(reporter, perf)
+    elif perf.endpoint is not None and perf.model is not None:
         reporter.write_line(baseline_in_use(perf))
     from . import figures  # numpy: the summary only exists once something was measured
 

@@ -379,18 +379,19 @@ def _verdict_note(ax: Axes, x: float, decision: GateDoc | None) -> None:
     )
 
 
-def _baseline_chart(runs: Sequence[ScenarioRun], metric: str) -> Chart:
+def _baseline_chart(runs: Sequence[ScenarioRun], metric: str, sides: tuple[str, str]) -> Chart:
     key = f"baseline-{metric}"
-    title = f"Baseline vs current: {metric_label(metric)}"
+    title = f"{sides[0]} vs {sides[1]}: {metric_label(metric)}"
     pooled = "; ".join(
         f"{run.id}: {baseline['runs']} runs, {len(run.baseline_values(metric))} samples"
         for run in runs
         if (baseline := run.raw.get("baseline"))
     )
+    compared = "Pooled baseline samples" if sides[0] == "Baseline" else "A's samples, interleaved with B's,"
     caption = (
-        f"Pooled baseline samples (grey) against this run (colour) for {metric_label(metric)}, with "
-        f"the gate's estimated change and verdict above each pair. The baseline is what the gate compared "
-        f"with ({pooled})."
+        f"{compared} (grey) against this run (colour) for {metric_label(metric)}, with "
+        "the gate's estimated change and verdict above each pair."
+        + (f" The baseline is what the gate compared with ({pooled})." if pooled else "")
     )
 
     def draw(figure: Figure) -> None:
@@ -420,9 +421,13 @@ def _baseline_chart(runs: Sequence[ScenarioRun], metric: str) -> Chart:
     return _render(key, title, caption, _margins(runs, top=0.75), 1, draw)
 
 
-def baseline_charts(runs: Sequence[ScenarioRun], metrics: Sequence[str]) -> list[Chart]:
-    """One baseline-vs-current chart per gated metric that has baseline samples somewhere."""
-    return [_baseline_chart(runs, metric) for metric in metrics if any(run.baseline_values(metric) for run in runs)]
+def baseline_charts(
+    runs: Sequence[ScenarioRun], metrics: Sequence[str], sides: tuple[str, str] = ("Baseline", "Current")
+) -> list[Chart]:
+    """One baseline-vs-current chart (A vs B in an A/B run) per gated metric that has baseline samples somewhere."""
+    return [
+        _baseline_chart(runs, metric, sides) for metric in metrics if any(run.baseline_values(metric) for run in runs)
+    ]
 
 
 def concurrency_chart(runs: Sequence[ScenarioRun]) -> Chart | None:

@@ -21,6 +21,7 @@ from pytest_cerebras_perf import __version__
 from pytest_cerebras_perf.caveats import caveat
 from pytest_cerebras_perf.files import write_atomic
 from pytest_cerebras_perf.metrics import METRICS
+from pytest_cerebras_perf.report import ab as ab_view
 from pytest_cerebras_perf.report.charts import Chart, baseline_charts, concurrency_chart, reasoning_charts, study_charts
 from pytest_cerebras_perf.report.runs import ScenarioRun, SummaryKey, concurrency_levels, scenario_runs
 from pytest_cerebras_perf.report.units import (
@@ -194,6 +195,9 @@ def _banners(results: ResultsDoc) -> list[Banner]:
                 "They exercise the plugin; they say nothing about Cerebras.",
             )
         )
+    ab_heading = ab_view.heading(results)
+    if ab_heading is not None:
+        banners.append(Banner("ab", *ab_heading))
     if run["partial"]:
         banners.append(
             Banner(
@@ -427,7 +431,9 @@ def build_context(results: ResultsDoc) -> dict[str, object]:
     counts = verdict_counts(results)
     charts = study_charts(runs) if runs else []
     thinking = reasoning_charts(runs) if runs else []
-    extra = baseline_charts(runs, _gated_metrics(results, runs)) if runs else []
+    gated = _gated_metrics(results, runs)
+    labels = ab_view.sides(results)
+    extra = baseline_charts(runs, gated, labels) if runs else []
     trade_off = concurrency_chart(runs) if runs else None
     verdict_rows = _verdict_rows(runs)
     matrix_metrics, matrix = _matrix(runs, verdict_rows)
@@ -452,6 +458,9 @@ def build_context(results: ResultsDoc) -> dict[str, object]:
         "baseline_charts": [_chart_markup(chart) for chart in extra],
         "concurrency_chart": None if trade_off is None else _chart_markup(trade_off),
         "details": _details(runs),
+        "sides": labels,
+        "ab_metrics": [metric_label(metric) for metric in ab_view.shown_metrics(runs, gated)],
+        "ab_rows": ab_view.side_rows(runs, ab_view.shown_metrics(runs, gated)),
         "summary_keys": SUMMARY_KEYS,
         "version": __version__,
     }

@@ -72,7 +72,12 @@ class ScenarioRun:
         return [v for v in values if v is not None]
 
     def baseline_values(self, metric: str) -> list[float]:
-        """The baseline samples the gate compared this run with (empty: no baseline, or not recorded)."""
+        """What this run was compared with: the stored baseline's samples, or A's in an A/B run
+        (empty: no baseline, or not recorded)."""
+        ab = self.raw.get("ab")
+        if ab is not None:
+            values = (sample_metric_from_json(sample, metric) for sample in ab["a"].get("samples", []))
+            return [v for v in values if v is not None]
         baseline = self.raw.get("baseline")
         return list(baseline["samples"].get(metric, [])) if baseline else []
 

@@ -83,3 +83,15 @@ def change_bound(decision: GateDoc) -> float | None:
     """The one-sided confidence bound of the change on the worse side (latency: at least this;
     tokens/s: at most this)."""
     return _as_change(decision["ratio_bound"])
+
+
+def transition(run_id: str, decision: GateDoc, sides: tuple[str, str] = ("A", "B")) -> str:
+    """``decode@c1 e2e: A 104.2 ms → B 125.3 ms (+20.3 %) REGRESSION``: one gated metric of a
+    comparison of two sides (A/B mode, the ``compare`` command), in the terminal's words."""
+    from pytest_cerebras_perf.report.units import format_change, format_metric
+
+    metric = decision["metric"]
+    before, after = format_metric(decision["baseline_p50"], metric), format_metric(decision["current_p50"], metric)
+    moved = format_change(change(decision))
+    verdict = decision["verdict"].upper()
+    return f"{run_id} {metric}: {sides[0]} {before} → {sides[1]} {after} ({moved}) {verdict}"

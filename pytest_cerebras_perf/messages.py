@@ -78,6 +78,14 @@ def _failures(record: ScenarioRecord, require_baseline: bool) -> list[Failure]:
             if verdict.metric == "e2e" and record.e2e_cause:  # cause.py: reasoning length or token speed
                 failure = replace(failure, lines=(*failure.lines, f"{record.id}: {record.e2e_cause}"))
             failures.append(failure)
+    for verdict in record.verdicts:
+        if verdict.shifted and verdict.fail_on_shift:
+            failures.append(
+                Failure(
+                    f"{verdict.metric} shifted",
+                    (f"{record.id}: {verdict.metric} SHIFTED {verdict.shifted} (run history; --perf-fail-on-shift)",),
+                )
+            )
     missing = [v.metric for v in record.verdicts if v.verdict == "no-baseline"]
     if missing and require_baseline:
         metrics = ", ".join(missing)

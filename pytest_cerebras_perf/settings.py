@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .emulator.profile import DEFAULT_PROFILE
+from .history.location import LocationError, history_url
 from .redact import register_secret, register_url_credentials
 
 TargetKind = Literal["auto", "cloud", "emulator", "url"]
@@ -190,6 +191,22 @@ OPTIONS: tuple[Option, ...] = (
         None,
         is_flag=True,
     ),
+    Option(
+        "perf_history",
+        "--perf-history",
+        "run history every session appends to: a SQLite file, a postgresql:// URL, or 'none' "
+        "(default: perf-history.sqlite beside the baselines)",
+        None,
+        "CEREBRAS_PERF_HISTORY",
+        "PATH|URL",
+    ),
+    Option(
+        "perf_fail_on_shift",
+        "--perf-fail-on-shift",
+        "fail a test whose metric has a change point in the last runs of the history (note 'shifted')",
+        None,
+        is_flag=True,
+    ),
     Option("perf_report", "--perf-report", "HTML report path, or 'none'", "perf-report.html", None, "PATH"),
     Option(
         "perf_benchmark_json",
@@ -283,6 +300,8 @@ class Settings:
     gate: bool
     require_baseline: bool
     fail_on_drift: bool
+    history_url: str | None
+    fail_on_shift: bool
     report_path: Path | None
     benchmark_json: Path | None
     seed_results_dir: Path | None
@@ -477,6 +496,13 @@ def resolve(values: RawValues, *, root: Path, api_key: str | None) -> Settings:
         raise SettingsError(f"{source('perf_alpha')}: must be below 0.5, got {alpha}")
     rate = value("perf_request_rate")
     model = value("model")
+    baseline_dir = _path_or_none(value("perf_baseline_dir"), root) or root / "baselines"
+    try:
+        history = history_url(
+            value("perf_history"), baseline_dir=baseline_dir, root=root, source=source("perf_history")
+        )
+    except LocationError as exc:
+        raise SettingsError(str(exc)) from None
     scenarios = value("perf_scenarios")
     return Settings(
         iterations=_positive_int(value("iterations"), source("iterations")),
@@ -496,7 +522,7 @@ def resolve(values: RawValues, *, root: Path, api_key: str | None) -> Settings:
         target_name=_target_name(value("perf_target_name"), source("perf_target_name")),
         save=_bool(value("perf_save")),
         accept_regression=_bool(value("perf_accept_regression")),
-        baseline_dir=_path_or_none(value("perf_baseline_dir"), root) or root / "baselines",
+        baseline_dir=baseline_dir,
         baseline_runs=_positive_int(value("perf_baseline_runs"), source("perf_baseline_runs")),
         tolerance=tolerance,
         alpha_suite=alpha,
@@ -504,6 +530,8 @@ def resolve(values: RawValues, *, root: Path, api_key: str | None) -> Settings:
         gate=not _bool(value("perf_no_gate")),
         require_baseline=_bool(value("perf_require_baseline")),
         fail_on_drift=_bool(value("perf_fail_on_drift")),
+        history_url=history,
+        fail_on_shift=_bool(value("perf_fail_on_shift")),
         report_path=_path_or_none(value("perf_report"), root),
         benchmark_json=_path_or_none(value("perf_benchmark_json"), root),
         seed_results_dir=_path_or_none(value("perf_seed_results"), root),

@@ -125,6 +125,10 @@ def summary(reporter: Any, perf: PerfSession, written: Mapping[str, Path] | None
         change = format_change(verdict.ratio - 1) if verdict.ratio is not None else ""
         why = caveat(verdict.to_json(), record.concurrency) or verdict.note
         reporter.write_line(f"  {verdict.verdict.upper():12} {record.id} {verdict.metric} {change} {why}")
+    for record in perf.records:
+        for verdict in record.verdicts:
+            if verdict.shifted:  # a change point in the run history (history/trends.py)
+                reporter.write_line(f"  {'SHIFTED':12} {record.id} {verdict.shifted}", yellow=True)
     counts: dict[str, int] = {}
     for record in perf.records:
         for verdict in record.verdicts:

@@ -24,6 +24,7 @@ from pytest_cerebras_perf.files import write_atomic
 from pytest_cerebras_perf.metrics import METRICS
 from pytest_cerebras_perf.report.charts import Chart, baseline_charts, concurrency_chart, reasoning_charts, study_charts
 from pytest_cerebras_perf.report.runs import ScenarioRun, concurrency_levels, scenario_runs
+from pytest_cerebras_perf.report.trends import trend_charts
 from pytest_cerebras_perf.report.units import (
     display_unit,
     format_change,
@@ -287,6 +288,7 @@ def _verdict_rows(runs: Sequence[ScenarioRun]) -> list[VerdictRow]:
                         for text in (
                             caveat(decision, run.concurrency),
                             str(decision.get("note") or ""),
+                            f"shifted {decision['shifted']}" if decision.get("shifted") else None,
                             run.raw.get("e2e_cause") if metric == "e2e" else None,
                         )
                         if text
@@ -420,6 +422,17 @@ def _chart_markup(chart: Chart) -> dict[str, Any]:
     return {"key": chart.key, "title": chart.title, "caption": chart.caption, "svg": Markup(chart.svg)}
 
 
+def _history(results: Mapping[str, Any]) -> dict[str, str] | None:
+    history = results.get("history")
+    if not history:
+        return None
+    return {
+        "database": str(history.get("database", "?")),
+        "run": str(history.get("run", "?")),
+        "change_points": str(history.get("change_points", "")),
+    }
+
+
 def build_context(results: Mapping[str, Any]) -> dict[str, Any]:
     """Everything the template shows, already formatted."""
     runs = scenario_runs(results)
@@ -451,6 +464,8 @@ def build_context(results: Mapping[str, Any]) -> dict[str, Any]:
         "reasoning_charts": [_chart_markup(chart) for chart in thinking],
         "baseline_charts": [_chart_markup(chart) for chart in extra],
         "concurrency_chart": None if trade_off is None else _chart_markup(trade_off),
+        "trend_charts": [_chart_markup(chart) for chart in trend_charts(results)],
+        "history": _history(results),
         "details": _details(runs),
         "summary_keys": SUMMARY_KEYS,
         "version": __version__,

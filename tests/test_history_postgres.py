@@ -1,0 +1,59 @@
+"""The run history on a real PostgreSQL server (CI's, or a throw-away cluster of this module's):
+three sessions append three runs that ``history list`` shows, and the URL's password appears in
+no output and no file, also when the server refuses it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from history_sessions import history_cli, make_suite, run_session
+from postgres_cluster import postgres_database
+
+
+@pytest.fixture(scope="module")
+def database() -> Iterator[str]:
+    with postgres_database() as url:
+        yield url
+
+
+def _every_file_text(folder: Path) -> str:
+    return "\n".join(p.read_bytes().decode("utf-8", "replace") for p in folder.rglob("*") if p.is_file())
+
+
+def test_three_sessions_append_three_runs_and_the_password_never_shows(
+    pytester: pytest.Pytester, database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    password = urlsplit(database).password
+    assert password
+    make_suite(pytester)
+    outputs = []
+    for extra in ((), ("-k", "prompt_only", "-v"), ("--perf-history", database, "-rA")):
+        if not extra or extra[0] != "--perf-history":
+            monkeypatch.setenv("CEREBRAS_PERF_HISTORY", database)  # the environment way
+        outcome = run_session(pytester, "--perf-report", "report.html", "--junitxml", "junit.xml", *extra)
+        assert outcome.ret == 0, outcome.stdout.str()
+        outputs += [outcome.stdout.str(), outcome.stderr.str()]
+    monkeypatch.delenv("CEREBRAS_PERF_HISTORY")
+
+    listed = history_cli(pytester.path, "--db", database, "list")
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split() for line in listed.stdout.splitlines()[1:]]
+    assert [row[0] for row in rows] == ["1", "2", "3"] and [row[-1] for row in rows] == ["2", "1", "2"]
+    shown = history_cli(pytester.path, "--db", database, "show", "2")
+    assert shown.returncode == 0 and '"prompt_only@c1"' in shown.stdout
+    outputs += [listed.stdout, listed.stderr, shown.stdout, shown.stderr]
+
+    wrong = database.replace(password, password[::-1])
+    refused = run_session(pytester, "--perf-history", wrong, "--perf-report", "none")
+    refused.assert_outcomes(passed=2)
+    notes = [line for line in refused.outlines if "run history" in line]
+    assert len(notes) == 1 and "password authentication failed" in notes[0], notes
+    outputs += [refused.stdout.str(), refused.stderr.str()]
+
+    for secret in (password, password[::-1]):
+        for text in [*outputs, _every_file_text(pytester.path)]:
+            assert secret not in text
+    assert not (pytester.path / "baselines" / "perf-history.sqlite").exists()  # PostgreSQL took every run

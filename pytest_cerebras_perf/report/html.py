@@ -422,7 +422,8 @@ def _chart_markup(chart: Chart) -> dict[str, Any]:
     return {"key": chart.key, "title": chart.title, "caption": chart.caption, "svg": Markup(chart.svg)}
 
 
-def _history(results: Mapping[str, Any]) -> dict[str, str] | None:
+def _history(results: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Where the run went in the history, and the ``shifted`` notes as text beside the charts."""
     history = results.get("history")
     if not history:
         return None
@@ -430,6 +431,7 @@ def _history(results: Mapping[str, Any]) -> dict[str, str] | None:
         "database": str(history.get("database", "?")),
         "run": str(history.get("run", "?")),
         "change_points": str(history.get("change_points", "")),
+        "shifts": [f"{t['scenario']}: shifted {t['shifted']}" for t in history.get("trends") or [] if t.get("shifted")],
     }
 
 

@@ -30,7 +30,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.pool import NullPool
 
 from ..redact import redact
 from .entries import RunEntry
@@ -327,11 +326,11 @@ def _new_id(result: CursorResult[Any]) -> int:
 
 def _engine(url: str) -> Engine:
     if not is_sqlite(url):
-        return create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 10})
+        return create_engine(url, pool_size=1, connect_args={"connect_timeout": 10})  # SCRAM login is slow: reuse
     path = url.removeprefix("sqlite:///")
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": BUSY_TIMEOUT_S})
+    engine = create_engine(url, pool_size=1, connect_args={"timeout": BUSY_TIMEOUT_S})
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:

@@ -22,6 +22,7 @@ from .redact import redact
 from .report import write_report
 from .report.markdown import append_step_summary
 from .results import build_results, write_results
+from .results_doc import HistoryDoc, ResultsDoc
 from .session import PerfSession, now_iso
 
 T = TypeVar("T")
@@ -87,11 +88,11 @@ def write_all(perf: PerfSession, *, argv: Sequence[str]) -> dict[str, Path]:
     return written
 
 
-def _build(perf: PerfSession, argv: Sequence[str]) -> dict[str, Any]:
+def _build(perf: PerfSession, argv: Sequence[str]) -> ResultsDoc:
     return build_results(perf, finished=now_iso(), argv=argv)
 
 
-def _append_history(perf: PerfSession, results: dict[str, Any]) -> dict[str, Any]:
+def _append_history(perf: PerfSession, results: ResultsDoc) -> HistoryDoc:
     from .history.writer import record_run  # SQLAlchemy loads only when there is a run to append
 
     assert perf.settings.history_url is not None

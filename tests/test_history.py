@@ -8,7 +8,6 @@ import multiprocessing
 import sqlite3
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 from history_docs import SCENARIO, history_doc
@@ -19,6 +18,7 @@ from pytest_cerebras_perf.history.location import LocationError, describe, histo
 from pytest_cerebras_perf.history.schema import SCHEMA_VERSION
 from pytest_cerebras_perf.history.store import HistoryError, HistoryStore
 from pytest_cerebras_perf.history.writer import record_run
+from pytest_cerebras_perf.results_doc import HistoryDoc
 
 
 def sqlite_url(path: Path) -> str:
@@ -121,7 +121,7 @@ def test_twelve_runs_without_a_step_have_no_change_point() -> None:
         assert all(t["change_points"] == [] and t["shifted"] is None for t in section["trends"])
 
 
-def _twelve_runs(seed: int, *, step: bool) -> dict[str, Any]:
+def _twelve_runs(seed: int, *, step: bool) -> HistoryDoc:
     """The trend section after the 12th of 12 runs (decode 15 % slower from run 7 on if ``step``)."""
     with tempfile.TemporaryDirectory() as folder:
         url = sqlite_url(Path(folder) / "h.sqlite")

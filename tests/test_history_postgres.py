@@ -31,9 +31,9 @@ def test_three_sessions_append_three_runs_and_the_password_never_shows(
     assert password
     make_suite(pytester)
     outputs = []
-    for extra in ((), ("-k", "prompt_only", "-v"), ("--perf-history", database, "-rA")):
-        if not extra or extra[0] != "--perf-history":
-            monkeypatch.setenv("CEREBRAS_PERF_HISTORY", database)  # the environment way
+    sessions: list[tuple[str, ...]] = [(), ("-k", "prompt_only", "-v"), ("--perf-history", database, "-rA")]
+    monkeypatch.setenv("CEREBRAS_PERF_HISTORY", database)  # the first two find it in the environment
+    for extra in sessions:
         outcome = run_session(pytester, "--perf-report", "report.html", "--junitxml", "junit.xml", *extra)
         assert outcome.ret == 0, outcome.stdout.str()
         outputs += [outcome.stdout.str(), outcome.stderr.str()]

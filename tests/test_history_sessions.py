@@ -14,6 +14,7 @@ from history_sessions import history_cli, make_suite, run_session
 
 from pytest_cerebras_perf.history.entries import run_entry
 from pytest_cerebras_perf.history.store import HistoryStore
+from pytest_cerebras_perf.results_doc import ResultsDoc
 
 DB = Path("baselines") / "perf-history.sqlite"
 
@@ -48,17 +49,18 @@ def test_a_corrupt_history_is_one_line_and_the_other_files_are_written(pytester:
 PROFILE = "base: fast\nttft_base: 0.002\ndecode_tps: {decode}\n"
 
 
-def _synthetic(first: dict[str, object], run: int, step: float, rng: np.random.Generator) -> dict[str, object]:
+def _synthetic(first: ResultsDoc, run: int, step: float, rng: np.random.Generator) -> ResultsDoc:
     """Run ``run`` made from the first measured run: its decode time (e2e − ttft) times ``step``,
     times a session drift of 1 %."""
-    doc = json.loads(json.dumps(first))
-    doc["run"]["id"] = f"synthetic-{run:02d}"  # type: ignore[index]
+    doc: ResultsDoc = json.loads(json.dumps(first))
+    doc["run"]["id"] = f"synthetic-{run:02d}"
     drift = float(rng.lognormal(0.0, 0.01))
-    for scenario in doc["scenarios"]:  # type: ignore[attr-defined]
+    for scenario in doc["scenarios"]:
         for sample in scenario["samples"]:
-            if sample["ok"]:
-                sample["e2e"] = (sample["ttft"] + step * (sample["e2e"] - sample["ttft"])) * drift
-    return doc  # type: ignore[no-any-return]
+            ttft, e2e = sample["ttft"], sample["e2e"]
+            if sample["ok"] and ttft is not None and e2e is not None:
+                sample["e2e"] = (ttft + step * (e2e - ttft)) * drift
+    return doc
 
 
 def test_a_step_from_run_7_is_shifted_in_the_terminal_and_the_report(pytester: pytest.Pytester) -> None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..gate import run_centre
 from ..metrics import METRICS, sample_metric_from_json
 from ..redact import strip_credentials
+from ..results_doc import ResultsDoc, SampleDoc
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def metric_entry(metric: str, values: Sequence[float]) -> MetricEntry | None:
     )
 
 
-def scenario_metrics(samples: Sequence[Mapping[str, Any]]) -> tuple[MetricEntry, ...]:
+def scenario_metrics(samples: Sequence[SampleDoc]) -> tuple[MetricEntry, ...]:
     entries = []
     for metric in METRICS:
         values = [v for v in (sample_metric_from_json(s, metric) for s in samples) if v is not None]
@@ -89,7 +90,7 @@ def scenario_metrics(samples: Sequence[Mapping[str, Any]]) -> tuple[MetricEntry,
     return tuple(entries)
 
 
-def compress_samples(samples: Sequence[Mapping[str, Any]]) -> bytes:
+def compress_samples(samples: Sequence[object]) -> bytes:
     return zlib.compress(json.dumps(list(samples), separators=(",", ":"), default=str).encode(), 6)
 
 
@@ -98,36 +99,33 @@ def decompress_samples(blob: bytes) -> list[dict[str, Any]]:
     return loaded
 
 
-def run_entry(results: Mapping[str, Any]) -> RunEntry:
+def run_entry(results: ResultsDoc) -> RunEntry:
     """What the history keeps of one results document."""
-    run = results.get("run") or {}
-    target = results.get("target") or {}
-    commit = run.get("commit") or {}
+    run, target = results["run"], results["target"]
+    commit = run.get("commit")
     base_url = target.get("base_url")
-    scenarios = []
-    for scenario in results.get("scenarios") or []:
-        samples = scenario.get("samples") or []
-        scenarios.append(
-            ScenarioEntry(
-                scenario=str(scenario["id"]),
-                concurrency=int(scenario.get("concurrency") or 1),
-                complete=bool(scenario.get("complete", True)),
-                fingerprints=tuple(str(f) for f in scenario.get("system_fingerprints") or []),
-                samples=compress_samples(samples),
-                metrics=scenario_metrics(samples),
-            )
+    scenarios = [
+        ScenarioEntry(
+            scenario=scenario["id"],
+            concurrency=scenario["concurrency"],
+            complete=scenario.get("complete", True),
+            fingerprints=tuple(scenario.get("system_fingerprints") or ()),
+            samples=compress_samples(scenario["samples"]),
+            metrics=scenario_metrics(scenario["samples"]),
         )
+        for scenario in results["scenarios"]
+    ]
     return RunEntry(
-        run_id=str(run["id"]),
-        started=str(run.get("started") or ""),
+        run_id=run["id"],
+        started=run["started"],
         finished=run.get("finished"),
         partial=bool(run.get("partial")),
         target_kind=target.get("kind"),
-        target_key=str(target.get("baseline_set") or target.get("kind") or "unknown"),
-        base_url=strip_credentials(str(base_url)) if base_url else None,
-        model=str(target.get("model") or "unknown"),
-        commit_id=commit.get("id"),
-        branch=commit.get("branch"),
+        target_key=target.get("baseline_set") or target.get("kind") or "unknown",
+        base_url=strip_credentials(base_url) if base_url else None,
+        model=target.get("model") or "unknown",
+        commit_id=commit["id"] if commit else None,
+        branch=commit.get("branch") if commit else None,
         plugin_version=run.get("plugin_version"),
         sdk_version=run.get("sdk_version"),
         settings=json.dumps(results.get("settings") or {}, sort_keys=True, default=str),

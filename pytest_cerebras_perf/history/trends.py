@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 from ..gate import Verdict, run_centre
 from ..metrics import METRICS, Sample, metric_values
 from ..redact import redact
 from ..report.units import format_change
+from ..results_doc import HistoryDoc, TrendDoc
 from .changepoints import INSTALL_HINT, ChangePoint, available, change_points
 from .entries import RunEntry
 from .location import describe
@@ -91,9 +91,9 @@ def history_section(
     number: int,
     metrics: Sequence[str],
     accepted: Mapping[str, Iterable[str]],
-) -> dict[str, Any]:
+) -> HistoryDoc:
     """The results document's ``history``: where the run went and, per scenario × metric, its trend."""
-    trends = []
+    trends: list[TrendDoc] = []
     for scenario in entry.scenarios:
         kept = set(accepted.get(scenario.scenario, ()))
         for metric in trend_metrics(metrics):

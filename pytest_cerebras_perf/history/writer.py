@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
+from ..results_doc import HistoryDoc, ResultsDoc
 from .entries import run_entry
 from .store import HistoryStore
 from .trends import history_section
 
 
 def record_run(
-    url: str, results: Mapping[str, Any], *, metrics: Sequence[str], accepted: Mapping[str, Iterable[str]]
-) -> dict[str, Any]:
+    url: str, results: ResultsDoc, *, metrics: Sequence[str], accepted: Mapping[str, Iterable[str]]
+) -> HistoryDoc:
     """Append the run of ``results``; its trends (the results document's ``history`` section)."""
     entry = run_entry(results)
     with HistoryStore.open(url) as store:

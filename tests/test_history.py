@@ -13,11 +13,12 @@ import pytest
 from history_docs import SCENARIO, history_doc
 
 from pytest_cerebras_perf.history.cli import main as history_cli
-from pytest_cerebras_perf.history.entries import run_entry
+from pytest_cerebras_perf.history.entries import decompress_samples, run_entry
 from pytest_cerebras_perf.history.location import LocationError, describe, history_url
 from pytest_cerebras_perf.history.schema import SCHEMA_VERSION
 from pytest_cerebras_perf.history.store import HistoryError, HistoryStore
 from pytest_cerebras_perf.history.writer import record_run
+from pytest_cerebras_perf.redact import register_secret
 from pytest_cerebras_perf.results_doc import HistoryDoc
 
 
@@ -143,3 +144,12 @@ def test_the_location_resolves_and_never_shows_a_password(tmp_path: Path) -> Non
     assert describe(url) == "postgresql://db:5432/perf"
     with pytest.raises(LocationError, match="--perf-history: expected a file path, a postgresql:// URL or 'none'"):
         history_url("mysql://u@h/x", baseline_dir=tmp_path, root=tmp_path, source="--perf-history")
+
+
+def test_a_secret_a_model_echoed_is_masked_in_the_stored_samples() -> None:
+    secret = "sk-history-canary-5f3a9c"
+    register_secret(secret)
+    doc = history_doc(1)
+    doc["scenarios"][0]["samples"][0]["content"] = f"the key is {secret}"
+    stored = decompress_samples(run_entry(doc).scenarios[0].samples)
+    assert stored[0]["content"] == "the key is ***"

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..gate import run_centre
 from ..metrics import METRICS, sample_metric_from_json
-from ..redact import strip_credentials
+from ..redact import redact, strip_credentials
 from ..results_doc import ResultsDoc, SampleDoc
 
 
@@ -91,7 +91,9 @@ def scenario_metrics(samples: Sequence[SampleDoc]) -> tuple[MetricEntry, ...]:
 
 
 def compress_samples(samples: Sequence[object]) -> bytes:
-    return zlib.compress(json.dumps(list(samples), separators=(",", ":"), default=str).encode(), 6)
+    """The samples as JSON, redacted (a model may echo a secret) and then compressed: the database is
+    written like every other file, with no registered secret in it (files.write_atomic)."""
+    return zlib.compress(redact(json.dumps(list(samples), separators=(",", ":"), default=str)).encode(), 6)
 
 
 def decompress_samples(blob: bytes) -> list[dict[str, Any]]:
@@ -109,7 +111,7 @@ def run_entry(results: ResultsDoc) -> RunEntry:
             scenario=scenario["id"],
             concurrency=scenario["concurrency"],
             complete=scenario.get("complete", True),
-            fingerprints=tuple(scenario.get("system_fingerprints") or ()),
+            fingerprints=tuple(redact(f) for f in scenario.get("system_fingerprints") or ()),
             samples=compress_samples(scenario["samples"]),
             metrics=scenario_metrics(scenario["samples"]),
         )
@@ -122,12 +124,12 @@ def run_entry(results: ResultsDoc) -> RunEntry:
         partial=bool(run.get("partial")),
         target_kind=target.get("kind"),
         target_key=target.get("baseline_set") or target.get("kind") or "unknown",
-        base_url=strip_credentials(base_url) if base_url else None,
+        base_url=redact(strip_credentials(base_url)) if base_url else None,
         model=target.get("model") or "unknown",
         commit_id=commit["id"] if commit else None,
         branch=commit.get("branch") if commit else None,
         plugin_version=run.get("plugin_version"),
         sdk_version=run.get("sdk_version"),
-        settings=json.dumps(results.get("settings") or {}, sort_keys=True, default=str),
+        settings=redact(json.dumps(results.get("settings") or {}, sort_keys=True, default=str)),
         scenarios=tuple(scenarios),
     )

@@ -156,24 +156,30 @@ class HistoryStore:
                         )
                     )
                 )
-                for scenario in entry.scenarios:
-                    scenario_id = _new_id(
-                        conn.execute(
-                            insert(scenario_runs).values(
-                                run=number,
-                                scenario=scenario.scenario,
-                                concurrency=scenario.concurrency,
-                                complete=scenario.complete,
-                                fingerprints=json.dumps(list(scenario.fingerprints)),
-                                samples=scenario.samples,
-                            )
-                        )
-                    )
-                    if scenario.metrics:
-                        conn.execute(
-                            insert(metric_summaries),
-                            [{"scenario_run": scenario_id, **vars(m)} for m in scenario.metrics],
-                        )
+                if entry.scenarios:
+                    # two statements for all scenario runs and their summaries, whatever their number:
+                    # insertmanyvalues batches rows into one INSERT ... RETURNING (a round trip each)
+                    ids = conn.execute(
+                        insert(scenario_runs).returning(scenario_runs.c.id, sort_by_parameter_order=True),
+                        [
+                            {
+                                "run": number,
+                                "scenario": scenario.scenario,
+                                "concurrency": scenario.concurrency,
+                                "complete": scenario.complete,
+                                "fingerprints": json.dumps(list(scenario.fingerprints)),
+                                "samples": scenario.samples,
+                            }
+                            for scenario in entry.scenarios
+                        ],
+                    ).scalars()
+                    summaries = [
+                        {"scenario_run": scenario_id, **vars(metric)}
+                        for scenario_id, scenario in zip(ids, entry.scenarios, strict=True)
+                        for metric in scenario.metrics
+                    ]
+                    if summaries:
+                        conn.execute(insert(metric_summaries), summaries)
         except SQLAlchemyError as exc:
             raise self._fail(exc) from None
         return number

@@ -1,6 +1,7 @@
 """What the history says about this run: the ``shifted`` note on a verdict and the report's trends.
 
-A change point among the last :data:`SHIFT_WINDOW` runs of a scenario × metric (this run included)
+A change point among the last :data:`SHIFT_WINDOW` runs of a scenario × metric (this run included),
+with at least :data:`CONFIRMING_RUNS` runs at the new level (this run alone is the gate's business),
 becomes the note "since run X on DATE, e2e +15 %" on that metric's verdict, at test time, so the
 terminal, the results and the report carry it and ``--perf-fail-on-shift`` can fail the test. The
 trends section (last :data:`TREND_RUNS` runs per scenario × gated metric, accepted-baseline runs and
@@ -24,6 +25,7 @@ from .store import HistoryError, HistoryStore, Point
 
 TREND_RUNS = 30  # runs per trend line in the report, and the series change points are sought in
 SHIFT_WINDOW = 10  # a change point this many runs back or fewer is news: the verdict says so
+CONFIRMING_RUNS = 2  # runs at the new level before it is called a shift: one run alone may be an outlier
 
 
 def _day(started: str) -> str:
@@ -33,7 +35,7 @@ def _day(started: str) -> str:
 def shift_note(points: Sequence[Point], metric: str) -> tuple[str | None, list[ChangePoint]]:
     """The ``shifted`` note for a series ending with this run (None: no recent change point)."""
     found = change_points([p.centre for p in points])
-    recent = [c for c in found if c.index >= len(points) - SHIFT_WINDOW]
+    recent = [c for c in found if len(points) - SHIFT_WINDOW <= c.index <= len(points) - CONFIRMING_RUNS]
     if not recent:
         return None, found
     last = recent[-1]

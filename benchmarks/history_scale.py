@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import signal
 import statistics
 import sys
 import tempfile
@@ -112,6 +113,7 @@ def main() -> None:
     parser.add_argument("--postgres", help="a postgresql:// URL of an empty database (default: start a cluster)")
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: a started cluster is stopped
     if args.only != "postgresql":
         with tempfile.TemporaryDirectory() as folder:
             url = history_url(str(Path(folder) / "h.sqlite"), baseline_dir=Path(folder), root=Path(folder), source="x")

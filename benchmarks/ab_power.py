@@ -114,8 +114,8 @@ def simulate(cell: Cell, suites: int, gates: int, seed: int) -> tuple[int, int, 
     rng = np.random.default_rng(seed)
     noise = NOISES[cell.noise]
     tolerance = Tolerance(cell.tolerance)
-    ab_policy = GatePolicy(n_gates=GATES)
-    baseline_policy = GatePolicy(n_gates=GATES, tau_prior=max(cell.tau, 0.01))
+    ab_policy = GatePolicy(alpha_suite=0.01, tau_prior=0.0, n_gates=GATES)  # no drift term in A/B
+    baseline_policy = GatePolicy(alpha_suite=0.01, n_gates=GATES, tau_prior=max(cell.tau, 0.01))
     ab_suites = baseline_suites = ab_gates = baseline_gates = 0
     for suite in range(suites):
         session = rng.normal(0.0, cell.tau)

@@ -65,12 +65,12 @@ def _signed_rank_tail(n: int) -> FloatArray:
     product Π ½(1 + q^i), built by convolution.
     """
     size = n * (n + 1) // 2 + 1
-    probabilities = np.zeros(size)
+    probabilities: FloatArray = np.zeros(size)
     probabilities[0] = 1.0
     for rank in range(1, n + 1):
         shifted = np.zeros(size)
         shifted[rank:] = probabilities[:-rank]
-        probabilities = 0.5 * (probabilities + shifted)
+        probabilities = np.asarray(0.5 * (probabilities + shifted), dtype=np.float64)
     tail = np.cumsum(probabilities[::-1])[::-1]
     tail.setflags(write=False)
     return tail
@@ -165,7 +165,9 @@ def gate_paired(
     if _critical_count(n, alpha) is None:
         note = f"too few A/B pairs: {n} cannot reach α = {alpha:.3g} (needs {min_pairs(alpha)})"
         return replace(undecided, note=note)
-    d = _direction_logs(paired.b, higher_is_better) - _direction_logs(paired.a, higher_is_better)
+    d = np.asarray(
+        _direction_logs(paired.b, higher_is_better) - _direction_logs(paired.a, higher_is_better), dtype=np.float64
+    )
     walsh = _walsh(d)
     c = _critical_count(n, alpha)
     assert c is not None

@@ -17,12 +17,13 @@ from typing import Any, TypeVar
 
 from .baseline_saving import save_baselines
 from .exports import write_benchmark_json, write_seed_files
+from .history.location import describe, is_sqlite
 from .per_request import write_csv, write_jsonl
 from .redact import redact
 from .report import write_report
 from .report.markdown import append_step_summary
 from .results import build_results, write_results
-from .results_doc import ResultsDoc
+from .results_doc import HistoryDoc, ResultsDoc
 from .session import PerfSession, now_iso
 
 T = TypeVar("T")
@@ -33,7 +34,8 @@ class ArtifactWarning(UserWarning):
 
 
 def write_all(perf: PerfSession, *, argv: Sequence[str]) -> dict[str, Path]:
-    """Results JSON first (the record of truth), then the views of it, then baselines if asked."""
+    """The run history first (its trends go into the results), then the results JSON (the record of
+    truth), then the views of it, then baselines if asked."""
     settings = perf.settings
     written: dict[str, Path] = {}
     if not perf.records:
@@ -47,6 +49,12 @@ def write_all(perf: PerfSession, *, argv: Sequence[str]) -> dict[str, Path]:
             return None
 
     results = attempt("results (so no results JSON, report or export)", None, lambda: _build(perf, argv))
+    if results is not None and settings.history_url is not None and not perf.history_broken:
+        history = attempt("run history", None, lambda: _append_history(perf, results))
+        if history is not None:
+            results["history"] = history
+            if is_sqlite(settings.history_url):  # a server URL is no path; the report names it
+                written["run history"] = Path(describe(settings.history_url))
     if results is not None:
         json_path = settings.json_path or perf.root / "perf-results" / f"results-{perf.run_id}.json"
         views: list[tuple[str, Path | None, Callable[[], Any]]] = [
@@ -83,6 +91,14 @@ def write_all(perf: PerfSession, *, argv: Sequence[str]) -> dict[str, Path]:
 
 def _build(perf: PerfSession, argv: Sequence[str]) -> ResultsDoc:
     return build_results(perf, finished=now_iso(), argv=argv)
+
+
+def _append_history(perf: PerfSession, results: ResultsDoc) -> HistoryDoc:
+    from .history.writer import record_run  # SQLAlchemy loads only when there is a run to append
+
+    assert perf.settings.history_url is not None
+    accepted = {r.id: [run.run_id for run in r.baseline.runs] for r in perf.records if r.baseline is not None}
+    return record_run(perf.settings.history_url, results, metrics=perf.settings.gate_metrics, accepted=accepted)
 
 
 def _failed(perf: PerfSession, what: str, exc: Exception) -> None:

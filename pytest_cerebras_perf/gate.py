@@ -247,6 +247,8 @@ class Verdict:
     tau_runs: int = 0
     fail_on_drift: bool = False
     floor_disabled: bool = False
+    shifted: str | None = None
+    fail_on_shift: bool = False
 
     @classmethod
     def undecided(
@@ -285,8 +287,13 @@ class Verdict:
 
     @property
     def fails(self) -> bool:
-        """Does this verdict fail the test? A regression always; ``drifting`` only when opted in."""
-        return self.verdict == "regression" or (self.verdict == "drifting" and self.fail_on_drift)
+        """Does this verdict fail the test? A regression always; ``drifting`` and a ``shifted``
+        note (a change point in the run history, history/trends.py) only when opted in."""
+        return (
+            self.verdict == "regression"
+            or (self.verdict == "drifting" and self.fail_on_drift)
+            or (self.shifted is not None and self.fail_on_shift)
+        )
 
     @property
     def flagged(self) -> bool:
@@ -326,6 +333,7 @@ class Verdict:
             "fails": self.fails,
             "higher_is_better": self.higher_is_better,
             "note": self.note,
+            "shifted": self.shifted,
             "stage1": None if self.stage1 is None else self.stage1.to_json(),
         }
 
@@ -440,6 +448,17 @@ class _Trimmed:
         deviations = winsorized - winsorized.sum() / n
         variance = float(deviations @ deviations) / (kept * (kept - 1))  # (n − 1)·s²_w / (h(h − 1))
         return cls(float(ordered[g : n - g].sum()) / kept, variance)
+
+
+def run_centre(values: Values) -> tuple[float, float] | None:
+    """One run's centre as the gate sees it, for the run history: exp of the ``_TRIM``-trimmed mean
+    of the logs of its positive values, and that log-centre's standard error (Yuen). None with
+    fewer than two usable values."""
+    logs = np.log(_usable(values))
+    if logs.size < 2:
+        return None
+    trimmed = _Trimmed.of(logs)
+    return math.exp(trimmed.mean), math.sqrt(trimmed.variance)
 
 
 def _sessions(times: Sequence[float | None], gap: float) -> list[int]:

@@ -84,6 +84,14 @@ def _failures(record: ScenarioRecord, require_baseline: bool) -> list[Failure]:
                 said = f"{record.id}: A/B, interleaved, {blocks} blocks: 'baseline' is A, 'current' is B (this run)"
                 failure = replace(failure, lines=(*failure.lines, said), versus_a=True)
             failures.append(failure)
+    for verdict in record.verdicts:
+        if verdict.shifted and verdict.fail_on_shift:
+            failures.append(
+                Failure(
+                    f"{verdict.metric} shifted",
+                    (f"{record.id}: {verdict.metric} SHIFTED {verdict.shifted} (run history; --perf-fail-on-shift)",),
+                )
+            )
     missing = [v.metric for v in record.verdicts if v.verdict == "no-baseline"]
     if missing and require_baseline:
         metrics = ", ".join(missing)

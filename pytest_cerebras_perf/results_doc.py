@@ -186,6 +186,7 @@ class GateDoc(TypedDict):
     fails: NotRequired[bool]
     higher_is_better: NotRequired[bool]
     note: NotRequired[str]
+    shifted: NotRequired[str | None]  # a change point in the run history's last runs (history/trends.py)
     stage1: NotRequired[GateDoc | None]
 
 
@@ -344,6 +345,48 @@ class SettingsDoc(TypedDict):
 
 
 @with_config(_OPEN)
+class TrendPointDoc(TypedDict):
+    """One run of a trend: its number in the history, its centre (the gate's trimmed log-centre)
+    and that centre's standard error on the log scale."""
+
+    run: int
+    run_id: str
+    started: str
+    centre: float
+    spread: float | None
+    accepted: bool
+    current: bool
+    fingerprint_changed: bool
+
+
+@with_config(_OPEN)
+class ChangePointDoc(TypedDict):
+    index: int  # into the trend's points: the first run of the new level
+    run_id: str
+    change: float  # relative change of the mean, before to after
+    p_value: float
+
+
+@with_config(_OPEN)
+class TrendDoc(TypedDict):
+    scenario: str
+    metric: str
+    points: list[TrendPointDoc]
+    change_points: list[ChangePointDoc]
+    shifted: str | None
+
+
+@with_config(_OPEN)
+class HistoryDoc(TypedDict):
+    """Where the run went in the run history, and the trends read back from it."""
+
+    database: str  # a file path, or a server URL without credentials
+    run: int
+    change_points: str  # the algorithm, or how to install it
+    trends: list[TrendDoc]
+
+
+@with_config(_OPEN)
 class ResultsDoc(TypedDict):
     schema: str
     run: RunDoc
@@ -352,6 +395,7 @@ class ResultsDoc(TypedDict):
     scenarios: list[ScenarioEntry]
     ab: NotRequired[ABRunDoc]  # A/B mode only
     compare: NotRequired[CompareDoc]  # written by compare.py only
+    history: NotRequired[HistoryDoc]
 
 
 class ResultsFormatError(ValueError):

@@ -22,6 +22,8 @@ from .cause import e2e_cause
 from .fingerprint import fingerprint_warnings
 from .gate import GatePolicy
 from .gating import gate_run, suite_taus, tau_prior
+from .history.store import HistoryError, HistoryStore
+from .history.trends import ShiftWatch
 from .load import Arm, Harness, LoadPlan, LoadResult, aggregate, run_interleaved, run_measured, warm
 from .metrics import Sample, rejected_server_times
 from .records import ScenarioRecord, record_id
@@ -100,6 +102,8 @@ class PerfSession:
         self._ab_endpoint: Endpoint | None = None
         self._ab_model: str | None = None
         self._ab_scenarios: dict[str, Scenario] | None = None
+        self.shifts: ShiftWatch | None = None
+        self.history_broken = False  # the history could not be opened: said once, not appended to
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self, emulator: tuple[str, str] | None = None) -> None:
@@ -142,6 +146,23 @@ class PerfSession:
             self._start_ab(settings.ab, models)
             return
         self.baseline = load_baseline(self.baseline_file, target=self.target_identity, model=self.model)
+        self.shifts = self._watch_shifts()
+
+    def _watch_shifts(self) -> ShiftWatch | None:
+        """The run history, read at test time for the ``shifted`` notes; a database that cannot be
+        opened is one note, and the session measures on (the files are written without it)."""
+        if self.settings.history_url is None or not self.settings.gate:
+            return None
+        assert self.endpoint is not None and self.model is not None
+        try:
+            store = HistoryStore.open(self.settings.history_url)
+        except HistoryError as exc:
+            self.notes.append(f"cerebras-perf: run history NOT written: {exc}")
+            self.history_broken = True
+            return None
+        return ShiftWatch(
+            store, target_key=self.endpoint.key, model=self.model, run_id=self.run_id, started=self.started
+        )
 
     def _ray_pool(self, endpoint: Endpoint, policy: RetryPolicy) -> ClientPool:
         """Ray loads only here (an optional extra); the note says where the actors run and their clocks."""
@@ -247,7 +268,9 @@ class PerfSession:
             self._workers.close()
         if self._emulator is not None:
             self._emulator.stop()
-        self._harness = self._ab_harness = self._loop = self._emulator = self._workers = None
+        if self.shifts is not None:
+            self.shifts.close()
+        self._harness = self._ab_harness = self._loop = self._emulator = self._workers = self.shifts = None
 
     # -- measuring ------------------------------------------------------------------------
     def _plan(self, concurrency: int, iterations: int | None = None, warmup: int | None = None) -> LoadPlan:
@@ -393,6 +416,14 @@ class PerfSession:
             slo=record.scenario.slo,
         )
         record.e2e_cause = e2e_cause(record.verdicts, record.result.samples, record.baseline, s.baseline_runs)
+        if self.shifts is not None:
+            record.verdicts = self.shifts.annotate(
+                record.id, record.result.samples, record.verdicts, fail_on_shift=s.fail_on_shift
+            )
+            if self.shifts.error is not None:  # said once; the run is still appended at the end if it can be
+                self.notes.append(f"cerebras-perf: run history {self.shifts.error}")
+                self.shifts.close()
+                self.shifts = None
 
     # -- interleaved A/B ----------------------------------------------------------------------
     def _a_record(self, scenario: Scenario, overrides: Mapping[str, Any], seed: int) -> ab.ABRecord:

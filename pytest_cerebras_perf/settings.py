@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .emulator.profile import DEFAULT_PROFILE
+from .history.location import LocationError, history_url
 from .metrics import METRICS
 from .redact import register_secret, register_url_credentials
 
@@ -214,6 +215,22 @@ OPTIONS: tuple[Option, ...] = (
         is_flag=True,
     ),
     Option(
+        dest="perf_history",
+        flag="--perf-history",
+        help="run history every session appends to: a SQLite file, a postgresql:// URL, or 'none' "
+        "(default: perf-history.sqlite beside the baselines)",
+        default=None,
+        env="CEREBRAS_PERF_HISTORY",
+        metavar="PATH|URL",
+    ),
+    Option(
+        dest="perf_fail_on_shift",
+        flag="--perf-fail-on-shift",
+        help="fail a test whose metric has a change point in the last runs of the history (note 'shifted')",
+        default=None,
+        is_flag=True,
+    ),
+    Option(
         dest="perf_baseline_dir",
         flag="--perf-baseline-dir",
         help="where baselines live",
@@ -405,6 +422,8 @@ class Settings:
     gate: bool
     require_baseline: bool
     fail_on_drift: bool
+    history_url: str | None
+    fail_on_shift: bool
     report_path: Path | None
     benchmark_json: Path | None
     seed_results_dir: Path | None
@@ -724,6 +743,13 @@ def resolve(values: RawValues, *, root: Path, api_key: str | None, ab_api_key: s
     workers = _positive_int(value("perf_workers"), source("perf_workers"))
     actors = value("perf_ray_actors")
     model = value("model")
+    baseline_dir = _path_or_none(value("perf_baseline_dir"), root) or root / "baselines"
+    try:
+        history = history_url(
+            value("perf_history"), baseline_dir=baseline_dir, root=root, source=source("perf_history")
+        )
+    except LocationError as exc:
+        raise SettingsError(str(exc)) from None
     scenarios = value("perf_scenarios")
     settings = Settings(
         iterations=_positive_int(value("iterations"), source("iterations")),
@@ -746,7 +772,7 @@ def resolve(values: RawValues, *, root: Path, api_key: str | None, ab_api_key: s
         target_name=_target_name(value("perf_target_name"), source("perf_target_name")),
         save=_bool(value("perf_save")),
         accept_regression=_bool(value("perf_accept_regression")),
-        baseline_dir=_path_or_none(value("perf_baseline_dir"), root) or root / "baselines",
+        baseline_dir=baseline_dir,
         baseline_runs=_positive_int(value("perf_baseline_runs"), source("perf_baseline_runs")),
         tolerance=tolerance,
         alpha_suite=alpha,
@@ -754,6 +780,8 @@ def resolve(values: RawValues, *, root: Path, api_key: str | None, ab_api_key: s
         gate=not _bool(value("perf_no_gate")),
         require_baseline=_bool(value("perf_require_baseline")),
         fail_on_drift=_bool(value("perf_fail_on_drift")),
+        history_url=history,
+        fail_on_shift=_bool(value("perf_fail_on_shift")),
         report_path=_path_or_none(value("perf_report"), root),
         benchmark_json=_path_or_none(value("perf_benchmark_json"), root),
         seed_results_dir=_path_or_none(value("perf_seed_results"), root),

@@ -174,6 +174,10 @@ def summary(reporter: Any, perf: PerfSession, written: Mapping[str, Path] | None
         reporter.write_line(f"  {verdict.verdict.upper():12} {record.id} {verdict.metric} {change} {why}")
     for line in underpowered_block(perf.records):
         reporter.write_line(line)
+    for record in perf.records:
+        for verdict in record.verdicts:
+            if verdict.shifted:  # a change point in the run history (history/trends.py)
+                reporter.write_line(f"  {'SHIFTED':12} {record.id} {verdict.shifted}", yellow=True)
     counts: dict[str, int] = {}
     for record in perf.records:
         for verdict in record.verdicts:

@@ -18,7 +18,7 @@ POLICY = GatePolicy(alpha_suite=0.01, tau_prior=0.0, n_gates=4)
 
 
 def lognormal(n: int, *, ratio: float = 1.0, sigma: float = 0.1, seed: int) -> np.ndarray[Any, np.dtype[np.float64]]:
-    return np.exp(np.random.default_rng(seed).normal(np.log(ratio), sigma, n)) * 0.5
+    return np.asarray(np.exp(np.random.default_rng(seed).normal(np.log(ratio), sigma, n)) * 0.5, dtype=np.float64)
 
 
 def decide(a: Any, b: Any, *, tolerance: float = 0.10, higher_is_better: bool = False) -> str:

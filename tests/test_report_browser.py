@@ -13,6 +13,7 @@ import io
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,11 +25,14 @@ from typing import Any
 
 import aiohttp
 import pytest
+from history_docs import SCENARIO, history_doc
 from PIL import Image
 from results_factory import MARKUP_SCENARIO, XSS_CONTENT, make_results
 
+from pytest_cerebras_perf.history.writer import record_run
 from pytest_cerebras_perf.report import write_report
 from pytest_cerebras_perf.report.charts import STUDY_FIGURES
+from pytest_cerebras_perf.results_doc import HistoryDoc
 
 CHROMIUM_FLAGS = (
     "--headless",
@@ -150,6 +154,7 @@ FACTS_SCRIPT = """JSON.stringify({
   boldTexts: [...document.querySelectorAll('b')].map(b => b.textContent),
   emulatorBanner: (document.querySelector('[data-banner="emulator"]') || {}).textContent || '',
   pageHeight: document.documentElement.scrollHeight,
+  trends: (document.querySelector('#trends') || {}).textContent || '',
 })"""
 
 
@@ -186,10 +191,21 @@ async def _visit(browser_url: str, page_url: str) -> PageVisit:
     return visit
 
 
+def _history_with_a_step(path: Path) -> HistoryDoc:
+    """The trend section after 12 runs written through the history writer, decode 15 % slower from run 7."""
+    url = f"sqlite:///{path}"
+    for run in range(1, 13):
+        doc = history_doc(run, decode=1.15 if run >= 7 else 1.0)
+        section = record_run(url, doc, metrics=("ttft", "e2e"), accepted={SCENARIO: ["run-01", "run-02"]})
+    return section
+
+
 @pytest.fixture(scope="module")
 def visit(workdir: Path, devtools_url: str) -> PageVisit:
     """One visit of a realistic report, shared by the checks below (Chromium starts once)."""
-    report = write_report(make_results(iterations=10, concurrency=(1, 4)), workdir / "report.html")
+    results = make_results(iterations=10, concurrency=(1, 4))
+    results["history"] = _history_with_a_step(workdir / "history.sqlite")
+    report = write_report(results, workdir / "report.html")
     return asyncio.run(asyncio.wait_for(_visit(devtools_url, report.as_uri()), TIMEOUT))
 
 
@@ -231,3 +247,14 @@ def test_the_screenshot_shows_a_real_page(visit: PageVisit) -> None:
     assert colours is not None and len(colours) > 200, "the screenshot is nearly blank"
     assert "EMULATOR" in visit.facts["emulatorBanner"]
     assert visit.facts["pageHeight"] > 8000
+
+
+def test_the_trend_charts_show_the_history_and_its_change_point(visit: PageVisit) -> None:
+    figures = {figure["key"]: figure for figure in visit.facts["figures"]}
+    for key in ("trend-ttft", "trend-e2e"):
+        assert key in figures, f"figure {key!r} missing"
+        assert figures[key]["width"] > 600 and figures[key]["height"] > 100, figures[key]
+        assert figures[key]["shapes"] > 50, f"figure {key!r} has almost nothing drawn: {figures[key]}"
+    assert "This run is number 12 in the run history" in visit.facts["trends"]
+    assert "Apache Otava" in visit.facts["trends"]
+    assert re.search(r"decode_heavy@c1: shifted since run run-0[678] on \S+, e2e \+1\d", visit.facts["trends"])

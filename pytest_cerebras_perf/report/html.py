@@ -24,6 +24,7 @@ from pytest_cerebras_perf.metrics import METRICS
 from pytest_cerebras_perf.report import ab as ab_view
 from pytest_cerebras_perf.report.charts import Chart, baseline_charts, concurrency_chart, reasoning_charts, study_charts
 from pytest_cerebras_perf.report.runs import ScenarioRun, SummaryKey, concurrency_levels, scenario_runs
+from pytest_cerebras_perf.report.trends import trend_charts
 from pytest_cerebras_perf.report.units import (
     display_unit,
     format_change,
@@ -292,6 +293,7 @@ def _verdict_rows(runs: Sequence[ScenarioRun]) -> list[VerdictRow]:
                         for text in (
                             caveat(decision, run.concurrency),
                             decision.get("note", ""),
+                            f"shifted {decision['shifted']}" if decision.get("shifted") else None,
                             run.raw.get("e2e_cause") if metric == "e2e" else None,
                         )
                         if text
@@ -424,6 +426,19 @@ def _chart_markup(chart: Chart) -> dict[str, object]:
     return {"key": chart.key, "title": chart.title, "caption": chart.caption, "svg": Markup(chart.svg)}
 
 
+def _history(results: ResultsDoc) -> dict[str, object] | None:
+    """Where the run went in the history, and the ``shifted`` notes as text beside the charts."""
+    history = results.get("history")
+    if not history:
+        return None
+    return {
+        "database": history["database"],
+        "run": str(history["run"]),
+        "change_points": history["change_points"],
+        "shifts": [f"{t['scenario']}: shifted {t['shifted']}" for t in history["trends"] if t["shifted"]],
+    }
+
+
 def build_context(results: ResultsDoc) -> dict[str, object]:
     """Everything the template shows, already formatted."""
     runs = scenario_runs(results)
@@ -457,6 +472,8 @@ def build_context(results: ResultsDoc) -> dict[str, object]:
         "reasoning_charts": [_chart_markup(chart) for chart in thinking],
         "baseline_charts": [_chart_markup(chart) for chart in extra],
         "concurrency_chart": None if trade_off is None else _chart_markup(trade_off),
+        "trend_charts": [_chart_markup(chart) for chart in trend_charts(results)],
+        "history": _history(results),
         "details": _details(runs),
         "sides": labels,
         "ab_metrics": [metric_label(metric) for metric in ab_view.shown_metrics(runs, gated)],

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .dialect import describe
 from .files import write_atomic
 from .fingerprint import fingerprints
 from .goodput import goodput
@@ -56,6 +57,7 @@ def scenario_entry(record: ScenarioRecord, baseline_runs: int) -> dict[str, Any]
         "prompt": record.scenario.prompt_text,
         "max_completion_tokens": record.request.get("max_completion_tokens"),
         "min_completion_tokens": record.request.get("min_completion_tokens"),
+        "prompt_cache": record.scenario.prompt_cache,
         "complete": record.complete,
         "stopped": record.result.stopped,
         "samples": [s.to_json() for s in samples],
@@ -93,6 +95,8 @@ def build_results(session: PerfSession, *, finished: str, argv: Sequence[str]) -
         "target": {
             **(endpoint.describe() if endpoint else {"kind": None, "base_url": None}),
             "model": session.model,
+            "dialect": describe([s for r in session.records for s in r.result.samples]),
+            "length_fields": list(session.length_fields) if endpoint else None,
         },
         "settings": {
             "iterations": settings.iterations,

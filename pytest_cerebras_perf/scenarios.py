@@ -34,7 +34,20 @@ REQUEST_FIELDS = (
     "tool_choice",
     "response_format",
 )
-_SCENARIO_KEYS = {"description", "messages", "prompt", "system", "extra_body", "tolerances", "slo", *REQUEST_FIELDS}
+_SCENARIO_KEYS = {
+    "description",
+    "messages",
+    "prompt",
+    "system",
+    "extra_body",
+    "tolerances",
+    "slo",
+    "prompt_cache",
+    *REQUEST_FIELDS,
+}
+PROMPT_CACHE = ("warm", "cold")
+"""``prompt_cache: cold`` gives every request a unique first line, so no server answers it from its
+prefix cache (dialect.cold); ``warm`` (the default) sends the same prompt each time, as users do."""
 _TOOL_CHOICES = ("none", "auto", "required")
 _RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 MAX_STOP_SEQUENCES = 4
@@ -68,6 +81,7 @@ class Scenario:
     tool_choice: str | Mapping[str, Any] | None = None
     response_format: Mapping[str, Any] | None = None
     slo: Mapping[str, float] = field(default_factory=dict)  # goodput.py: metric -> limit
+    prompt_cache: str = PROMPT_CACHE[0]
 
     @property
     def prompt_text(self) -> str:
@@ -295,6 +309,11 @@ def build_scenario(
     if not isinstance(extra_body, Mapping):
         raise ScenarioError(f"{where}: scenario {name!r}: 'extra_body' must be a mapping")
     seed = merged.get("seed")
+    prompt_cache = merged.get("prompt_cache", PROMPT_CACHE[0])
+    if prompt_cache not in PROMPT_CACHE:
+        raise ScenarioError(
+            f"{where}: scenario {name!r}: 'prompt_cache' must be one of {', '.join(PROMPT_CACHE)}, got {prompt_cache!r}"
+        )
     try:
         slo = parse_slo(merged.get("slo"), f"{where}: scenario {name!r}")
     except ValueError as exc:
@@ -311,6 +330,7 @@ def build_scenario(
         extra_body=dict(extra_body),
         tolerances=dict(tolerances),
         slo=slo,
+        prompt_cache=prompt_cache,
         **_request_fields(name, merged, where),
     )
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .dialect import LENGTH_FIELDS
 from .emulator.profile import DEFAULT_PROFILE
 from .redact import register_secret, register_url_credentials
 
@@ -133,6 +134,24 @@ OPTIONS: tuple[Option, ...] = (
         None,
         None,
         "R",
+    ),
+    Option(
+        "perf_length_fields",
+        "--perf-length-fields",
+        "request fields that carry a scenario's pinned output length on this target (README: what each server "
+        "honours); auto = max_completion_tokens,min_completion_tokens for Cerebras and the emulator, "
+        "max_completion_tokens,max_tokens,min_tokens for other endpoints",
+        "auto",
+        "CEREBRAS_PERF_LENGTH_FIELDS",
+        "auto|F[,F...]",
+    ),
+    Option(
+        "perf_max_error_rate",
+        "--perf-max-error-rate",
+        "a scenario run whose share of failed requests is above this fails, with or without a baseline",
+        "0.05",
+        "CEREBRAS_PERF_MAX_ERROR_RATE",
+        "FRACTION",
     ),
     Option("perf_workers", "--perf-workers", "spread in-flight requests over N client processes", "1", None, "N"),
     Option(
@@ -290,6 +309,8 @@ class Settings:
     jsonl_path: Path | None
     percentiles: tuple[float, ...]
     progress_every: float
+    length_fields: tuple[str, ...] | None  # None: by target kind (dialect.AUTO_LENGTH_FIELDS)
+    max_error_rate: float
     api_key: Secret | None = field(default=None, repr=False)
 
 
@@ -409,6 +430,27 @@ def _percentiles(raw: Any, source: str) -> tuple[float, ...]:
     return values
 
 
+def _length_fields(raw: Any, source: str) -> tuple[str, ...] | None:
+    text = str(raw).strip().lower()
+    if text in ("", "auto"):
+        return None
+    fields = tuple(f.strip() for f in text.split(",") if f.strip())
+    unknown = [f for f in fields if f not in LENGTH_FIELDS]
+    if unknown or not fields:
+        raise SettingsError(
+            f"{source}: unknown length field {unknown[0] if unknown else raw!r}; expected auto or a list of "
+            f"{', '.join(LENGTH_FIELDS)}"
+        )
+    return fields
+
+
+def _fraction(raw: Any, source: str) -> float:
+    value = _positive_float(raw, source, allow_zero=True)
+    if value > 1:
+        raise SettingsError(f"{source}: expected a fraction from 0 to 1 (0.05 = 5%), got {raw!r}")
+    return value
+
+
 def _bool(raw: Any) -> bool:
     return raw is True or str(raw).strip().lower() in ("1", "true", "yes", "on")
 
@@ -511,5 +553,7 @@ def resolve(values: RawValues, *, root: Path, api_key: str | None) -> Settings:
         jsonl_path=_path_or_none(value("perf_jsonl"), root),
         percentiles=_percentiles(value("perf_percentiles"), source("perf_percentiles")),
         progress_every=_positive_float(value("perf_progress"), source("perf_progress"), allow_zero=True),
+        length_fields=_length_fields(value("perf_length_fields"), source("perf_length_fields")),
+        max_error_rate=_fraction(value("perf_max_error_rate"), source("perf_max_error_rate")),
         api_key=Secret(api_key) if api_key else None,
     )

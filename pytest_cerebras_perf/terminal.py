@@ -13,6 +13,7 @@ import pytest
 
 from . import cli
 from .caveats import caveat
+from .dialect import describe
 from .report.units import format_change, format_percent, format_value
 from .settings import Settings
 
@@ -112,6 +113,9 @@ def summary(reporter: Any, perf: PerfSession, written: Mapping[str, Path] | None
         else (perf.endpoint.kind if perf.endpoint else "?")
     )
     reporter.write_line(f"target {kind} {perf.endpoint.base_url if perf.endpoint else ''}, model {perf.model}")
+    dialect = describe([s for r in perf.records for s in r.result.samples])
+    if dialect is not None and perf.endpoint is not None:
+        reporter.write_line(f"endpoint dialect: {dialect}; length sent as {', '.join(perf.length_fields)}")
     if perf.endpoint is not None and perf.model is not None:
         reporter.write_line(baseline_in_use(perf))
     from . import figures  # numpy: the summary only exists once something was measured

@@ -42,6 +42,7 @@ from pytest_cerebras_perf.report.verdicts import (
     verdict_counts,
     verdict_style,
 )
+from pytest_cerebras_perf.stats import summarize
 
 OUTPUT_LIMIT = 4000  # characters of one model output shown in the report
 OUTPUTS_SHOWN = 3  # distinct outputs shown per scenario run
@@ -203,6 +204,38 @@ def _banners(results: Mapping[str, Any]) -> list[Banner]:
     return banners
 
 
+def _cached_tokens(run: ScenarioRun) -> str:
+    counts = [
+        float(cached)
+        for sample in run.samples
+        if sample.get("ok") and (cached := (sample.get("usage") or {}).get("cached_tokens")) is not None
+    ]
+    found = summarize(counts)
+    return "not reported" if found is None else f"{found.p50:.0f}"
+
+
+def _prompt_cache_rows(runs: Sequence[ScenarioRun]) -> list[tuple[str, str]]:
+    """Cold vs warm: a ``prompt_cache: cold`` run beside a warm run of the same prompt and concurrency."""
+    rows = []
+    for cold in (r for r in runs if r.raw.get("prompt_cache") == "cold"):
+        for warm in runs:
+            if (
+                warm.raw.get("prompt_cache") != "cold"
+                and warm.raw.get("prompt") == cold.raw.get("prompt")
+                and warm.concurrency == cold.concurrency
+            ):
+                ttft = {run.id: summarize(run.values("ttft")) for run in (cold, warm)}
+                shown = {key: "–" if s is None else format_metric(s.p50, "ttft") for key, s in ttft.items()}
+                rows.append(
+                    (
+                        f"Prompt cache: cold {cold.id} vs warm {warm.id}",
+                        f"TTFT p50 {shown[cold.id]} cold vs {shown[warm.id]} warm; cached prompt tokens p50 "
+                        f"{_cached_tokens(cold)} cold vs {_cached_tokens(warm)} warm",
+                    )
+                )
+    return rows
+
+
 def _commit(commit: Mapping[str, Any] | None) -> str:
     if not commit:
         return "–"
@@ -221,6 +254,11 @@ def _metadata(results: Mapping[str, Any], runs: Sequence[ScenarioRun]) -> list[t
     ]
     if target.get("emulator_profile"):
         rows.append(("Emulator profile", str(target["emulator_profile"])))
+    if target.get("dialect"):
+        rows.append(("Endpoint dialect", str(target["dialect"])))
+    if target.get("length_fields"):
+        rows.append(("Length sent as", ", ".join(str(f) for f in target["length_fields"])))
+    rows += _prompt_cache_rows(runs)
     rows += [
         ("Started", _when(run.get("started"))),
         ("Duration", _duration(run)),

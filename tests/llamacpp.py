@@ -14,6 +14,8 @@ way when nothing is there yet.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import os
 import shutil
 import socket
@@ -25,6 +27,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from filelock import FileLock
 
@@ -44,6 +47,9 @@ CMAKE_OPTIONS = (
     "-DLLAMA_BUILD_APP=OFF",
 )
 START_TIMEOUT = 120.0
+CONTEXT = 16384  # the shipped suite's long document is ~10k tokens in the tiny model's character vocabulary
+LLAMA_SERVER_LENGTH_FIELDS = "max_tokens,ignore_eos"  # what the README tells llama.cpp users to set
+DAY_S = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -103,8 +109,19 @@ def _build(build: Build) -> None:
     sdist = root / "sdist" / f"llama_cpp_python-{VERSION}.tar.gz"
     if not sdist.exists():
         _run(
-            [sys.executable, "-m", "pip", "download", f"llama-cpp-python=={VERSION}", "--no-binary", ":all:"]
-            + ["--no-deps", "-q", "-d", str(sdist.parent)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                f"llama-cpp-python=={VERSION}",
+                "--no-binary",
+                ":all:",
+                "--no-deps",
+                "-q",
+                "-d",
+                str(sdist.parent),
+            ],
             root / "download.log",
         )
         _step("sdist download", started)
@@ -186,7 +203,7 @@ def llama_server(build: Build, model: Path, log: Path, *, alias: str = "tiny") -
     """llama.cpp's C++ server on ``model``: one slot, one thread, the model's chatml template (jinja)."""
     port = free_port()
     command = [str(build.llama_server), "-m", str(model), "--host", "127.0.0.1", "--port", str(port)]
-    command += ["-c", "4096", "-np", "1", "-t", "1", "--jinja", "--alias", alias, "--no-webui"]
+    command += ["-c", str(CONTEXT), "-np", "1", "-t", "1", "--jinja", "--alias", alias, "--no-webui", "--metrics"]
     return Server(command, port, log)
 
 
@@ -195,8 +212,67 @@ def llama_cpp_python_server(build: Build, model: Path, log: Path, *, alias: str 
     port = free_port()
     env = {**os.environ, "LLAMA_CPP_LIB_PATH": str(build.libraries), "MTMD_CPP_LIB": str(build.libraries)}
     command = [str(build.python), "-m", "llama_cpp.server", "--model", str(model), "--model_alias", alias]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "1"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(CONTEXT), "--n_threads", "1"]
     return Server(command, port, log, env)
+
+
+def metric(server: Server, name: str) -> float:
+    """One counter of llama-server's Prometheus ``/metrics`` (``--metrics``), e.g. ``tokens_predicted_total``."""
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=5) as answer:
+        for line in answer.read().decode().splitlines():
+            if line.startswith(f"llamacpp:{name} "):
+                return float(line.split()[1])
+    raise KeyError(name)
+
+
+def post(server: Server, path: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(
+        f"{server.url}{path}", json.dumps(body).encode(), {"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+@dataclass(frozen=True)
+class Session:
+    """One pytest session of the plugin against a server: exit code, output and results JSON."""
+
+    exit_code: int
+    output: str
+    results: dict[str, Any]
+
+    @property
+    def samples(self) -> list[dict[str, Any]]:
+        return [s for scenario in self.results["scenarios"] for s in scenario["samples"]]
+
+
+def perf_session(suite: Path, server: Server, name: str, *args: str) -> Session:
+    """``pytest <suite> -p cerebras_perf --perf-base-url <server>`` in a subprocess, as a user runs it;
+    baselines in ``<suite>/../baselines``, results in ``<suite>/../<name>.json``."""
+    work = suite.parent
+    results = work / f"{name}.json"
+    command = [sys.executable, "-m", "pytest", str(suite), "-p", "cerebras_perf", "-p", "no:randomly", "-q"]
+    command += ["-p", "no:cacheprovider", "--rootdir", str(work), "--perf-base-url", server.url]
+    command += ["--perf-json", str(results), "--perf-report", "none", "--perf-seed-results", "none"]
+    command += ["--perf-baseline-dir", str(work / "baselines"), *args]
+    env = {k: v for k, v in os.environ.items() if k != "CEREBRAS_API_KEY"}
+    done = subprocess.run(command, cwd=work, capture_output=True, text=True, env=env, check=False)
+    output = done.stdout + done.stderr
+    if not results.exists():
+        raise RuntimeError(f"the session wrote no results ({done.returncode}):\n{output[-3000:]}")
+    return Session(done.returncode, output, json.loads(results.read_text()))
+
+
+def date_last_runs(baselines: Path, days_ago: float) -> None:
+    """Move every scenario's last accepted run ``days_ago`` days back (its ``accepted`` field, the
+    baseline file's documented timestamp): runs saved minutes apart then count as separate sessions
+    for the gate's drift estimate (``GatePolicy.session_gap``), as the saves of separate days would."""
+    when = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=DAY_S * days_ago)
+    for path in baselines.rglob("*.json"):
+        document = json.loads(path.read_text())
+        for entry in document["scenarios"].values():
+            entry["runs"][-1]["accepted"] = when.isoformat(timespec="seconds")
+        path.write_text(json.dumps(document, indent=2))
 
 
 def main() -> None:

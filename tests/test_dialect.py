@@ -152,7 +152,7 @@ def test_cache_hits_warn_unless_the_scenario_is_cold_and_cold_prompts_differ() -
     warning = cache_warning([hit], is_cold=False)
     assert warning is not None and "median 25% of prompt tokens cached" in warning
     assert cache_warning([hit], is_cold=True) is None
-    request = {"messages": [{"role": "user", "content": "same"}], "max_tokens": 3}
+    request: dict[str, Any] = {"messages": [{"role": "user", "content": "same"}], "max_tokens": 3}
     first, second = cold(request), cold(request)
     assert first["messages"][0]["content"] != second["messages"][0]["content"]
     assert first["messages"][0]["content"].endswith("\nsame") and request["messages"][0]["content"] == "same"

@@ -25,6 +25,7 @@ byte-fallback tokens, ``▁`` and the printable ASCII characters, and ``</think>
 from __future__ import annotations
 
 import argparse
+import itertools
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ from gguf import GGUFWriter, TokenType
 
 STOP_AFTER = 12
 THINK_TOKENS = 8
-CONTEXT = 4096
+CONTEXT = 16384
 CHATML = (
     "{%- for message in messages -%}"
     "<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n"
@@ -92,7 +93,7 @@ def successors(tokens: list[str], variant: str) -> dict[int, int]:
     if variant == "thinks":
         chain.insert(THINK_TOKENS, index["</think>"])
     nexts = {index["<0x0A>"]: chain[0]}
-    for here, there in zip(chain, chain[1:], strict=False):
+    for here, there in itertools.pairwise(chain):
         nexts[here] = there
     if variant == "stops":
         nexts[chain[STOP_AFTER - 1]] = index[END_OF_TURN]

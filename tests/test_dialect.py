@@ -156,3 +156,20 @@ def test_cache_hits_warn_unless_the_scenario_is_cold_and_cold_prompts_differ() -
     first, second = cold(request), cold(request)
     assert first["messages"][0]["content"] != second["messages"][0]["content"]
     assert first["messages"][0]["content"].endswith("\nsame") and request["messages"][0]["content"] == "same"
+
+
+def test_cerebras_stream_names_its_dialect_and_reads_time_info() -> None:
+    usage = {
+        "prompt_tokens": 5,
+        "completion_tokens": 3,
+        "total_tokens": 8,
+        "prompt_tokens_details": {"cached_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 1},
+    }
+    time_info = {"queue_time": 0.001, "prompt_time": 0.002, "completion_time": 0.003, "total_time": 0.006}
+    cerebras = sample(
+        delta(reasoning="r"), delta(content="x"), delta(content="y"), finish(usage=usage, time_info=time_info)
+    )
+    assert cerebras.server_queue == 0.001 and cerebras.server.source == "time_info"
+    assert cerebras.usage is not None and cerebras.usage.cached_tokens == 0 and cerebras.reasoning_tokens == 1
+    assert describe([cerebras]) == "Cerebras (usage, time_info), thinking in delta.reasoning; nothing missing"

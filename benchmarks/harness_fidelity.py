@@ -223,7 +223,7 @@ def measure_level(
         e2e_ms=found["e2e"],
         request_leg_ms=found["request_leg"],
         token_leg_ms=found["token_leg"],
-        tps=figures["output_tps"],
+        tps=figures["aggregate_output_tps"],
         truth_tps=found["truth_tps"],
         cpu_per_1k=figures["client_cpu_per_1k_tokens"],
         in_flight=figures["mean_in_flight"],

@@ -21,6 +21,7 @@ from .redact import redact
 from .report import write_report
 from .report.markdown import append_step_summary
 from .results import build_results, write_results
+from .results_doc import ResultsDoc
 from .session import PerfSession, now_iso
 
 T = TypeVar("T")
@@ -79,7 +80,7 @@ def write_all(perf: PerfSession, *, argv: Sequence[str]) -> dict[str, Path]:
     return written
 
 
-def _build(perf: PerfSession, argv: Sequence[str]) -> dict[str, Any]:
+def _build(perf: PerfSession, argv: Sequence[str]) -> ResultsDoc:
     return build_results(perf, finished=now_iso(), argv=argv)
 
 

@@ -8,13 +8,12 @@ loads no renderer, so the plugin can import this at start-up).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
 
 from .report.units import format_change, format_percent
+from .results_doc import GateDoc
 
 
-def caveat(decision: Mapping[str, Any], concurrency: int = 1) -> str:
+def caveat(decision: GateDoc, concurrency: int = 1) -> str:
     """What an ``underpowered`` or ``drifting`` verdict means, in one sentence ("" for any other).
 
     The terminal, the JUnit properties and the report all show this text, so a green tick that

@@ -99,7 +99,7 @@ class ControllerHooks:
         data = getattr(node, "workeroutput", {}).get(MEASURED)
         if data is None:
             if error is not None:  # its measurements are lost: the files must not look complete
-                self.perf.partial_reason = self.perf.partial_reason or "a pytest-xdist worker went down"
+                self.perf.mark_partial("a pytest-xdist worker went down")
             return
         self._absorb(pickle.loads(data))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from .goodput import goodput
 from .messages import error_kinds
@@ -21,7 +21,7 @@ from .report.units import display_unit, format_percent, format_value
 from .stats import percentiles
 
 if TYPE_CHECKING:
-    from .session import ScenarioRecord
+    from .records import ScenarioRecord
 
 TABLE_METRICS = ("ttft", "e2e", "output_tps", "server_total")
 ITL_PERCENTILES = (50.0, 99.0)
@@ -56,8 +56,10 @@ def itl(record: ScenarioRecord) -> list[float]:
     return [gap for sample in record.result.samples if sample.ok for gap in sample.itl]
 
 
-def _aggregate(key: str, data_unit: str) -> Callable[[ScenarioRecord], str]:
-    return lambda r: format_value(r.aggregate.get(key), data_unit, with_unit=False)
+def _aggregate(
+    key: Literal["aggregate_output_tps", "request_throughput"], data_unit: str
+) -> Callable[[ScenarioRecord], str]:
+    return lambda r: format_value(r.aggregate[key], data_unit, with_unit=False)
 
 
 def columns(records: Sequence[ScenarioRecord], points: Sequence[float]) -> list[Column]:
@@ -68,12 +70,12 @@ def columns(records: Sequence[ScenarioRecord], points: Sequence[float]) -> list[
         Column(f"itl {_points(ITL_PERCENTILES)} ms", lambda r: _spread(itl(r), ITL_PERCENTILES, "s")),
     ]
     if any(r.concurrency > 1 or (r.aggregate.get("mean_in_flight") or 0) > 1.5 for r in records):  # also open loop
-        chosen.append(Column("tok/s", _aggregate("output_tps", "tok/s")))
+        chosen.append(Column("tok/s", _aggregate("aggregate_output_tps", "tok/s")))
         chosen.append(Column("req/s", _aggregate("request_throughput", "req/s")))
     if any(r.scenario.slo for r in records):
         chosen.append(Column("goodput", lambda r: format_percent(goodput(r.result.samples, r.scenario.slo))))
     if any(r.aggregate.get("errors") for r in records):
-        chosen.append(Column("errors", lambda r: format_percent(r.aggregate.get("error_rate"))))
+        chosen.append(Column("errors", lambda r: format_percent(r.aggregate["error_rate"])))
     return chosen
 
 

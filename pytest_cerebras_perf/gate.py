@@ -82,24 +82,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import chdtri, ndtr, ndtri, stdtr
 from scipy.stats import binom
 
-Kind = Literal[
-    "pass",
-    "regression",
-    "improvement",
-    "inconclusive",
-    "no-baseline",
-    "not-gated",
-    "underpowered",  # a pass whose MDE exceeds its tolerance: it could not have seen the regression
-    "drifting",  # no regression against the rolling baseline, but a material trend across the stored runs
-]
-TauSource = Literal["history", "prior"]
+from .results_doc import GateDoc, TauSource, VerdictKind
+
+Kind = VerdictKind
 FloatArray = NDArray[np.float64]
 Values = Sequence[float] | FloatArray  # raw samples of one metric, in its own unit
 
@@ -269,8 +260,8 @@ class Verdict:
     def needs_confirmation(self) -> bool:
         return self.flagged and self.stage == 1
 
-    def to_json(self) -> dict[str, Any]:
-        """The gate entry of results-format.md plus the extra fields (tau, n, m, note, stage1...)."""
+    def to_json(self) -> GateDoc:
+        """The gate entry of docs/results-format.md (:class:`~.results_doc.GateDoc`)."""
         return {
             "metric": self.metric,
             "verdict": self.verdict,

@@ -35,6 +35,7 @@ from cerebras.cloud.sdk import APIStatusError
 from .dialect import cold
 from .measure import BadResponse, IncompleteStream, RawStream, RequestClock, StreamError, read_stream
 from .metrics import Sample, SampleError
+from .results_doc import Aggregate
 from .retry import (
     Breaker,
     BreakerOpen,
@@ -162,7 +163,7 @@ def _size(outcome: Outcome) -> int:
     return 0 if outcome.raw is None else outcome.raw.size
 
 
-def aggregate(result: LoadResult, max_client_lag: float) -> dict[str, Any]:
+def aggregate(result: LoadResult, max_client_lag: float) -> Aggregate:
     """Window figures of metrics.md (aggregate tokens/s, request throughput, error rate) and the
     client's self-check.
 
@@ -189,7 +190,7 @@ def aggregate(result: LoadResult, max_client_lag: float) -> dict[str, Any]:
     dispatch_share = waited / (waited + busy) if waited + busy > 0 else 0.0
     requests = len(result.samples)
     return {
-        "output_tps": tokens / window if window > 0 else None,
+        "aggregate_output_tps": tokens / window if window > 0 else None,
         "request_throughput": len(ok) / window if window > 0 else None,
         "window": window,
         "mean_in_flight": busy / window if window > 0 else None,

@@ -21,7 +21,7 @@ from .report.units import format_change, format_confidence, format_metric, forma
 
 if TYPE_CHECKING:
     from .gate import Verdict
-    from .session import ScenarioRecord
+    from .records import ScenarioRecord
 
 HEADLINE_WIDTH = 80
 

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .results_doc import ErrorDoc, ResponseDoc, SampleDoc
+
 Unit = Literal["s", "tok/s", "%", "tokens"]
 
 
@@ -70,7 +72,7 @@ class SampleError:
     status: int | None
     message: str
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> ErrorDoc:
         return {"kind": self.kind, "status": self.status, "message": self.message}
 
 
@@ -121,7 +123,7 @@ class ResponseInfo:
     finish_reason: str | None = None
     reasoning_field: str | None = None  # ``reasoning`` (Cerebras) or ``reasoning_content`` (llama.cpp, vLLM, SGLang)
 
-    def to_json(self) -> dict[str, str | None]:
+    def to_json(self) -> ResponseDoc:
         return {
             "service_tier": self.service_tier,
             "system_fingerprint": self.system_fingerprint,
@@ -352,8 +354,8 @@ class Sample:
         raw = getattr(self, metric)
         return None if raw is None else float(raw)
 
-    def to_json(self) -> dict[str, Any]:
-        """The sample as results-format.md specifies it (plus extra keys, which the contract allows)."""
+    def to_json(self) -> SampleDoc:
+        """The sample as docs/results-format.md specifies it (:class:`~.results_doc.SampleDoc`)."""
         usage = self.usage
         return {
             "ok": self.ok,
@@ -410,15 +412,15 @@ def metric_values(samples: Sequence[Sample], metric: str) -> list[float]:
 _USAGE_METRICS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "content_tokens")
 
 
-def sample_metric_from_json(sample: Mapping[str, Any], metric: str) -> float | None:
+def sample_metric_from_json(sample: SampleDoc, metric: str) -> float | None:
     """Read one metric back from a results-file sample (for the report and offline tools)."""
-    if not sample.get("ok"):
+    if not sample["ok"]:
         return None
+    raw: object
     if metric in SERVER_FIELDS:
-        server = sample.get("server") or {}
-        raw = server.get(SERVER_FIELDS[metric])
+        raw = dict(sample["server"]).get(SERVER_FIELDS[metric])
     elif metric in _USAGE_METRICS:
-        raw = (sample.get("usage") or {}).get(metric)
+        raw = dict(sample["usage"] or {}).get(metric)
     else:
-        raw = sample.get(metric)
-    return None if raw is None else float(raw)
+        raw = dict(sample).get(metric)
+    return float(raw) if isinstance(raw, (int, float)) else None

@@ -15,28 +15,37 @@ import io
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
 
 from .files import write_atomic
 from .redact import redact
+from .results_doc import ResultsDoc, SampleDoc
 
 
-def requests(results: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+class RequestRow(SampleDoc):
+    """A sample of the results document with the run it belongs to."""
+
+    scenario: str
+    name: str
+    concurrency: int
+    index: int
+
+
+def requests(results: ResultsDoc) -> Iterator[RequestRow]:
     """The samples of every scenario run of a results document, each tagged with its run."""
-    for scenario in results.get("scenarios", []):
-        for index, sample in enumerate(scenario.get("samples") or []):
+    for scenario in results["scenarios"]:
+        for index, sample in enumerate(scenario["samples"]):
             yield {
                 "scenario": scenario["id"],
-                "name": scenario.get("name"),
-                "concurrency": scenario.get("concurrency"),
+                "name": scenario["name"],
+                "concurrency": scenario["concurrency"],
                 "index": index,
                 **sample,
             }
 
 
-def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(record: Mapping[str, object], prefix: str = "") -> dict[str, object]:
     """``{"server": {"queue_time": 0.1}}`` -> ``{"server.queue_time": 0.1}``; lists become JSON text."""
-    flat: dict[str, Any] = {}
+    flat: dict[str, object] = {}
     for key, value in record.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
@@ -48,11 +57,11 @@ def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def jsonl_text(results: Mapping[str, Any]) -> str:
+def jsonl_text(results: ResultsDoc) -> str:
     return "".join(json.dumps(row, allow_nan=False) + "\n" for row in requests(results))
 
 
-def csv_text(results: Mapping[str, Any]) -> str:
+def csv_text(results: ResultsDoc) -> str:
     rows = [flatten(row) for row in requests(results)]
     columns = list(dict.fromkeys(name for row in rows for name in row))
     out = io.StringIO()
@@ -62,9 +71,9 @@ def csv_text(results: Mapping[str, Any]) -> str:
     return out.getvalue()
 
 
-def write_jsonl(results: Mapping[str, Any], path: Path) -> Path:
+def write_jsonl(results: ResultsDoc, path: Path) -> Path:
     return write_atomic(path, redact(jsonl_text(results)))
 
 
-def write_csv(results: Mapping[str, Any], path: Path) -> Path:
+def write_csv(results: ResultsDoc, path: Path) -> Path:
     return write_atomic(path, redact(csv_text(results)))

@@ -23,7 +23,8 @@ from .settings import OPTIONS, RawValues, Settings, SettingsError, choose_kind, 
 
 if TYPE_CHECKING:  # the SDK, scipy and numpy load only when a perf test runs (see _start)
     from .metrics import Sample
-    from .session import PerfSession, Run, ScenarioRecord
+    from .records import Run, ScenarioRecord
+    from .session import PerfSession
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 SESSION_KEY: pytest.StashKey[PerfSession] = pytest.StashKey()
@@ -200,8 +201,9 @@ class CerebrasCall:
         self.perf, self.scenario, self.concurrency, self._item = perf, scenario, concurrency, item
 
     def __call__(self, **overrides: Any) -> Run:
+        from .records import Run
         from .retry import DailyQuotaExceeded
-        from .session import DailyQuotaExceededSkip, Run, RunIdTaken
+        from .session import DailyQuotaExceededSkip, RunIdTaken
 
         # ``from None``: the reason is the whole story, pytest need not print the quota exception too
         try:
@@ -286,8 +288,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if perf is None:
         return
     try:
-        if exitstatus == pytest.ExitCode.INTERRUPTED and perf.partial_reason is None:
-            perf.partial_reason = "interrupted"
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            perf.mark_partial("interrupted")
         if distributed.is_worker(session.config):
             distributed.hand_over(session.config, perf)  # the controller writes the files
             return

@@ -1,14 +1,13 @@
-"""The results JSON of results-format.md, built from a session's records and written atomically."""
+"""The results document (docs/results-format.md), built from a session's records and written atomically."""
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .dialect import describe
@@ -16,12 +15,12 @@ from .files import write_atomic
 from .fingerprint import fingerprints
 from .goodput import goodput
 from .metrics import METRICS, metric_values
+from .results_doc import SCHEMA, BaselineDoc, ResultsDoc, ScenarioEntry, TargetDoc, dump
 from .stats import summarize
 
 if TYPE_CHECKING:
-    from .session import PerfSession, ScenarioRecord
-
-SCHEMA = "cerebras-perf-results/1"
+    from .records import ScenarioRecord
+    from .session import PerfSession
 
 
 def sdk_version() -> str:
@@ -31,23 +30,22 @@ def sdk_version() -> str:
         return "unknown"
 
 
-def scenario_entry(record: ScenarioRecord, baseline_runs: int) -> dict[str, Any]:
-    """One scenario's results; ``baseline_runs`` is the K the gate pooled (--perf-baseline-runs).
+def baseline_entry(record: ScenarioRecord, baseline_runs: int) -> BaselineDoc | None:
+    """The baseline samples the gate compared with: the same K runs (``--perf-baseline-runs``),
+    subsampled the same way (:meth:`ScenarioBaseline.pooled_runs`)."""
+    if record.baseline is None:
+        return None
+    return {
+        "runs": min(baseline_runs, len(record.baseline.runs)),
+        "stored_runs": len(record.baseline.runs),
+        "samples": {m: [x for run in record.baseline.pooled_runs(m, keep=baseline_runs) for x in run] for m in METRICS},
+    }
 
-    The baseline section holds exactly the samples the gate compared with: the same K runs,
-    subsampled the same way (:meth:`ScenarioBaseline.pooled_runs`).
-    """
+
+def scenario_entry(record: ScenarioRecord, baseline_runs: int) -> ScenarioEntry:
+    """One scenario's results; ``baseline_runs`` is the K the gate pooled (--perf-baseline-runs)."""
     samples = record.result.samples
     summaries = {m: summarize(metric_values(samples, m)) for m in METRICS}
-    baseline: dict[str, Any] | None = None
-    if record.baseline is not None:
-        baseline = {
-            "runs": min(baseline_runs, len(record.baseline.runs)),
-            "stored_runs": len(record.baseline.runs),
-            "samples": {
-                m: [x for run in record.baseline.pooled_runs(m, keep=baseline_runs) for x in run] for m in METRICS
-            },
-        }
     return {
         "id": record.id,
         "name": record.scenario.name,
@@ -68,15 +66,20 @@ def scenario_entry(record: ScenarioRecord, baseline_runs: int) -> dict[str, Any]
         "gate": [v.to_json() for v in record.verdicts],
         "e2e_cause": record.e2e_cause,
         "system_fingerprints": list(fingerprints(samples)),
-        "baseline": baseline,
+        "baseline": baseline_entry(record, baseline_runs),
         "confirmation_samples": record.confirmation_samples,
         "warnings": record.warnings,
     }
 
 
-def build_results(session: PerfSession, *, finished: str, argv: Sequence[str]) -> dict[str, Any]:
+def build_results(session: PerfSession, *, finished: str, argv: Sequence[str]) -> ResultsDoc:
     settings = session.settings
     endpoint = session.endpoint
+    target: TargetDoc = (
+        endpoint.describe(session.model) if endpoint else {"kind": None, "base_url": None, "model": session.model}
+    )
+    target["dialect"] = describe([s for r in session.records for s in r.result.samples])
+    target["length_fields"] = list(session.length_fields) if endpoint else None
     return {
         "schema": SCHEMA,
         "run": {
@@ -92,12 +95,7 @@ def build_results(session: PerfSession, *, finished: str, argv: Sequence[str]) -
             "commit": session.commit,
             "argv": list(argv),
         },
-        "target": {
-            **(endpoint.describe() if endpoint else {"kind": None, "base_url": None}),
-            "model": session.model,
-            "dialect": describe([s for r in session.records for s in r.result.samples]),
-            "length_fields": list(session.length_fields) if endpoint else None,
-        },
+        "target": target,
         "settings": {
             "iterations": settings.iterations,
             "warmup": settings.warmup,
@@ -112,7 +110,5 @@ def build_results(session: PerfSession, *, finished: str, argv: Sequence[str]) -
     }
 
 
-def write_results(results: dict[str, Any], path: Path) -> Path:
-    """Strict JSON (no NaN): a value that cannot be written is an error here, not a broken file."""
-    text = json.dumps(results, indent=2, sort_keys=False, allow_nan=False, default=str)
-    return write_atomic(path, text + "\n")
+def write_results(results: ResultsDoc, path: Path) -> Path:
+    return write_atomic(path, dump(results))

@@ -11,25 +11,26 @@ import datetime as dt
 import functools
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .baselines import Baseline, BaselineRun, ScenarioBaseline, baseline_path, load_baseline, save_runs
+from .baselines import Baseline, BaselineRun, baseline_path, load_baseline, save_runs
 from .capacity import SPARE, in_flight_capacity
 from .cause import e2e_cause
 from .dialect import cache_warning, length_fields, length_mismatch, pin_length, token_count_warnings
 from .fingerprint import fingerprint_warnings, fingerprints
-from .gate import GatePolicy, Verdict
+from .gate import GatePolicy
 from .gating import gate_run, suite_taus
 from .load import Harness, LoadPlan, LoadResult, aggregate, run_measured, warm
 from .metrics import METRICS, Sample, metric_values, rejected_server_times
+from .records import ScenarioRecord, record_id
+from .results_doc import CommitDoc
 from .retry import DailyQuotaExceeded, RetryPolicy
 from .runner import LoopThread
 from .scenarios import Scenario
 from .settings import Settings, choose_kind
-from .stats import Summary, summarize
 from .target import Endpoint, TargetError, default_model, endpoint_for, list_models, new_emulator_key
 from .workers import WorkerPool
 
@@ -37,47 +38,25 @@ EMULATOR_TAU_PRIOR = 0.01
 LIVE_TAU_PRIOR = 0.05
 
 
-def commit_info(root: Path) -> dict[str, Any] | None:
+def commit_info(root: Path) -> CommitDoc | None:
     """pytest-benchmark's commit helper (git or hg), or None outside a repository."""
     from pytest_benchmark.utils import get_commit_info
 
     info = get_commit_info(str(root))  # type: ignore[no-untyped-call]
-    return info if isinstance(info, dict) and info.get("id") else None
-
-
-def record_id(scenario: str, concurrency: int) -> str:
-    """``<scenario>@c<concurrency>``: what a run is called in the results and keyed by in baselines."""
-    return f"{scenario}@c{concurrency}"
+    if not isinstance(info, dict) or not info.get("id"):
+        return None
+    return {
+        "id": str(info["id"]),
+        "time": info.get("time"),
+        "author_time": info.get("author_time"),
+        "dirty": bool(info.get("dirty")),
+        "project": str(info.get("project")),
+        "branch": str(info.get("branch")),
+    }
 
 
 def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-@dataclass
-class ScenarioRecord:
-    """Everything one scenario × concurrency run produced, in the order it was produced."""
-
-    scenario: Scenario
-    concurrency: int
-    nodeid: str
-    request: dict[str, Any]
-    result: LoadResult
-    aggregate: dict[str, Any] = field(default_factory=dict)
-    verdicts: list[Verdict] = field(default_factory=list)
-    baseline: ScenarioBaseline | None = None
-    confirmation_samples: int = 0
-    warnings: list[str] = field(default_factory=list)
-    e2e_cause: str | None = None
-    unpinned: str | None = None  # why the output lengths were not the scenario's (dialect.length_mismatch)
-
-    @property
-    def id(self) -> str:
-        return record_id(self.scenario.name, self.concurrency)
-
-    @property
-    def complete(self) -> bool:
-        return self.result.stopped is None and bool(self.aggregate)
 
 
 @dataclass
@@ -91,44 +70,16 @@ class Measured:
     notes: list[str]
 
 
-class Run:
-    """What ``cerebras_call()`` returns: samples plus a :class:`Summary` per metric (``run.ttft.p50``)."""
-
-    def __init__(self, record: ScenarioRecord) -> None:
-        self._record = record
-
-    @property
-    def samples(self) -> list[Sample]:
-        return self._record.result.samples
-
-    @property
-    def aggregate(self) -> dict[str, Any]:
-        return self._record.aggregate
-
-    @property
-    def verdicts(self) -> list[Verdict]:
-        return self._record.verdicts
-
-    @property
-    def errors(self) -> list[Sample]:
-        return [s for s in self.samples if not s.ok]
-
-    def summary(self, metric: str) -> Summary | None:
-        return summarize(metric_values(self.samples, metric))
-
-    def __getattr__(self, name: str) -> Summary:
-        if name.startswith("_") or name not in METRICS:
-            raise AttributeError(name)
-        summary = self.summary(name)
-        if summary is None:
-            raise AttributeError(f"no {name!r} values in this run (all requests failed, or not reported)")
-        return summary
-
-    def __repr__(self) -> str:
-        return f"<Run {self._record.id} n={len(self.samples)}>"
-
-
 class PerfSession:
+    """One pytest session's measuring: the endpoint and its client, the baseline, and a
+    :class:`ScenarioRecord` for every scenario × concurrency a test measured.
+
+    It lives from the first measuring test to the last file written (``artifacts.write_all``); a
+    pytest-xdist worker hands what it measured to its controller (:meth:`measured`,
+    :meth:`absorb`). State other modules may change goes through methods that say why
+    (:meth:`mark_partial`), so a partial run cannot be marked complete again by accident.
+    """
+
     def __init__(self, settings: Settings, *, root: Path, n_gates: int = 1) -> None:
         self.settings = settings
         self.root = root
@@ -147,7 +98,7 @@ class PerfSession:
         self._harness: Harness | None = None
         self._pool = 0  # connections the harness may open (capacity.py)
         self._workers: WorkerPool | None = None
-        self.commit: dict[str, Any] | None = None
+        self.commit: CommitDoc | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self, emulator: tuple[str, str] | None = None) -> None:
@@ -216,6 +167,14 @@ class PerfSession:
         url, key = emulator
         return endpoint_for(settings, emulator_url=url, emulator_key=key)
 
+    def mark_partial(self, reason: str) -> None:
+        """The run did not measure all it was asked to (interrupted, a quota, a lost worker).
+
+        The first reason stays: later ones are its consequences. A partial run saves no baseline
+        and says so in every file it writes.
+        """
+        self.partial_reason = self.partial_reason or reason
+
     def measured(self) -> Measured:
         return Measured(self.records, self.model, self.partial_reason, self.quota_stop, self.notes)
 
@@ -223,7 +182,8 @@ class PerfSession:
         """Take over what another session measured (a pytest-xdist worker's), to write it with ours."""
         self.records.extend(measured.records)
         self.model = self.model or measured.model
-        self.partial_reason = self.partial_reason or measured.partial_reason
+        if measured.partial_reason:
+            self.mark_partial(measured.partial_reason)
         self.quota_stop = self.quota_stop or measured.quota_stop
         self.notes.extend(note for note in measured.notes if note not in self.notes)
 
@@ -330,11 +290,12 @@ class PerfSession:
                 self._check_responses(record)
             self._gate(record, overrides or {}, plan)
         except DailyQuotaExceeded as exc:  # in the warmup, the measured run or the gate's confirmation re-run
-            self.quota_stop = self.partial_reason = str(exc)
+            self.quota_stop = str(exc)
+            self.mark_partial(str(exc))
             record.result.stopped = record.result.stopped or str(exc)
             raise
         except BaseException:
-            self.partial_reason = self.partial_reason or "interrupted"
+            self.mark_partial("interrupted")
             record.result.stopped = record.result.stopped or "interrupted"
             raise
         return record
@@ -466,7 +427,7 @@ class PerfSession:
             runs[record.id] = BaselineRun(
                 run_id=self.run_id,
                 accepted=now_iso(),
-                commit=(self.commit or {}).get("id"),
+                commit=self.commit["id"] if self.commit else None,
                 iterations=len(record.result.samples),
                 samples={m: metric_values(record.result.samples, m) for m in METRICS},
                 error_rate=float(record.aggregate.get("error_rate") or 0.0),

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
+
+from .results_doc import SummaryDoc
 
 _PERCENTILES = (50.0, 90.0, 95.0, 99.0)
 
@@ -36,8 +38,19 @@ class Summary:
     max: float
     cv: float | None
 
-    def to_json(self) -> dict[str, float | int | None]:
-        return asdict(self)
+    def to_json(self) -> SummaryDoc:
+        return {
+            "n": self.n,
+            "mean": self.mean,
+            "std": self.std,
+            "min": self.min,
+            "p50": self.p50,
+            "p90": self.p90,
+            "p95": self.p95,
+            "p99": self.p99,
+            "max": self.max,
+            "cv": self.cv,
+        }
 
 
 def summarize(values: Sequence[float]) -> Summary | None:

@@ -21,6 +21,7 @@ from httpx_aiohttp import AiohttpTransport
 
 from .measure import server_message
 from .redact import redact, strip_credentials
+from .results_doc import TargetDoc
 from .settings import EndpointKind, Secret, Settings, choose_kind
 
 CLOUD_URL = "https://api.cerebras.ai"
@@ -65,11 +66,12 @@ class Endpoint:
         parts = urlsplit(self.base_url)
         return "custom-" + re.sub(r"[^A-Za-z0-9.\-]+", "_", str(parts.hostname) + parts.path).strip("_")
 
-    def describe(self) -> dict[str, str | None]:
+    def describe(self, model: str | None) -> TargetDoc:
         """The target as recorded in the results (no API key), with the baseline set it is gated against."""
         return {
             "kind": self.kind,
             "base_url": self.base_url,
+            "model": model,
             "emulator_profile": self.emulator_profile,
             "baseline_set": self.key,
         }

@@ -18,7 +18,8 @@ from .report.units import format_change, format_percent, format_value
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from .session import PerfSession, ScenarioRecord
+    from .records import ScenarioRecord
+    from .session import PerfSession
 
 NOTABLE = ("regression", "drifting", "underpowered", "improvement", "inconclusive")  # one summary line each
 

@@ -19,9 +19,9 @@ from pytest_cerebras_perf.baselines import (
     save_runs,
 )
 from pytest_cerebras_perf.load import LoadResult
+from pytest_cerebras_perf.records import ScenarioRecord
 from pytest_cerebras_perf.results import scenario_entry
 from pytest_cerebras_perf.scenarios import Scenario
-from pytest_cerebras_perf.session import ScenarioRecord
 
 TARGET = {"kind": "emulator", "key": "emulator"}
 MODEL = "llama3.1-8b"

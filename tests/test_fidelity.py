@@ -106,7 +106,7 @@ def test_aggregate_throughput_matches_the_truth(run_at_8: tuple[LoadResult, dict
     records = list(truth.values())
     window = max(r["last_token_ns"] for r in records) - min(r["arrival_ns"] for r in records)
     true_tps = sum(r["completion_tokens"] for r in records) / (window / 1e9)
-    assert aggregate(result, 0.010)["output_tps"] == pytest.approx(true_tps, rel=0.03)
+    assert aggregate(result, 0.010)["aggregate_output_tps"] == pytest.approx(true_tps, rel=0.03)
 
 
 def test_measured_window_reuses_the_warm_connections(

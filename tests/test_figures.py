@@ -13,8 +13,8 @@ from pytest_cerebras_perf.figures import error_lines, table
 from pytest_cerebras_perf.load import LoadResult, aggregate
 from pytest_cerebras_perf.metrics import Sample, SampleError, ServerTimes, Timing, Usage
 from pytest_cerebras_perf.per_request import csv_text, jsonl_text
+from pytest_cerebras_perf.records import ScenarioRecord
 from pytest_cerebras_perf.scenarios import build_scenario
-from pytest_cerebras_perf.session import ScenarioRecord
 
 MS = 1_000_000
 

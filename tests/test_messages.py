@@ -11,9 +11,9 @@ from pytest_cerebras_perf.gate import Verdict, confirm, gate_error_rate
 from pytest_cerebras_perf.load import LoadResult
 from pytest_cerebras_perf.messages import HEADLINE_WIDTH, why_failed
 from pytest_cerebras_perf.metrics import Sample, SampleError
+from pytest_cerebras_perf.records import ScenarioRecord
 from pytest_cerebras_perf.report.units import format_confidence
 from pytest_cerebras_perf.scenarios import build_scenario
-from pytest_cerebras_perf.session import ScenarioRecord
 
 SCENARIO = build_scenario("long_prompt", {"prompt": "hi"}, where="test", base=Path("."))
 

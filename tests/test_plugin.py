@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from pytest_cerebras_perf.emulator.process import EmulatorProcess
+from pytest_cerebras_perf.results_doc import ResultsDoc, load
 
 SCENARIOS = """
 defaults:
@@ -41,10 +40,11 @@ FAST = [
 ]
 
 
-def run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[str, Any] | None]:
+def run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, ResultsDoc | None]:
+    """The run's outcome and its results document, read back through the schema's validating load."""
     results = pytester.path / "results.json"
     outcome = pytester.runpytest_subprocess(*FAST, "--perf-json", str(results), *args)
-    return outcome, (json.loads(results.read_text()) if results.exists() else None)
+    return outcome, (load(results.read_text()) if results.exists() else None)
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def test_bare_marker_runs_every_scenario_and_writes_results(suite: pytest.Pytest
             "*cerebras-perf summary*",
         ]
     )
-    assert results is not None and results["schema"] == "cerebras-perf-results/1"
+    assert results is not None and results["schema"] == "cerebras-perf-results/2"
     assert results["target"]["kind"] == "emulator" and results["run"]["partial"] is False
     assert [s["id"] for s in results["scenarios"]] == ["short@c1", "long@c1"]
     for scenario in results["scenarios"]:
@@ -262,10 +262,10 @@ def test_capacity_limited_sweep_in_results_and_report(pytester: pytest.Pytester)
         "--perf-no-gate",
     )
     outcome.assert_outcomes(passed=3)
-    results = json.loads((pytester.path / "results.json").read_text())
+    results = load((pytester.path / "results.json").read_text())
     by_level = {s["concurrency"]: s for s in results["scenarios"]}
     per_request = [by_level[c]["summary"]["output_tps"]["p50"] for c in (1, 4, 16)]
-    aggregate = [by_level[c]["aggregate"]["output_tps"] for c in (1, 4, 16)]
+    aggregate = [by_level[c]["aggregate"]["aggregate_output_tps"] for c in (1, 4, 16)]
     # 1 and 4 streams stay under the 8,000 tok/s budget (each at its own 2,000); 16 must share it
     assert abs(per_request[0] / per_request[1] - 1) < 0.1 and per_request[1] > 2 * per_request[2], per_request
     assert aggregate[0] < aggregate[1] < aggregate[2] * 1.05, aggregate  # 8,000 tok/s shared: 16 saturates it

@@ -48,7 +48,9 @@ def test_output_option_chooses_the_file(tmp_path: Path, capsys: pytest.CaptureFi
         ("{not json", "not valid JSON (line 1, column 2"),
         ("[1, 2]", "expected a JSON object, found list"),
         ('{"schema": "something-else/2", "scenarios": []}', "schema is 'something-else/2'"),
-        ('{"schema": "cerebras-perf-results/1"}', "'scenarios' is missing"),
+        ('{"schema": "something-else/2", "scenarios": []}', "expected one of 'cerebras-perf-results/1'"),
+        ('{"schema": "cerebras-perf-results/2"}', "run: Field required (and 3 more)"),
+        ('{"schema": "cerebras-perf-results/1", "run": {}}', "run.id: Field required"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_file_and_exit_2(

@@ -8,7 +8,7 @@ marked "not reported" in place, never drawn as zero.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from matplotlib import colormaps
@@ -35,6 +35,7 @@ from pytest_cerebras_perf.report.runs import ScenarioRun, concurrency_levels
 from pytest_cerebras_perf.report.svg import MUTED, Margins, chart_style, figure_svg, new_figure
 from pytest_cerebras_perf.report.units import display_unit, metric_label
 from pytest_cerebras_perf.report.verdicts import change, verdict_style
+from pytest_cerebras_perf.results_doc import GateDoc
 
 WIDTH = 10.0
 
@@ -367,10 +368,10 @@ def _rounded_percent(fraction: float) -> str:
     return "±0%" if percent == 0 else f"{percent:+d}%"
 
 
-def _verdict_note(ax: Axes, x: float, decision: Mapping[str, object] | None) -> None:
+def _verdict_note(ax: Axes, x: float, decision: GateDoc | None) -> None:
     if decision is None:
         return
-    verdict = str(decision.get("verdict"))
+    verdict = decision["verdict"]
     delta = change(decision)
     label = verdict_style(verdict).label
     text = label if delta is None else f"{_rounded_percent(delta)}\n{label}"
@@ -448,13 +449,13 @@ def concurrency_chart(runs: Sequence[ScenarioRun]) -> Chart | None:
         for group in by_name.values():
             colour = group[0].colour
             ttft = [(run.stat("ttft", "p50") or math.nan) * display_unit("ttft").factor for run in group]
-            aggregate = [float(run.aggregate.get("output_tps") or math.nan) for run in group]
+            aggregate = [run.aggregate["aggregate_output_tps"] or math.nan for run in group]
             speed = [run.stat("output_tps", "p50") or math.nan for run in group]
             levels = [run.concurrency for run in group]
             trade.plot(ttft, aggregate, "-", color=colour, linewidth=1.5)
             per_request.plot(levels, speed, "-", color=colour, linewidth=1.5)
             for run, x, y, s in zip(group, ttft, aggregate, speed, strict=True):
-                marker = "x" if run.aggregate.get("client_saturated") else "o"
+                marker = "x" if run.aggregate["client_saturated"] else "o"
                 trade.plot([x], [y], marker, color=colour, markersize=5)
                 per_request.plot([run.concurrency], [s], marker, color=colour, markersize=5)
                 trade.annotate(

@@ -9,7 +9,7 @@ and escaped itself, are marked safe.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ from pytest_cerebras_perf.caveats import caveat
 from pytest_cerebras_perf.files import write_atomic
 from pytest_cerebras_perf.metrics import METRICS
 from pytest_cerebras_perf.report.charts import Chart, baseline_charts, concurrency_chart, reasoning_charts, study_charts
-from pytest_cerebras_perf.report.runs import ScenarioRun, concurrency_levels, scenario_runs
+from pytest_cerebras_perf.report.runs import ScenarioRun, SummaryKey, concurrency_levels, scenario_runs
 from pytest_cerebras_perf.report.units import (
     display_unit,
     format_change,
@@ -31,6 +31,7 @@ from pytest_cerebras_perf.report.units import (
     format_number,
     format_p_value,
     format_percent,
+    format_value,
     metric_label,
 )
 from pytest_cerebras_perf.report.verdicts import (
@@ -42,11 +43,13 @@ from pytest_cerebras_perf.report.verdicts import (
     verdict_counts,
     verdict_style,
 )
+from pytest_cerebras_perf.results_doc import CommitDoc, GateDoc, ResultsDoc, RunDoc
 from pytest_cerebras_perf.stats import summarize
 
 OUTPUT_LIMIT = 4000  # characters of one model output shown in the report
 OUTPUTS_SHOWN = 3  # distinct outputs shown per scenario run
-SUMMARY_KEYS = ("n", "mean", "std", "min", "p50", "p90", "p95", "p99", "max", "cv")
+_STATS: tuple[SummaryKey, ...] = ("mean", "std", "min", "p50", "p90", "p95", "p99", "max")  # in the metric's unit
+SUMMARY_KEYS = ("n", *_STATS, "cv")
 
 _ENVIRONMENT = jinja2.Environment(
     loader=jinja2.PackageLoader("pytest_cerebras_perf.report", "templates"),
@@ -146,7 +149,7 @@ class Detail:
     errors: list[ErrorRow]
 
 
-RUN_COLUMNS: tuple[tuple[str, str, str], ...] = (
+RUN_COLUMNS: tuple[tuple[str, SummaryKey, str], ...] = (
     ("ttft", "p50", "p50 TTFT"),
     ("ttft", "p90", "p90 TTFT"),
     ("e2e", "p50", "p50 e2e"),
@@ -155,8 +158,8 @@ RUN_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _timestamp(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
+def _timestamp(value: str | None) -> datetime | None:
+    if not value:
         return None
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -164,26 +167,25 @@ def _timestamp(value: Any) -> datetime | None:
         return None
 
 
-def _when(value: Any) -> str:
+def _when(value: str | None) -> str:
     moment = _timestamp(value)
     if moment is None:
         return str(value or "–")
     return moment.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
 
 
-def _duration(run: Mapping[str, Any]) -> str:
-    start, end = _timestamp(run.get("started")), _timestamp(run.get("finished"))
+def _duration(run: RunDoc) -> str:
+    start, end = _timestamp(run["started"]), _timestamp(run["finished"])
     if start is None or end is None:
         return "–"
     seconds = (end - start).total_seconds()
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-def _banners(results: Mapping[str, Any]) -> list[Banner]:
-    target = results.get("target") or {}
-    run = results.get("run") or {}
+def _banners(results: ResultsDoc) -> list[Banner]:
+    run = results["run"]
     banners: list[Banner] = []
-    if target.get("kind") == "emulator":
+    if results["target"]["kind"] == "emulator":
         banners.append(
             Banner(
                 "emulator",
@@ -192,7 +194,7 @@ def _banners(results: Mapping[str, Any]) -> list[Banner]:
                 "They exercise the plugin; they say nothing about Cerebras.",
             )
         )
-    if run.get("partial"):
+    if run["partial"]:
         banners.append(
             Banner(
                 "partial",
@@ -208,7 +210,9 @@ def _cached_tokens(run: ScenarioRun) -> str:
     counts = [
         float(cached)
         for sample in run.samples
-        if sample.get("ok") and (cached := (sample.get("usage") or {}).get("cached_tokens")) is not None
+        if sample["ok"]
+        and (usage := sample["usage"]) is not None
+        and (cached := usage.get("cached_tokens")) is not None
     ]
     found = summarize(counts)
     return "not reported" if found is None else f"{found.p50:.0f}"
@@ -236,58 +240,56 @@ def _prompt_cache_rows(runs: Sequence[ScenarioRun]) -> list[tuple[str, str]]:
     return rows
 
 
-def _commit(commit: Mapping[str, Any] | None) -> str:
+def _commit(commit: CommitDoc | None) -> str:
     if not commit:
         return "–"
-    text = f"{str(commit.get('id', '?'))[:12]} on {commit.get('branch', '?')}"
+    text = f"{commit['id'][:12]} on {commit.get('branch', '?')}"
     return text + " (uncommitted changes)" if commit.get("dirty") else text
 
 
-def _metadata(results: Mapping[str, Any], runs: Sequence[ScenarioRun]) -> list[tuple[str, str]]:
-    run = results.get("run") or {}
-    target = results.get("target") or {}
-    settings = results.get("settings") or {}
+def _metadata(results: ResultsDoc, runs: Sequence[ScenarioRun]) -> list[tuple[str, str]]:
+    run, target, settings = results["run"], results["target"], results["settings"]
     levels = ", ".join(str(level) for level in concurrency_levels(runs)) or "–"
     rows = [
-        ("Target", f"{target.get('kind', '?')} · {target.get('base_url', '?')}"),
-        ("Model", str(target.get("model", "?"))),
+        ("Target", f"{target['kind'] or '?'} · {target['base_url'] or '?'}"),
+        ("Model", target["model"] or "?"),
     ]
     if target.get("emulator_profile"):
-        rows.append(("Emulator profile", str(target["emulator_profile"])))
+        rows.append(("Emulator profile", str(target.get("emulator_profile"))))
     if target.get("dialect"):
-        rows.append(("Endpoint dialect", str(target["dialect"])))
+        rows.append(("Endpoint dialect", str(target.get("dialect"))))
     if target.get("length_fields"):
-        rows.append(("Length sent as", ", ".join(str(f) for f in target["length_fields"])))
+        rows.append(("Length sent as", ", ".join(target.get("length_fields") or [])))
     rows += _prompt_cache_rows(runs)
     rows += [
-        ("Started", _when(run.get("started"))),
+        ("Started", _when(run["started"])),
         ("Duration", _duration(run)),
-        ("Complete", "no — " + str(run.get("partial_reason") or "interrupted") if run.get("partial") else "yes"),
-        ("Iterations", f"{settings.get('iterations', '?')} per scenario (+{settings.get('warmup', 0)} warmup)"),
+        ("Complete", "no — " + (run.get("partial_reason") or "interrupted") if run["partial"] else "yes"),
+        ("Iterations", f"{settings['iterations']} per scenario (+{settings['warmup']} warmup)"),
         ("Concurrency", levels),
-        ("Gated metrics", ", ".join(str(m) for m in settings.get("gate_metrics") or []) or "–"),
+        ("Gated metrics", ", ".join(settings.get("gate_metrics", [])) or "–"),
         ("Tolerance", format_percent(settings.get("tolerance"))),
         ("Suite α", str(settings.get("alpha_suite", "–"))),
-        ("Commit", _commit(run.get("commit"))),
-        ("Plugin", str(run.get("plugin_version", "?"))),
-        ("cerebras-cloud-sdk", str(run.get("sdk_version", "?"))),
-        ("Python", str(run.get("python", "?"))),
-        ("Run id", str(run.get("id", "?"))),
-        ("Command", " ".join(str(a) for a in run.get("argv") or []) or "–"),
+        ("Commit", _commit(run["commit"])),
+        ("Plugin", run["plugin_version"]),
+        ("cerebras-cloud-sdk", run["sdk_version"]),
+        ("Python", run["python"]),
+        ("Run id", run["id"]),
+        ("Command", " ".join(run.get("argv", [])) or "–"),
     ]
     return rows
 
 
-def _stage(decision: Mapping[str, Any]) -> Stage:
+def _stage(decision: GateDoc) -> Stage:
     return Stage(
-        verdict_style(str(decision.get("verdict"))),
+        verdict_style(decision["verdict"]),
         format_change(change(decision)),
         format_change(change_bound(decision)),
-        format_p_value(decision.get("p_value")),
+        format_p_value(decision["p_value"]),
     )
 
 
-def _tau(decision: Mapping[str, Any]) -> str:
+def _tau(decision: GateDoc) -> str:
     tau = decision.get("tau")
     if tau is None:
         return "–"
@@ -299,7 +301,7 @@ def _verdict_rows(runs: Sequence[ScenarioRun]) -> list[VerdictRow]:
     rows: list[VerdictRow] = []
     for run in runs:
         for decision in run.gate:
-            metric = str(decision.get("metric"))
+            metric = decision["metric"]
             stage1 = decision.get("stage1")
             rows.append(
                 VerdictRow(
@@ -307,24 +309,24 @@ def _verdict_rows(runs: Sequence[ScenarioRun]) -> list[VerdictRow]:
                     colour=run.colour,
                     metric=metric,
                     metric_label=metric_label(metric),
-                    verdict=verdict_style(str(decision.get("verdict"))),
-                    baseline=format_metric(decision.get("baseline_p50"), metric),
-                    current=format_metric(decision.get("current_p50"), metric),
+                    verdict=verdict_style(decision["verdict"]),
+                    baseline=format_metric(decision["baseline_p50"], metric),
+                    current=format_metric(decision["current_p50"], metric),
                     change=format_change(change(decision)),
                     bound=format_change(change_bound(decision)),
-                    tolerance=format_percent(decision.get("tolerance")),
-                    mde=format_percent(decision.get("mde")),
+                    tolerance=format_percent(decision["tolerance"]),
+                    mde=format_percent(decision["mde"]),
                     tau=_tau(decision),
                     tau_value=format_percent(decision.get("tau")),
-                    p_value=format_p_value(decision.get("p_value")),
+                    p_value=format_p_value(decision["p_value"]),
                     samples=f"{decision.get('n', '–')} / {decision.get('m', '–')}",
-                    stage=int(decision.get("stage") or 1),
+                    stage=decision["stage"],
                     stage1=_stage(stage1) if stage1 else None,
                     note="; ".join(
                         text
                         for text in (
                             caveat(decision, run.concurrency),
-                            str(decision.get("note") or ""),
+                            decision.get("note", ""),
                             run.raw.get("e2e_cause") if metric == "e2e" else None,
                         )
                         if text
@@ -352,28 +354,27 @@ def _run_rows(runs: Sequence[ScenarioRun]) -> list[RunRow]:
     rows = []
     for run in runs:
         aggregate = run.aggregate
-        requests = int(aggregate.get("requests") or len(run.samples))
-        ok_count = aggregate.get("ok")
-        ok = int(ok_count) if ok_count is not None else requests - len(run.failed_samples)
+        requests = aggregate.get("requests", len(run.samples))
+        ok = aggregate.get("ok", requests - len(run.failed_samples))
         cells = [format_metric(run.stat(metric, key), metric) for metric, key, _ in RUN_COLUMNS]
-        cells.append(format_metric(aggregate.get("output_tps"), "output_tps"))
-        cells.append(format_number(aggregate.get("request_throughput"), 2))
+        cells.append(format_value(aggregate["aggregate_output_tps"], "tok/s"))
+        cells.append(format_number(aggregate["request_throughput"], 2))
         flags = []
-        if aggregate.get("client_saturated"):
+        if aggregate["client_saturated"]:
             flags.append("client saturated")
         if not run.reports_server_times:
             flags.append("no server times")
-        rows.append(RunRow(run, f"{ok} / {requests}", format_percent(aggregate.get("error_rate")), cells, flags))
+        rows.append(RunRow(run, f"{ok} / {requests}", format_percent(aggregate["error_rate"]), cells, flags))
     return rows
 
 
 def _warnings(runs: Sequence[ScenarioRun]) -> list[str]:
     warnings: list[str] = []
     for run in runs:
-        warnings += [f"{run.id}: {warning}" for warning in run.raw.get("warnings") or []]
+        warnings += [f"{run.id}: {warning}" for warning in run.raw.get("warnings", [])]
         aggregate = run.aggregate
-        if aggregate.get("client_saturated"):
-            lag = format_metric(aggregate.get("client_lag"), "e2e")
+        if aggregate["client_saturated"]:
+            lag = format_value(aggregate.get("client_lag"), "s")
             warnings.append(
                 f"{run.id}: the client was saturated (worst event-loop lag {lag}); its figures include "
                 "client delay and were not gated."
@@ -392,9 +393,11 @@ def _warnings(runs: Sequence[ScenarioRun]) -> list[str]:
 def _errors(run: ScenarioRun) -> list[ErrorRow]:
     counts: Counter[tuple[str, str, str]] = Counter()
     for sample in run.failed_samples:
-        error = sample.get("error") or {}
-        status = error.get("status")
-        key = (str(error.get("kind", "?")), "–" if status is None else str(status), str(error.get("message", "")))
+        error = sample["error"]
+        if error is None:
+            continue
+        status = error["status"]
+        key = (error["kind"], "–" if status is None else str(status), error["message"])
         counts[key] += 1
     return [ErrorRow(kind, status, message, count) for (kind, status, message), count in counts.most_common()]
 
@@ -403,8 +406,8 @@ def _outputs(run: ScenarioRun) -> list[Output]:
     outputs: list[Output] = []
     seen: set[str] = set()
     for index, sample in enumerate(run.samples):
-        text = str(sample.get("content") or "")
-        if not sample.get("ok") or not text or text in seen:
+        text = sample.get("content", "")
+        if not sample["ok"] or not text or text in seen:
             continue
         seen.add(text)
         truncated = len(text) if len(text) > OUTPUT_LIMIT else None
@@ -422,9 +425,9 @@ def _summary_rows(run: ScenarioRun) -> list[SummaryRow]:
             label = "not reported by this endpoint" if metric.startswith("server") else "no data"
             rows.append(SummaryRow(metric_label(metric), "", [label]))
             continue
-        cells = [str(summary.get("n", "–"))]
-        cells += [format_metric(summary.get(key), metric, with_unit=False) for key in SUMMARY_KEYS[1:-1]]
-        cells.append(format_percent(summary.get("cv")))
+        cells = [str(summary["n"])]
+        cells += [format_metric(summary[key], metric, with_unit=False) for key in _STATS]
+        cells.append(format_percent(summary["cv"]))
         rows.append(SummaryRow(metric_label(metric), display_unit(metric).label, cells))
     return rows
 
@@ -433,8 +436,8 @@ def _details(runs: Sequence[ScenarioRun]) -> list[Detail]:
     return [
         Detail(
             run=run,
-            description=str(run.raw.get("description") or ""),
-            prompt=str(run.raw.get("prompt") or ""),
+            description=run.raw.get("description", ""),
+            prompt=run.raw.get("prompt", ""),
             max_tokens=str(run.raw.get("max_completion_tokens") or "not set"),
             outputs=_outputs(run),
             summary=_summary_rows(run),
@@ -444,11 +447,11 @@ def _details(runs: Sequence[ScenarioRun]) -> list[Detail]:
     ]
 
 
-def _gated_metrics(results: Mapping[str, Any], runs: Sequence[ScenarioRun]) -> list[str]:
+def _gated_metrics(results: ResultsDoc, runs: Sequence[ScenarioRun]) -> list[str]:
     """Gated metrics in settings order, then any other metric a gate decision mentions."""
-    ordered = [str(m) for m in (results.get("settings") or {}).get("gate_metrics") or []]
+    ordered = list(results["settings"].get("gate_metrics", []))
     for run in runs:
-        ordered += [str(d.get("metric")) for d in run.gate if str(d.get("metric")) not in ordered]
+        ordered += [d["metric"] for d in run.gate if d["metric"] not in ordered]
     return [metric for metric in ordered if metric in METRICS]
 
 
@@ -458,10 +461,10 @@ def _chart_markup(chart: Chart) -> dict[str, Any]:
     return {"key": chart.key, "title": chart.title, "caption": chart.caption, "svg": Markup(chart.svg)}
 
 
-def build_context(results: Mapping[str, Any]) -> dict[str, Any]:
+def build_context(results: ResultsDoc) -> dict[str, Any]:
     """Everything the template shows, already formatted."""
     runs = scenario_runs(results)
-    target = results.get("target") or {}
+    target = results["target"]
     counts = verdict_counts(results)
     charts = study_charts(runs) if runs else []
     thinking = reasoning_charts(runs) if runs else []
@@ -470,9 +473,9 @@ def build_context(results: Mapping[str, Any]) -> dict[str, Any]:
     verdict_rows = _verdict_rows(runs)
     matrix_metrics, matrix = _matrix(runs, verdict_rows)
     return {
-        "title": f"Inference performance · {target.get('model', '?')}",
+        "title": f"Inference performance · {target['model'] or '?'}",
         "target": target,
-        "started": _when((results.get("run") or {}).get("started")),
+        "started": _when(results["run"]["started"]),
         "banners": _banners(results),
         "headline": headline(results, emoji=False),
         "counts": [(style, counts[name]) for name, style in VERDICTS.items() if counts[name]],
@@ -495,11 +498,11 @@ def build_context(results: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def render_report(results: Mapping[str, Any]) -> str:
+def render_report(results: ResultsDoc) -> str:
     """The report as one HTML document: inline CSS and SVG, no script, no external reference."""
     return _ENVIRONMENT.get_template("report.html.j2").render(build_context(results))
 
 
-def write_report(results: Mapping[str, Any], path: Path) -> Path:
+def write_report(results: ResultsDoc, path: Path) -> Path:
     """Render and write the report atomically; returns the path written."""
     return write_atomic(Path(path), render_report(results))

@@ -1,4 +1,4 @@
-"""The results dict as the report reads it: one :class:`ScenarioRun` per scenario × concurrency.
+"""The results document as the report reads it: one :class:`ScenarioRun` per scenario × concurrency.
 
 Every figure and table reads metrics through here (and so through ``sample_metric_from_json``),
 which keeps "server time not reported" a missing value everywhere instead of a zero somewhere.
@@ -6,12 +6,15 @@ which keeps "server time not reported" a missing value everywhere instead of a z
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
 from pytest_cerebras_perf.metrics import sample_metric_from_json
+from pytest_cerebras_perf.results_doc import Aggregate, GateDoc, ResultsDoc, SampleDoc, ScenarioEntry, SummaryDoc
 from pytest_cerebras_perf.stats import summarize
+
+SummaryKey = Literal["mean", "std", "min", "p50", "p90", "p95", "p99", "max", "cv"]
 
 # Colour-blind-safe, distinct on white; one per scenario name, in order of first appearance.
 PALETTE = (
@@ -32,36 +35,36 @@ PALETTE = (
 class ScenarioRun:
     """One scenario at one concurrency level, with the colour its scenario has everywhere."""
 
-    raw: Mapping[str, Any]
+    raw: ScenarioEntry
     colour: str
 
     @property
     def id(self) -> str:
-        return str(self.raw.get("id") or f"{self.name}@c{self.concurrency}")
+        return self.raw["id"]
 
     @property
     def name(self) -> str:
-        return str(self.raw.get("name", "?"))
+        return self.raw["name"]
 
     @property
     def concurrency(self) -> int:
-        return int(self.raw.get("concurrency") or 1)
+        return self.raw["concurrency"]
 
     @property
-    def samples(self) -> Sequence[Mapping[str, Any]]:
-        return self.raw.get("samples") or []
+    def samples(self) -> Sequence[SampleDoc]:
+        return self.raw["samples"]
 
     @property
-    def failed_samples(self) -> list[Mapping[str, Any]]:
-        return [s for s in self.samples if not s.get("ok")]
+    def failed_samples(self) -> list[SampleDoc]:
+        return [s for s in self.samples if not s["ok"]]
 
     @property
-    def aggregate(self) -> Mapping[str, Any]:
-        return self.raw.get("aggregate") or {}
+    def aggregate(self) -> Aggregate:
+        return self.raw["aggregate"]
 
     @property
-    def gate(self) -> Sequence[Mapping[str, Any]]:
-        return self.raw.get("gate") or []
+    def gate(self) -> Sequence[GateDoc]:
+        return self.raw["gate"]
 
     def values(self, metric: str) -> list[float]:
         """The metric over successful samples; undefined values (None) are left out, never zeroed."""
@@ -69,36 +72,33 @@ class ScenarioRun:
         return [v for v in values if v is not None]
 
     def baseline_values(self, metric: str) -> list[float]:
-        baseline = self.raw.get("baseline") or {}
-        return [float(v) for v in (baseline.get("samples") or {}).get(metric) or []]
+        """The baseline samples the gate compared this run with (empty: no baseline, or not recorded)."""
+        baseline = self.raw.get("baseline")
+        return list(baseline["samples"].get(metric, [])) if baseline else []
 
-    def summary(self, metric: str) -> Mapping[str, Any] | None:
+    def summary(self, metric: str) -> SummaryDoc | None:
         """The run's stored summary of a metric, or one computed from its samples when absent."""
-        stored = (self.raw.get("summary") or {}).get(metric)
+        stored = self.raw["summary"].get(metric)
         if stored:
-            return dict(stored)
+            return stored
         computed = summarize(self.values(metric))
         return None if computed is None else computed.to_json()
 
-    def stat(self, metric: str, key: str) -> float | None:
+    def stat(self, metric: str, key: SummaryKey) -> float | None:
         summary = self.summary(metric)
-        value = None if summary is None else summary.get(key)
-        return None if value is None else float(value)
+        return None if summary is None else summary[key]
 
     @property
     def reports_server_times(self) -> bool:
         return bool(self.values("server_total"))
 
 
-def scenario_runs(results: Mapping[str, Any]) -> list[ScenarioRun]:
+def scenario_runs(results: ResultsDoc) -> list[ScenarioRun]:
     """All runs, ordered by scenario (first appearance) then concurrency, each scenario one colour."""
-    raw_runs = list(results.get("scenarios") or [])
-    names: list[str] = []
-    for raw in raw_runs:
-        if str(raw.get("name", "?")) not in names:
-            names.append(str(raw.get("name", "?")))
+    entries = results["scenarios"]
+    names = list(dict.fromkeys(entry["name"] for entry in entries))
     colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
-    runs = [ScenarioRun(raw, colours[str(raw.get("name", "?"))]) for raw in raw_runs]
+    runs = [ScenarioRun(entry, colours[entry["name"]]) for entry in entries]
     return sorted(runs, key=lambda run: (names.index(run.name), run.concurrency))
 
 

@@ -6,9 +6,10 @@ Shared by the HTML report and the Markdown CI summary so both say the same thing
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+
+from pytest_cerebras_perf.results_doc import GateDoc, ResultsDoc, ScenarioEntry
 
 
 @dataclass(frozen=True)
@@ -35,18 +36,18 @@ def verdict_style(verdict: str) -> VerdictStyle:
     return VERDICTS.get(verdict, _UNKNOWN)
 
 
-def gate_entries(results: Mapping[str, Any]) -> Iterator[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+def gate_entries(results: ResultsDoc) -> Iterator[tuple[ScenarioEntry, GateDoc]]:
     """Every (scenario, gate decision) pair in run order."""
-    for scenario in results.get("scenarios", []):
-        for decision in scenario.get("gate") or []:
+    for scenario in results["scenarios"]:
+        for decision in scenario["gate"]:
             yield scenario, decision
 
 
-def verdict_counts(results: Mapping[str, Any]) -> Counter[str]:
-    return Counter(str(decision.get("verdict")) for _, decision in gate_entries(results))
+def verdict_counts(results: ResultsDoc) -> Counter[str]:
+    return Counter(decision["verdict"] for _, decision in gate_entries(results))
 
 
-def headline(results: Mapping[str, Any], *, emoji: bool = True) -> str:
+def headline(results: ResultsDoc, *, emoji: bool = True) -> str:
     """One line: what the gate decided, over what, on which target (and whether the run is complete).
 
     ``emoji=False`` for places that may lack an emoji font (the HTML report, read offline).
@@ -57,28 +58,28 @@ def headline(results: Mapping[str, Any], *, emoji: bool = True) -> str:
         for name, style in VERDICTS.items()
         if counts[name]
     ]
-    target = results.get("target") or {}
-    scenarios = len(results.get("scenarios", []))
-    where = f"{target.get('model', '?')} on {str(target.get('kind', '?')).upper()}"
+    target = results["target"]
+    scenarios = len(results["scenarios"])
+    where = f"{target['model'] or '?'} on {(target['kind'] or '?').upper()}"
     summary = " · ".join(parts) if parts else "no gated metrics"
     line = f"{summary} — {sum(counts.values())} gates over {scenarios} scenario runs, {where}"
-    run = results.get("run") or {}
-    if run.get("partial"):
+    run = results["run"]
+    if run["partial"]:
         line += f" (PARTIAL: {run.get('partial_reason') or 'run interrupted'})"
     return line
 
 
-def _as_change(ratio: Any) -> float | None:
-    return None if ratio is None else float(ratio) - 1.0
+def _as_change(ratio: float | None) -> float | None:
+    return None if ratio is None else ratio - 1.0
 
 
-def change(decision: Mapping[str, Any]) -> float | None:
+def change(decision: GateDoc) -> float | None:
     """Estimated relative change (Hodges–Lehmann), in the metric's own direction: tokens/s 30 % lower
     is -0.30, because the gate's ``ratio`` is current / baseline in the metric's own units."""
-    return _as_change(decision.get("ratio"))
+    return _as_change(decision["ratio"])
 
 
-def change_bound(decision: Mapping[str, Any]) -> float | None:
+def change_bound(decision: GateDoc) -> float | None:
     """The one-sided confidence bound of the change on the worse side (latency: at least this;
     tokens/s: at most this)."""
-    return _as_change(decision.get("ratio_bound"))
+    return _as_change(decision["ratio_bound"])

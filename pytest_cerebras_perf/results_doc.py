@@ -1,0 +1,333 @@
+"""The results document's one typed shape, and the one way to write it and read it back.
+
+Everything that writes the results JSON (``results.py`` through ``Sample.to_json``,
+``Verdict.to_json``, ``Summary.to_json`` and ``load.aggregate``) and everything that reads it (the
+HTML report, the Markdown summary, the exports, the per-request files) uses these types, so a key
+renamed on one side is a type error on the other instead of a blank cell in a report. The format is
+described for users in docs/results-format.md.
+
+Keys marked ``NotRequired`` are written by every current run but were added to the format after
+files of it were already on disk; readers treat a missing one as "not recorded". Unknown keys are
+kept on load (``extra="allow"``): a newer writer's additions survive an older reader's round trip.
+
+Versions: ``cerebras-perf-results/2`` renamed the aggregate's ``output_tps`` (the run's tokens per
+second over its window) to ``aggregate_output_tps``, so it no longer shares a name with the
+per-request metric. :func:`load` reads ``/1`` files too, renaming that key as it reads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
+from typing_extensions import NotRequired, TypedDict
+
+SCHEMA = "cerebras-perf-results/2"
+
+_OPEN = ConfigDict(extra="allow")
+
+VerdictKind = Literal[
+    "pass",
+    "regression",
+    "improvement",
+    "inconclusive",
+    "no-baseline",
+    "not-gated",
+    "underpowered",  # a pass whose MDE exceeds its tolerance: it could not have seen the regression
+    "drifting",  # no regression against the rolling baseline, but a material trend across the stored runs
+]
+TauSource = Literal["history", "prior"]
+
+
+@with_config(_OPEN)
+class ErrorDoc(TypedDict):
+    """Why a request failed after its retries (``kind``: rate_limit, timeout, server, ...)."""
+
+    kind: str
+    status: int | None
+    message: str
+
+
+@with_config(_OPEN)
+class ServerDoc(TypedDict):
+    """The endpoint's ``time_info`` in seconds; ``rejected`` names values that were no measurement."""
+
+    queue_time: float | None
+    prompt_time: float | None
+    completion_time: float | None
+    total_time: float | None
+    rejected: NotRequired[list[str]]
+    source: NotRequired[Literal["time_info", "timings"] | None]  # time_info (Cerebras) or llama.cpp's timings
+
+
+@with_config(_OPEN)
+class UsageDoc(TypedDict):
+    """Token counts as the endpoint sent them; one it did not send is null (never 0). ``source``:
+    ``usage``, llama.cpp's ``timings``, or ``chunks`` (counted from content chunks)."""
+
+    prompt_tokens: int | None
+    completion_tokens: int
+    total_tokens: int | None
+    cached_tokens: NotRequired[int | None]
+    counted_from_chunks: NotRequired[bool]
+    source: NotRequired[Literal["usage", "timings", "chunks"]]
+    reasoning_tokens: NotRequired[int | None]
+    reasoning_estimated: NotRequired[bool]
+    content_tokens: NotRequired[int | None]
+    completion_tokens_details: NotRequired[dict[str, object] | None]
+
+
+@with_config(_OPEN)
+class ResponseDoc(TypedDict):
+    service_tier: str | None
+    system_fingerprint: str | None
+    finish_reason: str | None
+    reasoning_field: NotRequired[str | None]  # reasoning (Cerebras) or reasoning_content (llama.cpp, vLLM, SGLang)
+
+
+@with_config(_OPEN)
+class SampleDoc(TypedDict):
+    """One request (:class:`~pytest_cerebras_perf.metrics.Sample`); a failed one has no timings."""
+
+    ok: bool
+    error: ErrorDoc | None
+    retries: int
+    ttfb: float | None
+    ttft: float | None
+    e2e: float | None
+    tpot: float | None
+    output_tps: float | None
+    server: ServerDoc
+    server_output_tps: float | None
+    network_overhead: float | None
+    network_overhead_pct: float | None
+    usage: UsageDoc | None
+    request_id: NotRequired[str | None]
+    ttfo: NotRequired[float | None]
+    decode_time: NotRequired[float | None]
+    itl: NotRequired[list[float]]
+    latency_from_schedule: NotRequired[float | None]
+    response: NotRequired[ResponseDoc]
+    content: NotRequired[str]
+
+
+@with_config(_OPEN)
+class SummaryDoc(TypedDict):
+    """:class:`~pytest_cerebras_perf.stats.Summary` of one metric over one run's samples."""
+
+    n: int
+    mean: float
+    std: float
+    min: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    max: float
+    cv: float | None
+
+
+@with_config(_OPEN)
+class Aggregate(TypedDict):
+    """Figures of the run as a whole, over its window (first send to last byte), and the client's
+    self-check (``load.aggregate``). ``aggregate_output_tps`` is every completion token of the run
+    over the window: with 8 requests in flight it is about 8 × the per-request ``output_tps``."""
+
+    aggregate_output_tps: float | None
+    request_throughput: float | None
+    window: float
+    error_rate: float
+    client_saturated: bool
+    mean_in_flight: NotRequired[float | None]
+    requests: NotRequired[int]
+    ok: NotRequired[int]
+    errors: NotRequired[int]
+    retries: NotRequired[int]
+    client_lag: NotRequired[float]
+    client_lag_max: NotRequired[float]
+    loop_lag_p99: NotRequired[float]
+    dispatch_lag_p99: NotRequired[float]
+    dispatch_share: NotRequired[float]
+    client_cpu_per_1k_tokens: NotRequired[float | None]
+
+
+@with_config(_OPEN)
+class GateDoc(TypedDict):
+    """One gate decision (:class:`~pytest_cerebras_perf.gate.Verdict`); docs/gate.md says how it is made."""
+
+    metric: str
+    verdict: VerdictKind
+    stage: int
+    baseline_p50: float | None
+    current_p50: float | None
+    ratio: float | None
+    ratio_bound: float | None
+    tolerance: float
+    p_value: float | None
+    mde: float | None
+    alpha: NotRequired[float | None]
+    tau: NotRequired[float | None]
+    tau_source: NotRequired[TauSource | None]
+    n: NotRequired[int]
+    m: NotRequired[int]
+    baseline_runs: NotRequired[int]
+    iterations_needed: NotRequired[int | None]
+    trend: NotRequired[float | None]
+    trend_p_value: NotRequired[float | None]
+    trend_runs: NotRequired[int]
+    dropped: NotRequired[int]
+    tau_runs: NotRequired[int]
+    fails: NotRequired[bool]
+    higher_is_better: NotRequired[bool]
+    note: NotRequired[str]
+    stage1: NotRequired[GateDoc | None]
+
+
+@with_config(_OPEN)
+class BaselineDoc(TypedDict):
+    """The baseline samples the gate compared with: ``runs`` stored runs, pooled as the gate pooled them."""
+
+    runs: int
+    samples: dict[str, list[float]]
+    stored_runs: NotRequired[int]
+
+
+@with_config(_OPEN)
+class ScenarioEntry(TypedDict):
+    """One scenario at one concurrency, as one test measured it (``id`` is ``<scenario>@c<concurrency>``)."""
+
+    id: str
+    name: str
+    concurrency: int
+    nodeid: str
+    samples: list[SampleDoc]
+    summary: dict[str, SummaryDoc | None]
+    aggregate: Aggregate
+    gate: list[GateDoc]
+    description: NotRequired[str]
+    prompt: NotRequired[str]
+    max_completion_tokens: NotRequired[int | None]
+    min_completion_tokens: NotRequired[int | None]
+    prompt_cache: NotRequired[Literal["warm", "cold"]]
+    complete: NotRequired[bool]
+    stopped: NotRequired[str | None]
+    slo: NotRequired[dict[str, float] | None]
+    goodput: NotRequired[float | None]
+    e2e_cause: NotRequired[str | None]
+    system_fingerprints: NotRequired[list[str]]
+    baseline: NotRequired[BaselineDoc | None]
+    confirmation_samples: NotRequired[int]
+    warnings: NotRequired[list[str]]
+
+
+@with_config(_OPEN)
+class CommitDoc(TypedDict):
+    """pytest-benchmark's commit info (git or hg) of the measured project."""
+
+    id: str
+    time: NotRequired[str | None]
+    author_time: NotRequired[str | None]
+    dirty: NotRequired[bool]
+    project: NotRequired[str]
+    branch: NotRequired[str]
+
+
+@with_config(_OPEN)
+class RunDoc(TypedDict):
+    id: str
+    started: str
+    finished: str
+    partial: bool
+    plugin_version: str
+    sdk_version: str
+    python: str
+    commit: CommitDoc | None
+    partial_reason: NotRequired[str | None]
+    platform: NotRequired[str]
+    argv: NotRequired[list[str]]
+
+
+@with_config(_OPEN)
+class TargetDoc(TypedDict):
+    """The endpoint (never its API key or URL credentials) and the model measured."""
+
+    kind: str | None
+    base_url: str | None
+    model: str | None
+    emulator_profile: NotRequired[str | None]
+    baseline_set: NotRequired[str | None]
+    dialect: NotRequired[str | None]  # dialect.describe: what the responses showed and left out
+    length_fields: NotRequired[list[str] | None]  # the request fields a pinned output length was sent in
+
+
+@with_config(_OPEN)
+class SettingsDoc(TypedDict):
+    iterations: int
+    warmup: int
+    concurrency: list[int]
+    request_rate: NotRequired[float | None]
+    gate_metrics: NotRequired[list[str]]
+    tolerance: NotRequired[float]
+    alpha_suite: NotRequired[float]
+    timeout: NotRequired[float]
+
+
+@with_config(_OPEN)
+class ResultsDoc(TypedDict):
+    schema: str
+    run: RunDoc
+    target: TargetDoc
+    settings: SettingsDoc
+    scenarios: list[ScenarioEntry]
+
+
+class ResultsFormatError(ValueError):
+    """A document that is not a results document of a version we read; the message is one line."""
+
+
+_ADAPTER: TypeAdapter[ResultsDoc] = TypeAdapter(ResultsDoc)
+
+
+def dump(doc: ResultsDoc) -> str:
+    """The document as strict JSON (no NaN: a value that cannot be written is an error here, not a broken file)."""
+    return json.dumps(doc, indent=2, sort_keys=False, allow_nan=False, default=str) + "\n"
+
+
+def _from_v1(raw: dict[str, Any]) -> None:
+    """Version 1 called the aggregate tokens/s ``output_tps``; everything else reads unchanged."""
+    for scenario in raw.get("scenarios") or []:
+        aggregate = scenario.get("aggregate") if isinstance(scenario, dict) else None
+        if isinstance(aggregate, dict) and "output_tps" in aggregate:
+            aggregate["aggregate_output_tps"] = aggregate.pop("output_tps")
+
+
+_UPGRADES: dict[str, Callable[[dict[str, Any]], None]] = {
+    "cerebras-perf-results/1": _from_v1,
+    SCHEMA: lambda raw: None,
+}
+
+
+def load(text: str) -> ResultsDoc:
+    """The document in ``text``, upgraded to the current version; :class:`ResultsFormatError` names
+    the first field that does not fit (``scenarios[2].samples[0].ttft: Input should be a valid number``)."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ResultsFormatError(f"not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
+    if not isinstance(raw, dict):
+        raise ResultsFormatError(f"expected a JSON object, found {type(raw).__name__}")
+    upgrade = _UPGRADES.get(raw.get("schema"))  # type: ignore[arg-type]
+    if upgrade is None:
+        readable = ", ".join(repr(version) for version in _UPGRADES)
+        raise ResultsFormatError(f"schema is {raw.get('schema')!r}, expected one of {readable}")
+    upgrade(raw)
+    raw["schema"] = SCHEMA
+    try:
+        return _ADAPTER.validate_python(raw, strict=True)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".")
+        more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+        raise ResultsFormatError(f"{where or 'document'}: {first['msg']}{more}") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,8 @@ from pytest_cerebras_perf.dialect import (
 )
 from pytest_cerebras_perf.measure import RawStream
 from pytest_cerebras_perf.metrics import Sample
+from pytest_cerebras_perf.scenarios import ScenarioError, build_scenario
+from pytest_cerebras_perf.settings import RawValues, Settings, SettingsError, resolve
 
 IDENT = {"id": "c1", "created": 1, "model": "m", "object": "chat.completion.chunk", "system_fingerprint": "b1"}
 DONE = b"data: [DONE]\n\n"
@@ -91,7 +94,8 @@ def test_a_stream_without_usage_or_timings_leaves_the_prompt_unknown_and_says_so
     bare = sample(delta(content="x"), delta(content="y"), finish("stop"))
     assert bare.completion_tokens == 2
     assert bare.prompt_tokens is None and bare.usage is not None and bare.usage.total_tokens is None
-    assert bare.value("prompt_tokens") is None and bare.to_json()["usage"]["prompt_tokens"] is None
+    written = bare.to_json()["usage"]
+    assert bare.value("prompt_tokens") is None and written is not None and written["prompt_tokens"] is None
     (warning,) = token_count_warnings([bare])
     assert "1 of 1 responses sent no token counts" in warning
     assert describe([bare]) == (
@@ -173,3 +177,20 @@ def test_cerebras_stream_names_its_dialect_and_reads_time_info() -> None:
     assert cerebras.server_queue == 0.001 and cerebras.server.source == "time_info"
     assert cerebras.usage is not None and cerebras.usage.cached_tokens == 0 and cerebras.reasoning_tokens == 1
     assert describe([cerebras]) == "Cerebras (usage, time_info), thinking in delta.reasoning; nothing missing"
+
+
+def _settings(**cli: str) -> Settings:
+    values = RawValues(lambda dest: cli.get(dest), lambda key: None, {})
+    return resolve(values, root=Path("."), api_key=None)
+
+
+def test_bad_length_fields_error_rate_and_prompt_cache_name_their_source(tmp_path: Path) -> None:
+    assert _settings().length_fields is None and _settings().max_error_rate == 0.05
+    assert _settings(perf_length_fields="max_tokens, ignore_eos").length_fields == ("max_tokens", "ignore_eos")
+    with pytest.raises(SettingsError, match=r"^--perf-length-fields: unknown length field 'n_predict'"):
+        _settings(perf_length_fields="max_tokens,n_predict")
+    with pytest.raises(SettingsError, match=r"^--perf-max-error-rate: expected a fraction from 0 to 1"):
+        _settings(perf_max_error_rate="5")
+    with pytest.raises(ScenarioError, match=r"'prompt_cache' must be one of warm, cold, got 'hot'"):
+        build_scenario("s", {"prompt": "p", "prompt_cache": "hot"}, where="scenarios.yaml:3", base=tmp_path)
+    assert build_scenario("s", {"prompt": "p", "prompt_cache": "cold"}, where="x", base=tmp_path).prompt_cache == "cold"

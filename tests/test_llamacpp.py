@@ -89,10 +89,11 @@ def test_counts_timings_and_pinned_length_match_the_server(stops: Server, work: 
 def test_an_ignored_minimum_is_warned_about_and_not_gated(stops: Server, work: Path) -> None:
     session = perf_session(work / "suite", stops, "auto-fields", "--iterations", "3", "-k", "pinned")
     assert session.exit_code == 0, session.output
-    assert [s["usage"]["completion_tokens"] for s in session.samples] == [STOP_AFTER] * 3
+    stopped = STOP_AFTER + 1  # the server counts the end-of-turn token it generated
+    assert [s["usage"]["completion_tokens"] for s in session.samples] == [stopped] * 3
     assert {s["response"]["finish_reason"] for s in session.samples} == {"stop"}
     assert (
-        f"3 of 3 responses were not of the scenario's length 32 tokens: {STOP_AFTER}..{STOP_AFTER} tokens, "
+        f"3 of 3 responses were not of the scenario's length 32 tokens: {stopped}..{stopped} tokens, "
         "finish_reason stop; length-dependent metrics are not gated; sent max_completion_tokens, max_tokens, "
         "min_tokens"
     ) in session.output

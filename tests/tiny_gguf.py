@@ -36,21 +36,19 @@ from gguf import GGUFWriter, TokenType
 STOP_AFTER = 12
 THINK_TOKENS = 8
 CONTEXT = 16384
+# No whitespace control ({%- -%}) next to the newlines: it would strip the "\n" that ends each turn
+# and the generation prompt, and the chain starts after that "\n".
 CHATML = (
-    "{%- for message in messages -%}"
-    "<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<|im_start|>assistant\n{%- endif -%}"
+    "{% for message in messages %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 CHATML_THINKING = (
-    "{%- for message in messages -%}"
-    "{%- if message.role == 'assistant' and message.reasoning_content -%}"
+    "{% for message in messages %}"
+    "{% if message.role == 'assistant' and message.reasoning_content %}"
     "<|im_start|>assistant\n<think>\n{{ message.reasoning_content }}\n</think>\n\n{{ message.content }}<|im_end|>\n"
-    "{%- else -%}"
-    "<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n"
-    "{%- endif -%}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<|im_start|>assistant\n<think>\n{%- endif -%}"
+    "{% else %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n<think>\n{% endif %}"
 )
 
 

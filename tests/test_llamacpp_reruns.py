@@ -38,7 +38,7 @@ def test_unchanged_server_passes_and_a_4x_slower_model_fails(tmp_path: Path) -> 
     unchanged = session(tmp_path, normal, "unchanged")
     assert unchanged.exit_code == 0, unchanged.output
     gated = {v["metric"]: v["verdict"] for v in unchanged.results["scenarios"][0]["gate"]}
-    assert gated["output_tps"] in ("pass", "improvement", "inconclusive"), gated
+    assert "regression" not in gated.values(), gated  # "underpowered" is a pass that says what it could not see
     slower = session(tmp_path, slow, "slow")
     assert slower.exit_code == 1, slower.output
     verdicts = {v["metric"]: v["verdict"] for v in slower.results["scenarios"][0]["gate"]}

@@ -62,7 +62,7 @@ class Shape:
 
 SHAPES = {
     "normal": Shape(layers=2, width=64, feed_forward=128, heads=4),
-    "slow": Shape(layers=8, width=384, feed_forward=1536, heads=8),
+    "slow": Shape(layers=4, width=256, feed_forward=1024, heads=8),
     "stops": Shape(layers=2, width=64, feed_forward=128, heads=4),
     "thinks": Shape(layers=2, width=64, feed_forward=128, heads=4),
 }

@@ -53,7 +53,8 @@ _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 def _total_tokens(sample: SampleDoc) -> float | None:
     usage = sample["usage"]
-    return float(usage["total_tokens"]) if sample["ok"] and usage is not None else None
+    total = usage["total_tokens"] if sample["ok"] and usage is not None else None
+    return None if total is None else float(total)
 
 
 def _mean_std(

@@ -50,6 +50,11 @@ def tau_prior(kind: str | None, emulator_profile: str | None) -> float:
         return LIVE_TAU_PRIOR
 
 
+LENGTH_DEPENDENT = ("e2e", "server_total", "network_overhead")
+"""Metrics that grow with the output length: compared with a baseline only when the lengths were
+the scenario's (a server that ignored the pinned length makes them incomparable, not slower)."""
+
+
 def tolerance_for(metric: str, global_relative: float, overrides: Mapping[str, Any]) -> Tolerance:
     """``overrides`` maps metric -> relative fraction, or -> {relative, abs_floor}."""
     base = Tolerance(relative=global_relative, abs_floor=METRICS[metric].abs_floor)
@@ -87,10 +92,13 @@ def gate_run(
     confirm_samples: Callable[[], Sequence[Sample]],
     suite_tau: Mapping[str, float] | None = None,
     slo: Slo | None = None,
+    unpinned: str | None = None,
 ) -> tuple[list[Verdict], int]:
     """Verdicts per gated metric, and how many confirmation samples stage 2 measured (0 if none).
 
     ``suite_tau`` maps a metric to its drift pooled over the suite's scenarios (:func:`suite_taus`).
+    ``unpinned`` says why the output lengths were not the scenario's: then the length-dependent
+    metrics are not gated.
     """
     pooled_tau = suite_tau or {}
     if saturated:
@@ -113,6 +121,9 @@ def gate_run(
         current = metric_values(samples, metric)
         if not current:
             stage1[metric] = not_gated(metric, "not reported by this endpoint", current)
+            continue
+        if unpinned is not None and metric in LENGTH_DEPENDENT:
+            stage1[metric] = not_gated(metric, "output length not as pinned by the scenario", current)
             continue
         runs = baseline.pooled_runs(metric, keep=keep_runs) if baseline else []
         stage1[metric] = gate_metric(

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import httpx
 from cerebras.cloud.sdk import APIStatusError
 
+from .dialect import cold
 from .measure import BadResponse, IncompleteStream, RawStream, RequestClock, StreamError, read_stream
 from .metrics import Sample, SampleError
 from .results_doc import Aggregate
@@ -64,6 +65,7 @@ class LoadPlan:
     concurrency: int
     request_rate: float | None = None
     seed: int = 0
+    cold: bool = False  # every request with a unique first line (scenarios' ``prompt_cache: cold``)
 
     @property
     def requests(self) -> int:
@@ -410,7 +412,7 @@ async def warm(harness: Harness, model: str, request: Mapping[str, Any], plan: L
             return
 
         async def one() -> None:
-            await harness.request(model, request)
+            await harness.request(model, cold(request) if plan.cold else request)
 
         await first_failure_cancels_all(one() for _ in range(plan.concurrency))
 
@@ -548,7 +550,7 @@ async def _closed_loop(
         nonlocal remaining
         while remaining > 0:
             remaining -= 1
-            outcome = await harness.send(model, request)
+            outcome = await harness.send(model, cold(request) if plan.cold else request)
             result.add(outcome, outcome.dispatch_lag)
             _check_breaker(harness)
 
@@ -578,7 +580,7 @@ async def _open_loop(
     async def one(scheduled_ns: int) -> None:
         started_late = (time.perf_counter_ns() - scheduled_ns) / 1e9
         try:
-            outcome = await harness.send(model, request, scheduled_ns=scheduled_ns)
+            outcome = await harness.send(model, cold(request) if plan.cold else request, scheduled_ns=scheduled_ns)
             lag = outcome.dispatch_lag
             result.add(outcome, None if lag is None else started_late + lag)
             _check_breaker(harness)

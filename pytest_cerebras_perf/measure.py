@@ -28,6 +28,7 @@ import aiohttp
 import httpx
 import msgspec
 from cerebras.cloud.sdk import AsyncCerebras
+from cerebras.cloud.sdk.types.chat.completion_create_params import StreamOptions
 
 from .metrics import ResponseInfo, ServerTimes, Timing, Usage
 from .request_id import REQUEST_ID_HEADER
@@ -37,6 +38,9 @@ MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 only a server that streams without end gets here; the request is cut there, which bounds the client's
 memory at this much per request in flight."""
 SERVER_MESSAGE_CHARS = 200
+STREAM_OPTIONS: StreamOptions = {"include_usage": True}
+"""Asked of every stream: vLLM, SGLang and llama.cpp send ``usage`` in a stream only when asked (the
+Cerebras API sends it anyway); without it the completion count falls back to counting chunks."""
 _ERROR_KEY = re.compile(rb'"error"\s*:')
 _MARKUP = re.compile(r"(?is)<(script|style)\b.*?</\1>|<[^>]*>")
 
@@ -137,7 +141,6 @@ class Measurement:
     usage: Usage
     server: ServerTimes
     content: str
-    warnings: tuple[str, ...] = ()
     response: ResponseInfo = field(default_factory=ResponseInfo)
 
 
@@ -151,9 +154,11 @@ class _Parsed:
     reasoning_chunks: int = 0
     usage: dict[str, Any] | None = None
     time_info: dict[str, Any] | None = None
+    timings: dict[str, Any] | None = None
     service_tier: str | None = None
     system_fingerprint: str | None = None
     finish_reason: str | None = None
+    reasoning_field: str | None = None
 
 
 def _events(chunks: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
@@ -204,6 +209,7 @@ class _Chunk(msgspec.Struct, gc=False):
     choices: list[_Choice] | None = None
     usage: Any = None
     time_info: Any = None
+    timings: Any = None
     service_tier: Any = None
     system_fingerprint: Any = None
     error: Any = msgspec.UNSET
@@ -305,6 +311,9 @@ def _take(parsed: _Parsed, chunk: _Chunk, stamp: int) -> None:
                 parsed.content.append(content)
             if reasoning:
                 parsed.reasoning_chunks += 1
+                parsed.reasoning_field = parsed.reasoning_field or (
+                    "reasoning" if _is_text(delta.reasoning) else "reasoning_content"
+                )
             if content and parsed.first_content_ns is None:
                 parsed.first_content_ns = stamp
         if choice.finish_reason:
@@ -317,31 +326,47 @@ def _take(parsed: _Parsed, chunk: _Chunk, stamp: int) -> None:
         parsed.usage = chunk.usage
     if chunk.time_info:
         parsed.time_info = chunk.time_info
+    if chunk.timings:  # llama.cpp's own figures (prompt_n, prompt_ms, predicted_n, ...)
+        parsed.timings = chunk.timings
 
 
-def _count(raw: Mapping[str, Any], key: str, where: str) -> int:
-    """A token count as sent, or 0 when absent; anything but a finite non-negative number is malformed."""
+def _count(raw: Mapping[str, Any], key: str, where: str) -> int | None:
+    """A token count as sent, or None when absent; anything but a finite non-negative number is malformed."""
     value = raw.get(key)
     if value is None:
-        return 0
+        return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise BadResponse(MALFORMED_RESPONSE, f"{where}.{key} is {value!r}, not a token count")
     return int(value)
 
 
-def _usage(parsed: _Parsed, warnings: list[str]) -> Usage:
+def _without_usage(parsed: _Parsed) -> Usage:
+    """Counts when the stream carried no ``usage``: llama.cpp's ``timings`` hold the server's own
+    (``predicted_n`` generated, ``prompt_n`` + ``cache_n`` prompt tokens, ``cache_n`` from its cache);
+    otherwise content chunks are counted and the prompt stays unknown."""
+    timings = parsed.timings if isinstance(parsed.timings, Mapping) else {}
+    predicted = _count(timings, "predicted_n", "timings")
+    reasoning = parsed.reasoning_chunks
+    if predicted is None:
+        count = len(parsed.chunk_ns)
+        return Usage(None, count, None, reasoning_tokens=reasoning, reasoning_estimated=reasoning > 0, source="chunks")
+    processed, cached = _count(timings, "prompt_n", "timings"), _count(timings, "cache_n", "timings")
+    prompt = None if processed is None else processed + (cached or 0)
+    return Usage(
+        prompt,
+        predicted,
+        None if prompt is None else prompt + predicted,
+        cached_tokens=cached,
+        reasoning_tokens=reasoning,
+        reasoning_estimated=reasoning > 0,
+        source="timings",
+    )
+
+
+def _usage(parsed: _Parsed) -> Usage:
     raw = parsed.usage
     if raw is None:
-        warnings.append("the endpoint sent no usage: completion tokens counted from content chunks")
-        count = len(parsed.chunk_ns)
-        return Usage(
-            0,
-            count,
-            count,
-            counted_from_chunks=True,
-            reasoning_tokens=parsed.reasoning_chunks,
-            reasoning_estimated=parsed.reasoning_chunks > 0,
-        )
+        return _without_usage(parsed)
     if not isinstance(raw, Mapping):
         raise BadResponse(MALFORMED_RESPONSE, f"usage is {raw!r}, not an object")
     details = raw.get("prompt_tokens_details") or {}
@@ -357,11 +382,16 @@ def _usage(parsed: _Parsed, warnings: list[str]) -> Usage:
         estimated = False
     else:  # no breakdown: count reasoning deltas (chunks, so an estimate when a chunk holds several tokens)
         reasoning, estimated = parsed.reasoning_chunks, parsed.reasoning_chunks > 0
+    completion = _count(raw, "completion_tokens", "usage")
+    cached = _count(details, "cached_tokens", "usage.prompt_tokens_details")
+    if cached is None and isinstance(parsed.timings, Mapping):
+        cached = _count(parsed.timings, "cache_n", "timings")
     return Usage(
         prompt_tokens=_count(raw, "prompt_tokens", "usage"),
-        completion_tokens=_count(raw, "completion_tokens", "usage"),
+        completion_tokens=len(parsed.chunk_ns) if completion is None else completion,
         total_tokens=_count(raw, "total_tokens", "usage"),
-        cached_tokens=_count(details, "cached_tokens", "usage.prompt_tokens_details"),
+        cached_tokens=cached,
+        source="chunks" if completion is None else "usage",
         reasoning_tokens=reasoning,
         reasoning_estimated=estimated,
         completion_tokens_details=dict(completion_details) if completion_details is not None else None,
@@ -415,8 +445,7 @@ class RawStream:
             raise IncompleteStream(f"the stream ended after {len(parsed.chunk_ns)} content chunks without [DONE]")
         if parsed.first_token_ns is None:
             raise BadResponse(EMPTY_RESPONSE, "the stream ended without any content or reasoning token")
-        warnings: list[str] = []
-        usage = _usage(parsed, warnings)
+        usage = _usage(parsed)
         timing = Timing(
             t0_ns=self.t0_ns,
             first_event_ns=chunks[0][0],
@@ -429,10 +458,13 @@ class RawStream:
             request_id=self.request_id,
             timing=timing,
             usage=usage,
-            server=ServerTimes.from_time_info(parsed.time_info),
+            server=ServerTimes.from_time_info(parsed.time_info)
+            if parsed.time_info is not None
+            else ServerTimes.from_timings(parsed.timings),
             content="".join(parsed.content),
-            warnings=tuple(warnings),
-            response=ResponseInfo(parsed.service_tier, parsed.system_fingerprint, parsed.finish_reason),
+            response=ResponseInfo(
+                parsed.service_tier, parsed.system_fingerprint, parsed.finish_reason, parsed.reasoning_field
+            ),
         )
 
 
@@ -458,6 +490,7 @@ async def read_stream(
             stream=True,
             extra_headers={REQUEST_ID_HEADER: request_id},
             timeout=timeout,
+            stream_options=STREAM_OPTIONS,
             **request,
         ) as response:
             headers = dict(response.headers)

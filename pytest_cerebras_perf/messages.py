@@ -36,13 +36,17 @@ class Failure:
     versus_a: bool = False  # an interleaved A/B run: the "baseline" is A, measured in this session
 
 
-def why_failed(records: Sequence[ScenarioRecord], *, require_baseline: bool) -> str | None:
+def why_failed(
+    records: Sequence[ScenarioRecord], *, require_baseline: bool, max_error_rate: float | None = None
+) -> str | None:
     """The failure message of a test's scenario runs, or None when nothing fails.
 
-    A run where no request succeeded fails (a pass would hide an outage), as does a confirmed
-    regression, or a missing baseline under ``--perf-require-baseline``.
+    A run where no request succeeded fails (a pass would hide an outage), as does one whose error
+    rate is above ``max_error_rate`` (``--perf-max-error-rate``; None: no limit), with or without a baseline: figures
+    from the few requests that got through say little), a confirmed regression, or a missing
+    baseline under ``--perf-require-baseline``.
     """
-    failures = [failure for record in records for failure in _failures(record, require_baseline)]
+    failures = [failure for record in records for failure in _failures(record, require_baseline, max_error_rate)]
     if not failures:
         return None
     return "\n".join([headline(failures), *(line for f in failures for line in f.lines)])
@@ -60,7 +64,7 @@ def headline(failures: Sequence[Failure], width: int = HEADLINE_WIDTH) -> str:
     return failures[0].short[:width]
 
 
-def _failures(record: ScenarioRecord, require_baseline: bool) -> list[Failure]:
+def _failures(record: ScenarioRecord, require_baseline: bool, max_error_rate: float | None) -> list[Failure]:
     failures = []
     samples = record.result.samples
     stopped = record.result.stopped
@@ -71,6 +75,21 @@ def _failures(record: ScenarioRecord, require_baseline: bool) -> list[Failure]:
             Failure(
                 f"all {len(samples)} requests failed",
                 (f"{record.id}: all {len(samples)} requests failed, nothing was measured: {error_kinds(samples)}",),
+            )
+        )
+    elif (
+        max_error_rate is not None
+        and samples
+        and (rate := sum(not s.ok for s in samples) / len(samples)) > max_error_rate
+    ):
+        failures.append(
+            Failure(
+                f"errors {format_percent(rate)}",
+                (
+                    f"{record.id}: {sum(not s.ok for s in samples)} of {len(samples)} requests failed "
+                    f"({format_percent(rate)}, above the {format_percent(max_error_rate)} allowed by "
+                    f"--perf-max-error-rate): {error_kinds(samples, top=3)}",
+                ),
             )
         )
     for verdict in record.verdicts:

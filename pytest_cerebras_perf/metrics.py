@@ -108,16 +108,29 @@ class Timing:
     first_content_ns: int | None = None
 
 
+TokenSource = Literal["usage", "timings", "chunks"]
+"""Where a response's completion count came from: the endpoint's ``usage``, llama.cpp's ``timings``
+(``predicted_n``, the server's own count), or counting content chunks (one token per chunk assumed,
+which undercounts when a chunk holds several tokens or none)."""
+
+
 @dataclass(frozen=True)
 class Usage:
-    prompt_tokens: int
+    """Token counts as the endpoint reported them; a count it did not report is ``None``, never 0
+    (a prompt of 0 tokens would read as a cache hit or a bug, not as "not reported")."""
+
+    prompt_tokens: int | None
     completion_tokens: int
-    total_tokens: int
-    cached_tokens: int = 0
-    counted_from_chunks: bool = False
+    total_tokens: int | None
+    cached_tokens: int | None = None
     reasoning_tokens: int | None = None
     reasoning_estimated: bool = False
     completion_tokens_details: Mapping[str, Any] | None = None
+    source: TokenSource = "usage"
+
+    @property
+    def counted_from_chunks(self) -> bool:
+        return self.source == "chunks"
 
 
 @dataclass(frozen=True)
@@ -128,12 +141,14 @@ class ResponseInfo:
     service_tier: str | None = None
     system_fingerprint: str | None = None
     finish_reason: str | None = None
+    reasoning_field: str | None = None  # ``reasoning`` (Cerebras) or ``reasoning_content`` (llama.cpp, vLLM, SGLang)
 
     def to_json(self) -> ResponseDoc:
         return {
             "service_tier": self.service_tier,
             "system_fingerprint": self.system_fingerprint,
             "finish_reason": self.finish_reason,
+            "reasoning_field": self.reasoning_field,
         }
 
 
@@ -150,15 +165,36 @@ class ServerTimes:
     completion_time: float | None = None
     total_time: float | None = None
     rejected: tuple[str, ...] = ()
+    source: Literal["time_info", "timings"] | None = None
 
     @classmethod
     def from_time_info(cls, info: Any) -> ServerTimes:
         if not isinstance(info, Mapping):
             return cls()
+        return cls._checked({key: info.get(key) for key in SERVER_FIELDS.values()}, "time_info")
+
+    @classmethod
+    def from_timings(cls, timings: Any) -> ServerTimes:
+        """llama.cpp's ``timings`` (milliseconds): ``prompt_ms`` is the prompt time, ``predicted_ms``
+        the completion time, their sum the server's total (llama.cpp reports no queue time)."""
+        if not isinstance(timings, Mapping):
+            return cls()
+        prompt, predicted = timings.get("prompt_ms"), timings.get("predicted_ms")
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (prompt, predicted))
+        return cls._checked(
+            {
+                "prompt_time": _milliseconds(prompt),
+                "completion_time": _milliseconds(predicted),
+                "total_time": _milliseconds(prompt + predicted) if numbers else None,  # type: ignore[operator]
+            },
+            "timings",
+        )
+
+    @classmethod
+    def _checked(cls, sent: Mapping[str, Any], source: Literal["time_info", "timings"]) -> ServerTimes:
         values: dict[str, float] = {}
         rejected: list[str] = []
-        for key in SERVER_FIELDS.values():
-            value = info.get(key)
+        for key, value in sent.items():
             if value is None:
                 continue
             if (
@@ -170,7 +206,14 @@ class ServerTimes:
                 rejected.append(key)
             else:
                 values[key] = float(value)
-        return cls(**values, rejected=tuple(rejected))
+        return cls(**values, rejected=tuple(rejected), source=source)
+
+
+def _milliseconds(value: Any) -> Any:
+    """Seconds from a millisecond figure; anything else passes through for ``_checked`` to reject."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value / 1000.0
+    return value
 
 
 def rejected_server_times(samples: Sequence[Sample]) -> str | None:
@@ -354,6 +397,7 @@ class Sample:
                 "completion_time": self.server.completion_time,
                 "total_time": self.server.total_time,
                 "rejected": list(self.server.rejected),
+                "source": self.server.source,
             },
             "server_output_tps": self.server_output_tps,
             "network_overhead": self.network_overhead,
@@ -366,6 +410,7 @@ class Sample:
                 "total_tokens": usage.total_tokens,
                 "cached_tokens": usage.cached_tokens,
                 "counted_from_chunks": usage.counted_from_chunks,
+                "source": usage.source,
                 "reasoning_tokens": usage.reasoning_tokens,
                 "reasoning_estimated": usage.reasoning_estimated,
                 "content_tokens": self.content_tokens,

@@ -258,7 +258,11 @@ def _judged(item: pytest.Item) -> str | None:
             why = caveat(verdict.to_json(), record.concurrency)
             if why:
                 item.user_properties.append((f"perf:{record.id}:{verdict.metric}:why", why))
-    return messages.why_failed(records, require_baseline=bool(perf and perf.settings.require_baseline))
+    return messages.why_failed(
+        records,
+        require_baseline=bool(perf and perf.settings.require_baseline),
+        max_error_rate=perf.settings.max_error_rate if perf else None,
+    )
 
 
 @pytest.hookimpl(wrapper=True)

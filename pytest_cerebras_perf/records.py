@@ -44,6 +44,7 @@ class ScenarioRecord:
     warnings: list[str] = field(default_factory=list)
     e2e_cause: str | None = None
     ab: ABRecord | None = None  # A's side in interleaved A/B mode
+    unpinned: str | None = None  # why the output lengths were not the scenario's (dialect.length_mismatch)
 
     @property
     def id(self) -> str:

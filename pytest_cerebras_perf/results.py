@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__, ab
+from .dialect import describe
 from .files import write_atomic
 from .fingerprint import fingerprints
 from .goodput import goodput
@@ -57,6 +58,7 @@ def scenario_entry(
         "prompt": record.scenario.prompt_text,
         "max_completion_tokens": record.request.get("max_completion_tokens"),
         "min_completion_tokens": record.request.get("min_completion_tokens"),
+        "prompt_cache": record.scenario.prompt_cache,
         "complete": record.complete,
         "stopped": record.result.stopped,
         "samples": [s.to_json() for s in samples],
@@ -82,6 +84,8 @@ def build_results(session: PerfSession, *, finished: str, argv: Sequence[str]) -
     target: TargetDoc = (
         endpoint.describe(session.model) if endpoint else {"kind": None, "base_url": None, "model": session.model}
     )
+    target["dialect"] = describe([s for r in session.records for s in r.result.samples])
+    target["length_fields"] = list(session.length_fields) if endpoint else None
     document: ResultsDoc = {
         "schema": SCHEMA,
         "run": {

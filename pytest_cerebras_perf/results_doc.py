@@ -59,15 +59,20 @@ class ServerDoc(TypedDict):
     completion_time: float | None
     total_time: float | None
     rejected: NotRequired[list[str]]
+    source: NotRequired[Literal["time_info", "timings"] | None]  # time_info (Cerebras) or llama.cpp's timings
 
 
 @with_config(_OPEN)
 class UsageDoc(TypedDict):
-    prompt_tokens: int
+    """Token counts as the endpoint sent them; one it did not send is null (never 0). ``source``:
+    ``usage``, llama.cpp's ``timings``, or ``chunks`` (counted from content chunks)."""
+
+    prompt_tokens: int | None
     completion_tokens: int
-    total_tokens: int
-    cached_tokens: NotRequired[int]
+    total_tokens: int | None
+    cached_tokens: NotRequired[int | None]
     counted_from_chunks: NotRequired[bool]
+    source: NotRequired[Literal["usage", "timings", "chunks"]]
     reasoning_tokens: NotRequired[int | None]
     reasoning_estimated: NotRequired[bool]
     content_tokens: NotRequired[int | None]
@@ -79,6 +84,7 @@ class ResponseDoc(TypedDict):
     service_tier: str | None
     system_fingerprint: str | None
     finish_reason: str | None
+    reasoning_field: NotRequired[str | None]  # reasoning (Cerebras) or reasoning_content (llama.cpp, vLLM, SGLang)
 
 
 @with_config(_OPEN)
@@ -282,6 +288,7 @@ class ScenarioEntry(TypedDict):
     prompt: NotRequired[str]
     max_completion_tokens: NotRequired[int | None]
     min_completion_tokens: NotRequired[int | None]
+    prompt_cache: NotRequired[Literal["warm", "cold"]]
     complete: NotRequired[bool]
     stopped: NotRequired[str | None]
     slo: NotRequired[dict[str, float] | None]
@@ -330,6 +337,8 @@ class TargetDoc(TypedDict):
     model: str | None
     emulator_profile: NotRequired[str | None]
     baseline_set: NotRequired[str | None]
+    dialect: NotRequired[str | None]  # dialect.describe: what the responses showed and left out
+    length_fields: NotRequired[list[str] | None]  # the request fields a pinned output length was sent in
 
 
 @with_config(_OPEN)

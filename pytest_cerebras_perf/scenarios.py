@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -36,7 +36,21 @@ REQUEST_FIELDS = (
     "response_format",
 )
 _TOLERANCE_KEYS = ("relative", "abs_floor")  # the fields of gate.Tolerance a scenario may override
-_SCENARIO_KEYS = {"description", "messages", "prompt", "system", "extra_body", "tolerances", "slo", *REQUEST_FIELDS}
+_SCENARIO_KEYS = {
+    "description",
+    "messages",
+    "prompt",
+    "system",
+    "extra_body",
+    "tolerances",
+    "slo",
+    "prompt_cache",
+    *REQUEST_FIELDS,
+}
+PromptCache = Literal["warm", "cold"]
+PROMPT_CACHE: tuple[PromptCache, ...] = ("warm", "cold")
+"""``prompt_cache: cold`` gives every request a unique first line, so no server answers it from its
+prefix cache (dialect.cold); ``warm`` (the default) sends the same prompt each time, as users do."""
 _TOOL_CHOICES = ("none", "auto", "required")
 _RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 MAX_STOP_SEQUENCES = 4
@@ -70,6 +84,7 @@ class Scenario:
     tool_choice: str | Mapping[str, Any] | None = None
     response_format: Mapping[str, Any] | None = None
     slo: Mapping[str, float] = field(default_factory=dict)  # goodput.py: metric -> limit
+    prompt_cache: PromptCache = "warm"
 
     @property
     def prompt_text(self) -> str:
@@ -337,6 +352,11 @@ def build_scenario(
     if not isinstance(extra_body, Mapping):
         raise ScenarioError(f"{where}: scenario {name!r}: 'extra_body' must be a mapping")
     seed = merged.get("seed")
+    prompt_cache = merged.get("prompt_cache", "warm")
+    if prompt_cache not in PROMPT_CACHE:
+        raise ScenarioError(
+            f"{where}: scenario {name!r}: 'prompt_cache' must be one of {', '.join(PROMPT_CACHE)}, got {prompt_cache!r}"
+        )
     try:
         slo = parse_slo(merged.get("slo"), f"{where}: scenario {name!r}")
     except ValueError as exc:
@@ -353,6 +373,7 @@ def build_scenario(
         extra_body=dict(extra_body),
         tolerances=dict(tolerances),
         slo=slo,
+        prompt_cache="cold" if prompt_cache == "cold" else "warm",
         **_request_fields(name, merged, where),
     )
 

@@ -19,6 +19,7 @@ from . import ab
 from .baselines import Baseline, baseline_path, load_baseline
 from .capacity import SPARE, in_flight_capacity
 from .cause import e2e_cause
+from .dialect import cache_warning, length_fields, length_mismatch, pin_length, token_count_warnings
 from .fingerprint import fingerprint_warnings
 from .gate import GatePolicy
 from .gating import gate_run, suite_taus, tau_prior
@@ -273,19 +274,27 @@ class PerfSession:
         self._harness = self._ab_harness = self._loop = self._emulator = self._workers = self.shifts = None
 
     # -- measuring ------------------------------------------------------------------------
-    def _plan(self, concurrency: int, iterations: int | None = None, warmup: int | None = None) -> LoadPlan:
+    def _plan(self, concurrency: int, *, warmup: int | None = None, cold: bool = False) -> LoadPlan:
         s = self.settings
         return LoadPlan(
-            iterations=iterations or s.iterations,
+            iterations=s.iterations,
             warmup=s.warmup if warmup is None else warmup,
             concurrency=concurrency,
             request_rate=s.request_rate,
             seed=len(self.records),
+            cold=cold,
         )
 
-    def _measure_into(self, request: Mapping[str, Any], plan: LoadPlan, result: LoadResult) -> LoadResult:
+    @property
+    def length_fields(self) -> tuple[str, ...]:
+        """The request fields that carry a pinned output length to this endpoint (dialect.py)."""
+        assert self.endpoint is not None
+        return length_fields(self.settings.length_fields, self.endpoint.kind)
+
+    def _measure_into(self, scenario_request: Mapping[str, Any], plan: LoadPlan, result: LoadResult) -> LoadResult:
         assert self._loop is not None and self._harness is not None and self.model is not None
         harness, model = self._harness, self.model
+        request = pin_length(scenario_request, self.length_fields)
         if self._workers is not None:
             return self._workers.measure(model, request, plan, result)
 
@@ -336,7 +345,7 @@ class PerfSession:
             )
         request = scenario.request_kwargs(overrides)
         record = ScenarioRecord(scenario, concurrency, nodeid, request, LoadResult())
-        plan = self._plan(concurrency)
+        plan = self._plan(concurrency, cold=scenario.prompt_cache == "cold")
         if self.settings.ab is not None:
             record.ab = self._a_record(scenario, overrides or {}, plan.seed)
         self.records.append(record)
@@ -362,6 +371,7 @@ class PerfSession:
                     )
                 saturated = saturation_warning(record.aggregate, self.settings)
                 record.warnings.extend(filter(None, [rejected_server_times(record.result.samples), saturated]))
+                self._check_responses(record)
             if record.ab is not None:
                 self._gate_ab(record, record.ab, overrides or {}, plan)
             else:
@@ -399,7 +409,7 @@ class PerfSession:
 
         def confirmation() -> list[Sample]:
             extra = LoadResult()
-            self._measure_into(record.request, self._plan(plan.concurrency, warmup=0), extra)
+            self._measure_into(record.request, self._plan(plan.concurrency, warmup=0, cold=plan.cold), extra)
             return extra.samples
 
         record.verdicts, record.confirmation_samples = gate_run(
@@ -411,6 +421,7 @@ class PerfSession:
             policy=policy,
             keep_runs=s.baseline_runs,
             saturated=bool(record.aggregate.get("client_saturated")),
+            unpinned=record.unpinned,
             confirm_samples=confirmation,
             suite_tau=suite_taus(self.baseline.scenarios.values(), s.gate_metrics, policy) if self.baseline else None,
             slo=record.scenario.slo,
@@ -485,6 +496,24 @@ class PerfSession:
         )
         record.confirmation_samples = blocks
 
+    def _check_responses(self, record: ScenarioRecord) -> None:
+        """Warnings about what the responses held: unusable server times, counts the endpoint did
+        not send, prompt-cache hits, and lengths other than the scenario's (then ``unpinned``)."""
+        samples = record.result.samples
+        record.unpinned = length_mismatch(
+            samples,
+            record.request.get("min_completion_tokens"),
+            record.request.get("max_completion_tokens"),
+            self.length_fields,
+        )
+        found = [
+            rejected_server_times(samples),
+            *token_count_warnings(samples),
+            cache_warning(samples, record.scenario.prompt_cache == "cold"),
+            record.unpinned,
+        ]
+        record.warnings.extend(warning for warning in found if warning is not None)
+
     @functools.cached_property
     def tau_prior(self) -> float:
         """The session-drift prior the gate uses until the baseline history can estimate τ."""
@@ -512,7 +541,7 @@ class PerfSession:
         """One measured request (no warmup, no gate), for tests that check a single response."""
         assert self._loop is not None and self._harness is not None and self.model is not None
         harness, model = self._harness, self.model
-        request = scenario.request_kwargs(overrides)
+        request = pin_length(scenario.request_kwargs(overrides), self.length_fields)
 
         async def go() -> Sample:
             return await harness.request(model, request)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .dialect import LENGTH_FIELDS
 from .emulator.profile import DEFAULT_PROFILE
 from .history.location import LocationError, history_url
 from .metrics import METRICS
@@ -146,6 +147,24 @@ OPTIONS: tuple[Option, ...] = (
         default=None,
         env=None,
         metavar="R",
+    ),
+    Option(
+        dest="perf_length_fields",
+        flag="--perf-length-fields",
+        help="request fields that carry a scenario's pinned output length on this target (README: what each server "
+        "honours); auto = max_completion_tokens,min_completion_tokens for Cerebras and the emulator, "
+        "max_completion_tokens,max_tokens,min_tokens for other endpoints",
+        default="auto",
+        env="CEREBRAS_PERF_LENGTH_FIELDS",
+        metavar="auto|F[,F...]",
+    ),
+    Option(
+        dest="perf_max_error_rate",
+        flag="--perf-max-error-rate",
+        help="a scenario run whose share of failed requests is above this fails, with or without a baseline",
+        default="0.05",
+        env="CEREBRAS_PERF_MAX_ERROR_RATE",
+        metavar="FRACTION",
     ),
     Option(
         dest="perf_workers",
@@ -431,6 +450,8 @@ class Settings:
     jsonl_path: Path | None
     percentiles: tuple[float, ...]
     progress_every: float
+    length_fields: tuple[str, ...] | None  # None: by target kind (dialect.AUTO_LENGTH_FIELDS)
+    max_error_rate: float
     api_key: Secret | None = field(default=None, repr=False)
     ab: ABSide | None = None  # interleaved A/B mode when set
 
@@ -544,13 +565,6 @@ def _positive_float(raw: Any, source: str, *, allow_zero: bool = False) -> float
     return value
 
 
-def _fraction(raw: Any, source: str) -> float:
-    value = _positive_float(raw, source)
-    if value > 1:
-        raise SettingsError(f"{source}: must be a fraction between 0 and 1, got {raw!r}")
-    return value
-
-
 def _concurrency(raw: Any, source: str) -> tuple[int, ...]:
     parts = [p.strip() for p in str(raw).split(",")]
     if not parts or any(not p for p in parts):
@@ -605,6 +619,27 @@ def _ray_address(raw: Any, source: str, workers: int) -> str | None:
     except ImportError as exc:
         raise SettingsError(f"{source}: needs Ray ({exc}); install it with {RAY_INSTALL}") from None
     return address
+
+
+def _length_fields(raw: Any, source: str) -> tuple[str, ...] | None:
+    text = str(raw).strip().lower()
+    if text in ("", "auto"):
+        return None
+    fields = tuple(f.strip() for f in text.split(",") if f.strip())
+    unknown = [f for f in fields if f not in LENGTH_FIELDS]
+    if unknown or not fields:
+        raise SettingsError(
+            f"{source}: unknown length field {unknown[0] if unknown else raw!r}; expected auto or a list of "
+            f"{', '.join(LENGTH_FIELDS)}"
+        )
+    return fields
+
+
+def _fraction(raw: Any, source: str) -> float:
+    value = _positive_float(raw, source, allow_zero=True)
+    if value > 1:
+        raise SettingsError(f"{source}: expected a fraction from 0 to 1 (0.05 = 5%), got {raw!r}")
+    return value
 
 
 def _bool(raw: Any) -> bool:
@@ -789,6 +824,8 @@ def resolve(values: RawValues, *, root: Path, api_key: str | None, ab_api_key: s
         jsonl_path=_path_or_none(value("perf_jsonl"), root),
         percentiles=_percentiles(value("perf_percentiles"), source("perf_percentiles")),
         progress_every=_positive_float(value("perf_progress"), source("perf_progress"), allow_zero=True),
+        length_fields=_length_fields(value("perf_length_fields"), source("perf_length_fields")),
+        max_error_rate=_fraction(value("perf_max_error_rate"), source("perf_max_error_rate")),
         api_key=Secret(api_key) if api_key else None,
         ab=_ab_side(value, source, root, ab_api_key),
     )

@@ -13,6 +13,7 @@ import pytest
 
 from . import cli
 from .caveats import FLOOR_DISABLES, NO_ITERATIONS_CAN, caveat, iterations_for
+from .dialect import describe
 from .report.units import format_change, format_percent
 from .report.verdicts import transition
 from .settings import Settings
@@ -157,6 +158,9 @@ def summary(reporter: Any, perf: PerfSession, written: Mapping[str, Path] | None
         else (perf.endpoint.kind if perf.endpoint else "?")
     )
     reporter.write_line(f"target {kind} {perf.endpoint.base_url if perf.endpoint else ''}, model {perf.model}")
+    dialect = describe([s for r in perf.records for s in r.result.samples])
+    if dialect is not None and perf.endpoint is not None:
+        reporter.write_line(f"endpoint dialect: {dialect}; length sent as {', '.join(perf.length_fields)}")
     if perf.settings.ab is not None:
         ab_summary(reporter, perf)
     elif perf.endpoint is not None and perf.model is not None:

@@ -195,7 +195,8 @@ class _Generation:
         requests arrives, which is exactly when their first tokens are due.
         """
         for reasoning in (False, True):
-            head, tail = self._identity.content_template("reasoning" if reasoning else "content")
+            field = wire.REASONING_FIELD[self._profile.dialect] if reasoning else "content"
+            head, tail = self._identity.content_template(field)
             self._templates[reasoning] = (head, tail, tail + head)
         escaped = [wire.escape(piece) for piece in pieces]
         if self._profile.tokens_per_chunk == 1:
@@ -249,7 +250,9 @@ class _Generation:
                 record.request_id,
                 self._state.capacity.active,
             )
-        usage = wire.usage(self._body.prompt_tokens, self._completion_tokens, self._reasoning_tokens)
+        usage = wire.dialect_usage(
+            self._profile.dialect, self._body.prompt_tokens, self._completion_tokens, self._reasoning_tokens
+        )
         return usage, record.time_info, extra
 
     async def _stream(self, fault: FaultSpec | None) -> web.StreamResponse:
@@ -275,7 +278,9 @@ class _Generation:
                 await response.write(wire.stream_error_event())
             else:
                 usage, time_info, extra = self._conclude()
-                final = self._identity.final_chunk(self._finish_reason, usage, time_info, extra)
+                final = self._identity.closing_events(
+                    self._profile.dialect, self._finish_reason, usage, time_info, extra, self._body.include_usage
+                )
                 await response.write(final + wire.DONE)
             await response.write_eof()
         except ConnectionResetError:
@@ -305,6 +310,7 @@ async def handle_generation(request: web.Request, endpoint: wire.Endpoint) -> we
     except BadRequest as error:
         return json_error(400, wire.bad_request(str(error), error.param))
     profile = state.profile
+    body = body.as_served_by(profile.dialect)
     if body.model not in profile.models:
         return json_error(404, wire.model_not_found(body.model))
     try:

@@ -19,7 +19,7 @@ import yaml
 from .faults import FaultSpec, parse_faults
 from .slowdowns import Slowdown, parse_slowdowns
 from .validation import ConfigError, as_bool, as_int, as_list, as_mapping, as_number, as_probability, as_str
-from .wire import REASONING_EFFORTS
+from .wire import DIALECTS, REASONING_EFFORTS, Dialect
 
 PROFILES_DIR = Path(__file__).with_name("profiles")
 DEFAULT_MODELS = ("llama-3.3-70b", "llama3.1-8b", "gpt-oss-120b", "qwen-3-32b")
@@ -62,6 +62,7 @@ class Profile:
     default_reasoning_effort: str | None = None
     reasoning_sigma: float = 0.0
     retired: bool = False
+    dialect: Dialect = "cerebras"  # wire.DIALECTS: whose streams the emulator imitates
 
     def updated(self, changes: Mapping[str, object], source: str) -> Profile:
         """A copy with ``changes`` applied; raises ConfigError naming ``source`` and the bad field."""
@@ -130,6 +131,13 @@ def _reasoning_tokens(value: object, source: str, name: str) -> dict[str, float]
     return {effort: float(mean) for effort, mean in efforts.items()}  # type: ignore[arg-type]
 
 
+def _dialect(value: object, source: str, name: str) -> str:
+    dialect = as_str(value, source, name)
+    if dialect not in DIALECTS:
+        raise ConfigError(source, name, f"unknown dialect {dialect!r}; known: {', '.join(DIALECTS)}")
+    return dialect
+
+
 def _optional_effort(value: object, source: str, name: str) -> str | None:
     return None if value is None else as_str(value, source, name)
 
@@ -165,6 +173,7 @@ _FIELD_PARSERS: dict[str, Callable[[object, str, str], object]] = {
     "default_reasoning_effort": _optional_effort,
     "reasoning_sigma": as_number,
     "retired": as_bool,
+    "dialect": _dialect,
 }
 
 

@@ -8,13 +8,14 @@ in the completion, so the cap can cut the answer short or leave no room for it).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .text import count_tokens, prompt_tokens
-from .wire import SERVICE_TIERS, Endpoint
+from .wire import SERVICE_TIERS, Dialect, Endpoint
 
 
 class BadRequest(ValueError):
@@ -38,6 +39,20 @@ class GenerationRequest:
     reasoning_effort: str | None = None
     service_tier: str | None = None
     disable_reasoning: bool = False
+    min_field: str | None = None  # the field the minimum came in: min_completion_tokens or min_tokens
+    ignore_eos: bool = False
+    include_usage: bool = False  # stream_options.include_usage
+
+    def as_served_by(self, dialect: Dialect) -> GenerationRequest:
+        """The request as a server of ``dialect`` reads it: vLLM honours ``min_tokens`` and
+        ``ignore_eos``, llama.cpp only ``ignore_eos`` (no minimum at all); ``ignore_eos`` runs the
+        answer to its maximum."""
+        if dialect == "cerebras":
+            return self
+        minimum = self.min_tokens if dialect == "vllm" and self.min_field == "min_tokens" else None
+        if self.ignore_eos and self.max_tokens is not None:
+            minimum = self.max_tokens
+        return dataclasses.replace(self, min_tokens=minimum)
 
     def output_plan(self, default_output_tokens: int, reasoning_tokens: int = 0) -> tuple[int, int, str]:
         """(reasoning tokens, completion tokens including them, finish_reason): "length" when the cap
@@ -54,14 +69,19 @@ class GenerationRequest:
 
 
 def _optional_count(body: Mapping[str, object], *names: str, minimum: int) -> int | None:
+    return _named_count(body, *names, minimum=minimum)[0]
+
+
+def _named_count(body: Mapping[str, object], *names: str, minimum: int) -> tuple[int | None, str | None]:
+    """The first of ``names`` present in ``body`` and its name."""
     for name in names:
         value = body.get(name)
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise BadRequest(f"'{name}' must be an integer >= {minimum}", name)
-        return value
-    return None
+        return value, name
+    return None, None
 
 
 def _optional_choice(body: Mapping[str, object], name: str, choices: tuple[str, ...] | None) -> str | None:
@@ -102,7 +122,8 @@ def parse_generation(raw: bytes, endpoint: Endpoint) -> GenerationRequest:
         tokens = count_tokens(prompt)
         prompt_material = prompt
     max_tokens = _optional_count(body, "max_completion_tokens", "max_tokens", minimum=1)
-    min_tokens = _optional_count(body, "min_completion_tokens", "min_tokens", minimum=0)
+    min_tokens, min_field = _named_count(body, "min_completion_tokens", "min_tokens", minimum=0)
+    stream_options = body.get("stream_options")
     if max_tokens is not None and min_tokens is not None and min_tokens > max_tokens:
         raise BadRequest("'min_completion_tokens' must not exceed 'max_completion_tokens'", "min_completion_tokens")
     seed = _optional_count(body, "seed", minimum=-(2**63))
@@ -121,4 +142,7 @@ def parse_generation(raw: bytes, endpoint: Endpoint) -> GenerationRequest:
         reasoning_effort=_optional_choice(body, "reasoning_effort", None),
         service_tier=_optional_choice(body, "service_tier", SERVICE_TIERS),
         disable_reasoning=disable_reasoning,
+        min_field=min_field,
+        ignore_eos=body.get("ignore_eos") is True,
+        include_usage=isinstance(stream_options, Mapping) and stream_options.get("include_usage") is True,
     )

@@ -19,6 +19,18 @@ DONE = b"data: [DONE]\n\n"
 REASONING_EFFORTS = ("none", "low", "medium", "high")  # which of them a model accepts varies
 SERVICE_TIERS = ("auto", "default", "flex", "priority")
 Endpoint = Literal["chat", "text"]
+Dialect = Literal["cerebras", "vllm", "llamacpp"]
+DIALECTS: tuple[Dialect, ...] = ("cerebras", "vllm", "llamacpp")
+"""How the emulator's streams look (profile field ``dialect``): the Cerebras API's (``usage`` and
+``time_info`` in the final chunk, thinking in ``delta.reasoning``), vLLM's (no server times, ``usage``
+only when ``stream_options.include_usage`` asks, in a chunk of its own with no choices, thinking in
+``delta.reasoning_content``) or llama.cpp's ``llama-server`` (as vLLM, plus ``timings`` in the last
+chunk). Which length fields each honours is in ``request_body.GenerationRequest.as_served_by``."""
+REASONING_FIELD: dict[Dialect, str] = {
+    "cerebras": "reasoning",
+    "vllm": "reasoning_content",
+    "llamacpp": "reasoning_content",
+}
 
 _ESCAPED: dict[str, bytes] = {}
 
@@ -98,6 +110,27 @@ class ResponseIdentity:
         choice.update(finish_reason=finish_reason, index=0)
         return _event({**self._envelope(choice, self.chunk_object), "usage": usage, "time_info": time_info, **extra})
 
+    def closing_events(
+        self,
+        dialect: Dialect,
+        finish_reason: str,
+        usage: Mapping[str, object],
+        time_info: Mapping[str, float],
+        extra: Mapping[str, object],
+        include_usage: bool,
+    ) -> bytes:
+        """The events that end a stream in ``dialect`` (see :data:`DIALECTS`), before ``[DONE]``."""
+        if dialect == "cerebras":
+            return self.final_chunk(finish_reason, usage, time_info, extra)
+        choice: dict[str, object] = {"delta": {}} if self.endpoint == "chat" else {"text": ""}
+        choice.update(finish_reason=finish_reason, index=0)
+        events: list[dict[str, object]] = [{**self._envelope(choice, self.chunk_object), **extra}]
+        if include_usage:
+            events.append({**self._envelope(choice, self.chunk_object), "choices": [], "usage": usage})
+        if dialect == "llamacpp":
+            events[-1]["timings"] = llamacpp_timings(usage, time_info)
+        return b"".join(_event(event) for event in events)
+
     def body(
         self,
         text: str,
@@ -127,6 +160,30 @@ def usage(prompt_tokens: int, completion_tokens: int, reasoning_tokens: int = 0)
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
         },
+    }
+
+
+def dialect_usage(
+    dialect: Dialect, prompt_tokens: int, completion_tokens: int, reasoning_tokens: int
+) -> dict[str, object]:
+    """``usage`` as each dialect sends it: vLLM without details, llama.cpp with cached tokens only."""
+    full = usage(prompt_tokens, completion_tokens, reasoning_tokens)
+    if dialect == "cerebras":
+        return full
+    kept: tuple[str, ...] = ("prompt_tokens", "completion_tokens", "total_tokens")
+    if dialect == "llamacpp":
+        kept += ("prompt_tokens_details",)
+    return {key: full[key] for key in kept}
+
+
+def llamacpp_timings(usage: Mapping[str, object], time_info: Mapping[str, float]) -> dict[str, object]:
+    """llama.cpp's ``timings`` (milliseconds) from the same figures ``time_info`` reports."""
+    return {
+        "cache_n": 0,
+        "prompt_n": usage["prompt_tokens"],
+        "prompt_ms": time_info["prompt_time"] * 1000,
+        "predicted_n": usage["completion_tokens"],
+        "predicted_ms": time_info["completion_time"] * 1000,
     }
 
 

@@ -46,6 +46,7 @@ from pytest_cerebras_perf.report.verdicts import (
 )
 from pytest_cerebras_perf.results_doc import CommitDoc, GateDoc, ResultsDoc, RunDoc
 from pytest_cerebras_perf.saturation import SATURATED, achieved_text, describe
+from pytest_cerebras_perf.stats import summarize
 
 OUTPUT_LIMIT = 4000  # characters of one model output shown in the report
 OUTPUTS_SHOWN = 3  # distinct outputs shown per scenario run
@@ -211,6 +212,40 @@ def _banners(results: ResultsDoc) -> list[Banner]:
     return banners
 
 
+def _cached_tokens(run: ScenarioRun) -> str:
+    counts = [
+        float(cached)
+        for sample in run.samples
+        if sample["ok"]
+        and (usage := sample["usage"]) is not None
+        and (cached := usage.get("cached_tokens")) is not None
+    ]
+    found = summarize(counts)
+    return "not reported" if found is None else f"{found.p50:.0f}"
+
+
+def _prompt_cache_rows(runs: Sequence[ScenarioRun]) -> list[tuple[str, str]]:
+    """Cold vs warm: a ``prompt_cache: cold`` run beside a warm run of the same prompt and concurrency."""
+    rows = []
+    for cold in (r for r in runs if r.raw.get("prompt_cache") == "cold"):
+        for warm in runs:
+            if (
+                warm.raw.get("prompt_cache") != "cold"
+                and warm.raw.get("prompt") == cold.raw.get("prompt")
+                and warm.concurrency == cold.concurrency
+            ):
+                ttft = {run.id: summarize(run.values("ttft")) for run in (cold, warm)}
+                shown = {key: "–" if s is None else format_metric(s.p50, "ttft") for key, s in ttft.items()}
+                rows.append(
+                    (
+                        f"Prompt cache: cold {cold.id} vs warm {warm.id}",
+                        f"TTFT p50 {shown[cold.id]} cold vs {shown[warm.id]} warm; cached prompt tokens p50 "
+                        f"{_cached_tokens(cold)} cold vs {_cached_tokens(warm)} warm",
+                    )
+                )
+    return rows
+
+
 def _commit(commit: CommitDoc | None) -> str:
     if not commit:
         return "–"
@@ -227,6 +262,11 @@ def _metadata(results: ResultsDoc, runs: Sequence[ScenarioRun]) -> list[tuple[st
     ]
     if target.get("emulator_profile"):
         rows.append(("Emulator profile", str(target.get("emulator_profile"))))
+    if target.get("dialect"):
+        rows.append(("Endpoint dialect", str(target.get("dialect"))))
+    if target.get("length_fields"):
+        rows.append(("Length sent as", ", ".join(target.get("length_fields") or [])))
+    rows += _prompt_cache_rows(runs)
     rows += [
         ("Started", _when(run["started"])),
         ("Duration", _duration(run)),

@@ -148,7 +148,9 @@ def test_drifting_fails_the_test_only_when_asked_to() -> None:
             policy=GatePolicy(alpha_suite=0.01, tau_prior=0.05, fail_on_drift=fail_on_drift),
         )
         assert verdict.verdict == "drifting", verdict
-        record = SimpleNamespace(id="story@c1", result=SimpleNamespace(samples=[], stopped=None), verdicts=[verdict])
+        record = SimpleNamespace(
+            id="story@c1", result=SimpleNamespace(samples=[], stopped=None), verdicts=[verdict], ab=None
+        )
         message = why_failed([record], require_baseline=False)  # type: ignore[list-item]
         assert (message is not None) == fail_on_drift
         if message:

@@ -100,7 +100,7 @@ def test_a_key_in_the_prompt_and_the_output_is_masked_in_every_file_and_line(
     assert "CEREBRAS_API_KEY=***" in texts[str(out / "report.html")]
     outcome.stdout.fnmatch_lines(
         [
-            "answer *= Sample(ok=True, *=[*][*][*]'*",  # pytest shortens the repr; the mask survives
+            "answer *= Sample(ok=True, *[*][*][*]'*",  # pytest shortens the repr; the mask survives
             "the model said Repeat this: CEREBRAS_API_KEY=[*][*][*]",
         ]
     )

@@ -68,7 +68,7 @@ from pytest_cerebras_perf.load import (
 )
 from pytest_cerebras_perf.metrics import Sample
 from pytest_cerebras_perf.retry import RetryPolicy
-from pytest_cerebras_perf.settings import Secret
+from pytest_cerebras_perf.settings import MIN_ACHIEVED_CONCURRENCY, Secret
 from pytest_cerebras_perf.target import Endpoint
 from pytest_cerebras_perf.workers import WorkerPool
 
@@ -212,6 +212,7 @@ def _measure_with_workers(
         timeout=TIMEOUT,
         policy=RetryPolicy(retries=0),
         max_client_lag=MAX_CLIENT_LAG,
+        min_achieved=MIN_ACHIEVED_CONCURRENCY,
     )
     try:
         pool.warm(MODEL, request, plan)

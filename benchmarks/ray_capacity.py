@@ -40,7 +40,7 @@ from pytest_cerebras_perf.emulator import EmulatorProcess, load_profile
 from pytest_cerebras_perf.load import Harness, LoadPlan, LoadResult, aggregate, run_measured, warm
 from pytest_cerebras_perf.ray_pool import RayPool, connect
 from pytest_cerebras_perf.retry import RetryPolicy
-from pytest_cerebras_perf.settings import Secret
+from pytest_cerebras_perf.settings import MIN_ACHIEVED_CONCURRENCY, Secret
 from pytest_cerebras_perf.target import Endpoint
 
 MODEL = "llama-3.3-70b"
@@ -121,6 +121,7 @@ def main() -> None:
                 timeout=TIMEOUT,
                 policy=RetryPolicy(retries=0),
                 max_client_lag=MAX_CLIENT_LAG,
+                min_achieved=MIN_ACHIEVED_CONCURRENCY,
             )
             print(pool.describe(), flush=True)
             try:

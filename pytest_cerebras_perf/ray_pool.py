@@ -295,6 +295,7 @@ class RayPool(ClientPool):
         timeout: float,
         policy: RetryPolicy,
         max_client_lag: float,
+        min_achieved: float,
     ) -> None:
         """``address``: the cluster to join (and leave on :meth:`close`); None when this process
         already is a driver."""
@@ -302,7 +303,7 @@ class RayPool(ClientPool):
         count = actors or default_actors()
         pool_size = max(split(max_concurrency, count)) + 2
         self.links = RayLinks(endpoint, actors=count, pool_size=pool_size, timeout=timeout, policy=policy)
-        super().__init__(self.links, max_client_lag=max_client_lag)
+        super().__init__(self.links, max_client_lag=max_client_lag, min_achieved=min_achieved)
 
     def close(self) -> None:
         super().close()

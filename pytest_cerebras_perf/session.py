@@ -130,6 +130,7 @@ class PerfSession:
                 timeout=settings.timeout,
                 policy=policy,
                 max_client_lag=settings.max_client_lag,
+                min_achieved=settings.min_achieved,
             )
         models = self._loop.run(list_models(self._harness.client, endpoint))
         if settings.model is None:
@@ -179,6 +180,7 @@ class PerfSession:
             timeout=settings.timeout,
             policy=policy,
             max_client_lag=settings.max_client_lag,
+            min_achieved=settings.min_achieved,
         )
         self.notes.append(pool.describe())
         return pool

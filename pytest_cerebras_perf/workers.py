@@ -260,10 +260,11 @@ class ClientPool:
     """Long-lived client workers, each warmed once per scenario like the single-process harness;
     where they run is up to their :class:`Links`."""
 
-    def __init__(self, links: Links, *, max_client_lag: float) -> None:
+    def __init__(self, links: Links, *, max_client_lag: float, min_achieved: float) -> None:
         self._links = links
         self._alive = [True] * len(links)
         self._max_client_lag = max_client_lag
+        self._min_achieved = min_achieved
         self._tallies: dict[int, _Tally] = {}
 
     @property
@@ -373,7 +374,8 @@ class ClientPool:
         result = LoadResult() if result is None else result
         base = {"model": model, "request": dict(request)}
         start_at = time.perf_counter_ns() + self._links.start_margin_ns
-        shares = [None if p is None else {**base, "plan": p, "start_at_ns": start_at} for p in self._plans(plan)]
+        plans = self._plans(plan)
+        shares = [None if p is None else {**base, "plan": p, "start_at_ns": start_at} for p in plans]
         try:
             replies = self._each("measure", shares, result)
         finally:
@@ -388,22 +390,26 @@ class ClientPool:
             result.cpu_seconds += summary.cpu_seconds
             if summary.stopped != "cancelled":
                 result.stopped = result.stopped or summary.stopped
-        self._judge(result)
+        self._judge(result, plans)
         if quota is not None:
             result.stopped = quota
             raise DailyQuotaExceeded.relayed(quota)
         return result
 
-    def _judge(self, result: LoadResult) -> None:
-        """Each worker's self-check on its own figures: pooled, one saturated worker among many would
-        be averaged away, yet its samples are as skewed as a single saturated client's."""
+    def _judge(self, result: LoadResult, plans: list[LoadPlan | None]) -> None:
+        """Each worker's self-check on its own figures and its own share of the slots (closed loop; an
+        open loop's rule needs no count): pooled, one saturated worker among many would be averaged
+        away, yet its samples are as skewed as a single saturated client's."""
         for i, tally in sorted(self._tallies.items()):
             own = LoadResult(
                 samples=[s for s in result.samples if s.request_id in tally.request_ids],
                 loop_lag=tally.loop_lag,
                 dispatch_lag=tally.dispatch_lag,
             )
-            if aggregate(own, self._max_client_lag)["client_saturated"]:
+            share = plans[i]
+            slots = None if share is None or share.request_rate is not None else share.concurrency
+            judged = aggregate(own, self._max_client_lag, requested=slots, min_achieved=self._min_achieved)
+            if judged["client_saturated"]:
                 result.saturated_clients.append(self._links.name(i))
 
     def measure(
@@ -429,7 +435,8 @@ class WorkerPool(ClientPool):
         timeout: float,
         policy: RetryPolicy,
         max_client_lag: float,
+        min_achieved: float,
     ) -> None:
         pool_size = max(split(max_concurrency, workers)) + 2
         links = PipeLinks(endpoint, workers=workers, pool_size=pool_size, timeout=timeout, policy=policy)
-        super().__init__(links, max_client_lag=max_client_lag)
+        super().__init__(links, max_client_lag=max_client_lag, min_achieved=min_achieved)

@@ -1,5 +1,12 @@
 """A small version of benchmarks/llamacpp_reruns.py: baselines saved on three "days" from fresh
-llama-server processes, an unchanged session on a fresh process passes, the 4x slower model fails."""
+llama-server processes, an unchanged session on a fresh process passes, the 4x slower model fails.
+
+The tolerances are those of a shared 2-core CI machine, not the defaults: the client, the server and
+whatever else the machine runs share the cores, and a whole session of this millisecond-scale model
+once ran 55 % slower than its three baselines in CI (every metric, the server's own time too), more
+than three baseline sessions can teach the drift estimate. Latency may double and tokens/s halve
+before a change counts; the slow model (~4x) is still far beyond that. The default tolerances'
+false-alarm rate on this server is benchmarks/llamacpp_reruns.py's figure, measured, not asserted."""
 
 from __future__ import annotations
 
@@ -11,7 +18,8 @@ from tiny_gguf import write_model
 SUITE = """
 import pytest
 
-@pytest.mark.scenario(name="short", prompt="Say something.", max_completion_tokens=32, min_completion_tokens=32)
+@pytest.mark.scenario(name="short", prompt="Say something.", max_completion_tokens=32, min_completion_tokens=32,
+                      tolerances={"ttft": 1.0, "e2e": 1.0, "server_total": 1.0, "output_tps": 0.5})
 def test_short(cerebras_call):
     cerebras_call()
 """

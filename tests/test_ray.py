@@ -32,7 +32,7 @@ from pytest_cerebras_perf.ray_pool import RayPool, connect, measure_offset, on_d
 from pytest_cerebras_perf.retry import RetryPolicy
 from pytest_cerebras_perf.scenarios import build_scenario
 from pytest_cerebras_perf.session import PerfSession
-from pytest_cerebras_perf.settings import RawValues, Secret, resolve
+from pytest_cerebras_perf.settings import MIN_ACHIEVED_CONCURRENCY, RawValues, Secret, resolve
 from pytest_cerebras_perf.target import Endpoint
 from pytest_cerebras_perf.workers import WorkerLost
 
@@ -76,6 +76,7 @@ def pool(cluster: LocalRayCluster, emulator: EmulatorProcess) -> Iterator[RayPoo
         timeout=30.0,
         policy=RetryPolicy(retries=0),
         max_client_lag=MAX_CLIENT_LAG,
+        min_achieved=MIN_ACHIEVED_CONCURRENCY,
     )
     yield actors
     actors.close()

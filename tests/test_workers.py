@@ -11,7 +11,7 @@ import pytest
 from pytest_cerebras_perf.emulator import EmulatorProcess, load_profile
 from pytest_cerebras_perf.load import LoadPlan, LoadResult, aggregate, poisson_schedule
 from pytest_cerebras_perf.retry import RetryPolicy
-from pytest_cerebras_perf.settings import Secret
+from pytest_cerebras_perf.settings import MIN_ACHIEVED_CONCURRENCY, Secret
 from pytest_cerebras_perf.target import Endpoint
 from pytest_cerebras_perf.workers import WorkerPool, split
 
@@ -25,7 +25,13 @@ STEADY = {"ttft_base": 0.01, "decode_tps": 2000.0, "jitter_sigma": 0.0}
 def pool(emulator: EmulatorProcess) -> Iterator[WorkerPool]:
     endpoint = Endpoint("emulator", emulator.url, Secret(API_KEY), "fast")
     workers = WorkerPool(
-        endpoint, workers=2, max_concurrency=5, timeout=30.0, policy=RetryPolicy(retries=0), max_client_lag=0.010
+        endpoint,
+        workers=2,
+        max_concurrency=5,
+        timeout=30.0,
+        policy=RetryPolicy(retries=0),
+        max_client_lag=0.010,
+        min_achieved=MIN_ACHIEVED_CONCURRENCY,
     )
     yield workers
     workers.close()

@@ -50,4 +50,5 @@ def test_unchanged_server_passes_and_a_4x_slower_model_fails(tmp_path: Path) -> 
     slower = session(tmp_path, slow, "slow")
     assert slower.exit_code == 1, slower.output
     verdicts = {v["metric"]: v["verdict"] for v in slower.results["scenarios"][0]["gate"]}
-    assert verdicts["output_tps"] == "regression", verdicts
+    regressed = {metric for metric, verdict in verdicts.items() if verdict == "regression"}
+    assert regressed & {"e2e", "output_tps", "server_total"}, verdicts  # the decode got slower

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from perf_sessions import perf_session
 
 from pytest_cerebras_perf.emulator.process import EmulatorProcess
 from pytest_cerebras_perf.settings import Secret
@@ -39,29 +40,7 @@ PROFILE = {"ttft_base": 0.3, "decode_tps": 2000.0}
 
 
 def run(pytester: pytest.Pytester, url: str, *extra: str) -> tuple[pytest.RunResult, dict[str, Any]]:
-    results = pytester.path / "results.json"
-    outcome = pytester.runpytest_subprocess(
-        "-p",
-        "cerebras_perf",
-        "-p",
-        "no:randomly",
-        "-p",
-        "no:cacheprovider",
-        "--perf-base-url",
-        url,
-        "--iterations",
-        "3",
-        "--perf-json",
-        str(results),
-        "--perf-report",
-        "none",
-        "--perf-seed-results",
-        "none",
-        "--perf-max-client-lag",
-        "1",  # a busy test machine must not mark the run saturated (it would not be saved)
-        *extra,
-    )
-    return outcome, json.loads(results.read_text())
+    return perf_session(pytester, pytester.path / "results.json", "--perf-base-url", url, "--iterations", "3", *extra)
 
 
 def gated(results: dict[str, Any]) -> dict[str, int]:

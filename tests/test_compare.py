@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from perf_sessions import perf_session
 
 from pytest_cerebras_perf.compare import main
 from pytest_cerebras_perf.emulator import EmulatorProcess
@@ -43,24 +44,7 @@ def test_perf(cerebras_call):
 
 def run(pytester: pytest.Pytester, url: str, name: str) -> Path:
     results = pytester.path / f"{name}.json"
-    outcome = pytester.runpytest_subprocess(
-        "-p",
-        "cerebras_perf",
-        "-p",
-        "no:randomly",
-        "--perf-base-url",
-        url,
-        "--iterations",
-        "10",
-        "--perf-max-client-lag",
-        "0.05",
-        "--perf-json",
-        str(results),
-        "--perf-report",
-        "none",
-        "--perf-seed-results",
-        "none",
-    )
+    outcome, _ = perf_session(pytester, results, "--perf-base-url", url, "--iterations", "10", max_client_lag=0.05)
     outcome.assert_outcomes(passed=2)
     return results
 

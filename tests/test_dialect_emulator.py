@@ -4,11 +4,10 @@ not gated, the per-target length fields fix it, and a run with many errors fails
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
+from perf_sessions import perf_session
 
 SCENARIOS = """
 scenarios:
@@ -44,27 +43,13 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def run(pytester: pytest.Pytester, profile: str, *extra: str) -> tuple[pytest.RunResult, dict[str, Any]]:
-    results = pytester.path / f"results-{profile}.json"
-    outcome = pytester.runpytest_subprocess(
-        "-p",
-        "cerebras_perf",
-        "-p",
-        "no:randomly",
-        "--perf-emulator-profile",
-        str(pytester.path / f"{profile}.yaml"),
-        "--iterations",
-        "3",
-        "--perf-json",
-        str(results),
-        "--perf-report",
-        "none",
-        "--perf-seed-results",
-        "none",
-        "--perf-max-client-lag",
-        "0.5",
-        *extra,
+    profile_file = pytester.path / f"{profile}.yaml"
+    return perf_session(
+        pytester,
+        pytester.path / f"results-{profile}.json",
+        *("--perf-emulator-profile", str(profile_file), "--iterations", "3", *extra),
+        max_client_lag=0.5,
     )
-    return outcome, json.loads(Path(results).read_text())
 
 
 def test_llamacpp_dialect_ignores_the_minimum_until_ignore_eos_is_sent(suite: pytest.Pytester) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from perf_sessions import perf_session
 
 SCENARIOS = """
 scenarios:
@@ -54,31 +55,12 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def run(pytester: pytest.Pytester, profile: str, *extra: str) -> tuple[pytest.RunResult, dict[str, Any]]:
-    results = pytester.path / f"results-{profile}.json"
-    outcome = pytester.runpytest_subprocess(
-        "-p",
-        "cerebras_perf",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:randomly",
-        "--perf-emulator-profile",
-        str(pytester.path / f"profile_{profile}.yaml"),
-        "--iterations",
-        "10",
-        "--perf-json",
-        str(results),
-        "--perf-report",
-        "none",
-        "--perf-seed-results",
-        "none",
-        "--junitxml",
-        str(pytester.path / f"junit-{profile}.xml"),
-        "--perf-max-client-lag",
-        "1",  # a busy test machine must not mark the run saturated (not gated, not saved): this tests the gate
-        *extra,
+    return perf_session(
+        pytester,
+        pytester.path / f"results-{profile}.json",
+        *("--perf-emulator-profile", str(pytester.path / f"profile_{profile}.yaml"), "--iterations", "10"),
+        *("--junitxml", str(pytester.path / f"junit-{profile}.xml"), *extra),
     )
-    return outcome, json.loads(results.read_text())
 
 
 def verdicts(results: dict[str, Any], scenario: str) -> dict[str, str]:

@@ -18,6 +18,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from perf_sessions import perf_session
 
 from pytest_cerebras_perf.baselines import load_baseline, save_runs
 from pytest_cerebras_perf.gate import GatePolicy, StoredRun, Tolerance, gate_metric
@@ -55,29 +56,12 @@ def run(
 ) -> tuple[pytest.RunResult, dict[str, Any]]:
     profile = pytester.path / "profile.yaml"
     profile.write_text(PROFILE.format(ttft=0.8 * slower, decode=2000 / slower, jitter=jitter))
-    results = pytester.path / "results.json"
-    outcome = pytester.runpytest_subprocess(
-        "-p",
-        "cerebras_perf",
-        "-p",
-        "no:randomly",
-        "-p",
-        "no:cacheprovider",
-        "--perf-emulator-profile",
-        str(profile),
-        "--perf-json",
-        str(results),
-        "--perf-report",
-        str(pytester.path / "report.html"),
-        "--perf-seed-results",
-        "none",
-        "--junitxml",
-        str(pytester.path / "junit.xml"),
-        "--perf-max-client-lag",
-        "1",  # a busy test machine must not mark the run saturated (it would not be saved)
-        *extra,
+    return perf_session(
+        pytester,
+        pytester.path / "results.json",
+        *("--perf-emulator-profile", str(profile), "--junitxml", str(pytester.path / "junit.xml"), *extra),
+        report=pytester.path / "report.html",
     )
-    return outcome, json.loads(results.read_text())
 
 
 def gates(results: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -4,10 +4,10 @@ speed, or emits tokens 1.5x slower with the same reasoning; the failure message 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
+from perf_sessions import perf_session
 
 SCENARIOS = """
 scenarios:
@@ -46,29 +46,13 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def run(pytester: pytest.Pytester, profile: str, *extra: str) -> tuple[pytest.RunResult, dict[str, Any]]:
-    results = pytester.path / f"results-{profile}.json"
-    outcome = pytester.runpytest_subprocess(
-        "-p",
-        "cerebras_perf",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:randomly",
-        "--perf-emulator-profile",
-        str(pytester.path / f"profile_{profile}.yaml"),
-        "--iterations",
-        "10",
-        "--perf-json",
-        str(results),
-        "--perf-report",
-        "none",
-        "--perf-seed-results",
-        "none",
-        "--perf-max-client-lag",
-        "0.5",  # the shared machine's hiccups must not turn this test's runs into "not gated"
-        *extra,
+    profile_file = pytester.path / f"profile_{profile}.yaml"
+    return perf_session(
+        pytester,
+        pytester.path / f"results-{profile}.json",
+        *("--perf-emulator-profile", str(profile_file), "--iterations", "10", *extra),
+        max_client_lag=0.5,
     )
-    return outcome, json.loads(Path(results).read_text())
 
 
 def test_the_failure_message_names_what_moved(suite: pytest.Pytester) -> None:

@@ -1,0 +1,35 @@
+"""One plugin session in a pytester subprocess, as the end-to-end tests run it.
+
+Every such test needs the same frame: the plugin loaded explicitly (it never loads itself), no
+random test order and no cache directory, the results JSON where the test can read it, no seed
+results, and a client-lag limit raised so that a busy shared test machine does not mark a run
+``client_saturated`` (such a run is neither gated nor saved, which is not what these tests test).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PLUGIN = ("-p", "cerebras_perf", "-p", "no:randomly", "-p", "no:cacheprovider")
+
+
+def perf_session(
+    pytester: pytest.Pytester,
+    results: Path,
+    *args: str,
+    report: Path | None = None,
+    max_client_lag: float = 1.0,
+) -> tuple[pytest.RunResult, dict[str, Any]]:
+    """Run the plugin on ``pytester``'s tests with ``args``; the outcome and the results JSON it wrote."""
+    outcome = pytester.runpytest_subprocess(
+        *PLUGIN,
+        *("--perf-json", str(results), "--perf-seed-results", "none"),
+        *("--perf-report", "none" if report is None else str(report)),
+        *("--perf-max-client-lag", str(max_client_lag)),
+        *args,
+    )
+    return outcome, json.loads(results.read_text())

@@ -682,28 +682,34 @@ def suite_drift(
     return math.sqrt(_uncertainty_factor(max(dfs), _TAU_QUANTILE) * moment)
 
 
-def gate_metric(
-    metric: str,
-    current: Values,
-    baseline_runs: Sequence[Values],
-    *,
-    history: Sequence[StoredRun] | None = None,
-    suite_tau: float | None = None,
-    higher_is_better: bool,
-    tolerance: Tolerance,
-    policy: GatePolicy,
-    stage: int = 1,
-) -> Verdict:
-    """Decide one metric: current sample vs the baseline's runs (each run a list of raw values).
+@dataclass(frozen=True)
+class Comparison:
+    """What one metric's current sample is judged against, and by which rule: stage 1 and its
+    confirmation (:func:`confirm`) share it, so the two stages cannot be given different baselines.
 
     ``baseline_runs`` are the last K stored runs, pooled for the shift (possibly subsampled);
     ``history`` every stored run, oldest first and ending with those K, with its acceptance time,
     for τ and the trend (default: the baseline runs, times unknown). ``suite_tau`` is the drift
     pooled over the suite's scenarios (:func:`suite_drift`): the test uses the larger of it and
-    this metric's own τ. Non-positive and non-finite values are left out and counted in ``dropped``.
+    the metric's own τ.
     """
+
+    baseline_runs: Sequence[Values]
+    higher_is_better: bool
+    tolerance: Tolerance
+    policy: GatePolicy
+    history: Sequence[StoredRun] | None = None
+    suite_tau: float | None = None
+
+
+def gate_metric(metric: str, current: Values, against: Comparison, *, stage: int = 1) -> Verdict:
+    """Decide one metric: current sample (raw values) vs the baseline runs of ``against``.
+
+    Non-positive and non-finite values are left out and counted in ``dropped``.
+    """
+    baseline_runs, tolerance, policy = against.baseline_runs, against.tolerance, against.policy
     alpha = policy.alpha(stage)
-    stored = list(history) if history is not None else [StoredRun(run) for run in baseline_runs]
+    stored = list(against.history) if against.history is not None else [StoredRun(run) for run in baseline_runs]
     usable_current = _usable(current)
     usable_runs = [_usable(run) for run in baseline_runs]
     dropped = (len(current) - usable_current.size) + sum(
@@ -716,7 +722,7 @@ def gate_metric(
         Verdict.undecided(
             metric,
             "inconclusive",
-            higher_is_better=higher_is_better,
+            higher_is_better=against.higher_is_better,
             tolerance=tolerance.relative,
             n=n,
             m=m,
@@ -733,7 +739,7 @@ def gate_metric(
     if reason is not None:
         kind, note = reason
         return replace(undecided, verdict=kind, note=_with_dropped(note, dropped))
-    return _decide(undecided, usable_current, runs, stored, suite_tau, tolerance, policy)
+    return _decide(undecided, usable_current, runs, stored, against.suite_tau, tolerance, policy)
 
 
 def _with_dropped(note: str, dropped: int) -> str:
@@ -941,36 +947,16 @@ def _evidence(
     )
 
 
-def confirm(
-    stage1: Verdict,
-    pooled_current: Values,
-    baseline_runs: Sequence[Values],
-    *,
-    history: Sequence[StoredRun] | None = None,
-    suite_tau: float | None = None,
-    higher_is_better: bool,
-    tolerance: Tolerance,
-    policy: GatePolicy,
-) -> Verdict:
-    """Stage 2: decide on the pooled (stage-1 + confirmation) sample at α2.
+def confirm(stage1: Verdict, pooled_current: Values, against: Comparison) -> Verdict:
+    """Stage 2: decide on the pooled (stage-1 + confirmation) sample at α2, against what stage 1 was.
 
     A regression stands only if stage 2 confirms it; otherwise the result is INCONCLUSIVE, a
     warning rather than a failure. A stage-1 verdict that flagged nothing is returned unchanged.
     """
     if not stage1.needs_confirmation:
         return stage1
-    stage2 = gate_metric(
-        stage1.metric,
-        pooled_current,
-        baseline_runs,
-        history=history,
-        suite_tau=suite_tau,
-        higher_is_better=higher_is_better,
-        tolerance=tolerance,
-        policy=policy,
-        stage=2,
-    )
-    return settle(stage1, stage2, policy)
+    stage2 = gate_metric(stage1.metric, pooled_current, against, stage=2)
+    return settle(stage1, stage2, against.policy)
 
 
 def settle(stage1: Verdict, stage2: Verdict, policy: GatePolicy) -> Verdict:

@@ -142,22 +142,18 @@ def gate_paired(
     """Decide one metric of an interleaved A/B run: B (``current``) against A (``baseline``)."""
     alpha = policy.alpha(stage)
     n = paired.a.size
-    undecided = Verdict(
-        metric=metric,
-        verdict="inconclusive",
+    undecided = replace(
+        Verdict.undecided(
+            metric,
+            "inconclusive",
+            higher_is_better=higher_is_better,
+            tolerance=tolerance.relative,
+            n=n,
+            m=n,
+            baseline_p50=float(np.median(paired.a)) if n else None,
+            current_p50=float(np.median(paired.b)) if n else None,
+        ),
         stage=stage,
-        baseline_p50=float(np.median(paired.a)) if n else None,
-        current_p50=float(np.median(paired.b)) if n else None,
-        ratio=None,
-        ratio_bound=None,
-        tolerance=tolerance.relative,
-        p_value=None,
-        mde=None,
-        tau=None,
-        tau_source=None,
-        n=n,
-        m=n,
-        higher_is_better=higher_is_better,
         alpha=alpha,
         dropped=paired.dropped,
         fail_on_drift=policy.fail_on_drift,

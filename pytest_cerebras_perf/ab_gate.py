@@ -142,17 +142,15 @@ def gate_paired(
     """Decide one metric of an interleaved A/B run: B (``current``) against A (``baseline``)."""
     alpha = policy.alpha(stage)
     n = paired.a.size
-    undecided = replace(
-        Verdict.undecided(
-            metric,
-            "inconclusive",
-            higher_is_better=higher_is_better,
-            tolerance=tolerance.relative,
-            n=n,
-            m=n,
-            baseline_p50=float(np.median(paired.a)) if n else None,
-            current_p50=float(np.median(paired.b)) if n else None,
-        ),
+    undecided = Verdict(
+        metric=metric,
+        verdict="inconclusive",
+        higher_is_better=higher_is_better,
+        tolerance=tolerance.relative,
+        n=n,
+        m=n,
+        baseline_p50=float(np.median(paired.a)) if n else None,
+        current_p50=float(np.median(paired.b)) if n else None,
         stage=stage,
         alpha=alpha,
         dropped=paired.dropped,

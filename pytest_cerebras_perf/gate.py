@@ -199,9 +199,13 @@ class GatePolicy:
         return self.alpha1 if stage == 1 else self.alpha2
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Verdict:
     """One gate decision, with everything a person needs to judge it.
+
+    A statistic not given is None (a count 0): a verdict of only a metric, a kind and a direction
+    is a decision without estimates (not gated, no baseline, too few samples, or the start of one),
+    which no reader can mistake for a measured change.
 
     ``ratio`` is current/baseline in the metric's own units (tokens/s: 0.7 = 30 % slower);
     ``ratio_bound`` is the one-sided confidence bound on the worse side (latency: the ratio is at
@@ -222,18 +226,18 @@ class Verdict:
 
     metric: str
     verdict: Kind
-    stage: int
-    baseline_p50: float | None
-    current_p50: float | None
-    ratio: float | None
-    ratio_bound: float | None
-    tolerance: float
-    p_value: float | None
-    mde: float | None
-    tau: float | None
-    tau_source: TauSource | None
-    n: int
-    m: int
+    stage: int = 1
+    baseline_p50: float | None = None
+    current_p50: float | None = None
+    ratio: float | None = None
+    ratio_bound: float | None = None
+    tolerance: float = 0.0
+    p_value: float | None = None
+    mde: float | None = None
+    tau: float | None = None
+    tau_source: TauSource | None = None
+    n: int = 0
+    m: int = 0
     higher_is_better: bool
     note: str = ""
     stage1: Verdict | None = None
@@ -249,41 +253,6 @@ class Verdict:
     floor_disabled: bool = False
     shifted: str | None = None
     fail_on_shift: bool = False
-
-    @classmethod
-    def undecided(
-        cls,
-        metric: str,
-        verdict: Kind,
-        *,
-        higher_is_better: bool,
-        tolerance: float = 0.0,
-        n: int = 0,
-        m: int = 0,
-        baseline_p50: float | None = None,
-        current_p50: float | None = None,
-        note: str = "",
-    ) -> Verdict:
-        """A decision without estimates (not gated, no baseline, too few samples, or the start of
-        one): every statistic None, so no reader can mistake it for a measured change."""
-        return cls(
-            metric=metric,
-            verdict=verdict,
-            stage=1,
-            baseline_p50=baseline_p50,
-            current_p50=current_p50,
-            ratio=None,
-            ratio_bound=None,
-            tolerance=tolerance,
-            p_value=None,
-            mde=None,
-            tau=None,
-            tau_source=None,
-            n=n,
-            m=m,
-            higher_is_better=higher_is_better,
-            note=note,
-        )
 
     @property
     def fails(self) -> bool:
@@ -718,17 +687,15 @@ def gate_metric(metric: str, current: Values, against: Comparison, *, stage: int
     runs = [run for run in usable_runs if run.size > 0]
     pooled = np.concatenate(runs) if runs else np.empty(0)
     n, m = usable_current.size, pooled.size
-    undecided = replace(
-        Verdict.undecided(
-            metric,
-            "inconclusive",
-            higher_is_better=against.higher_is_better,
-            tolerance=tolerance.relative,
-            n=n,
-            m=m,
-            baseline_p50=float(np.median(pooled)) if m else None,
-            current_p50=float(np.median(usable_current)) if n else None,
-        ),
+    undecided = Verdict(
+        metric=metric,
+        verdict="inconclusive",
+        higher_is_better=against.higher_is_better,
+        tolerance=tolerance.relative,
+        n=n,
+        m=m,
+        baseline_p50=float(np.median(pooled)) if m else None,
+        current_p50=float(np.median(usable_current)) if n else None,
         stage=stage,
         alpha=alpha,
         baseline_runs=len(runs),
@@ -987,17 +954,15 @@ def gate_error_rate(
     """
     current_rate = current_failed / current_attempted if current_attempted else None
     baseline_rate = float(np.mean(baseline_rates)) if len(baseline_rates) else None
-    undecided = replace(
-        Verdict.undecided(
-            "error_rate",
-            "inconclusive",
-            higher_is_better=False,
-            tolerance=margin,
-            n=current_attempted,
-            m=len(baseline_rates),
-            baseline_p50=baseline_rate,
-            current_p50=current_rate,
-        ),
+    undecided = Verdict(
+        metric="error_rate",
+        verdict="inconclusive",
+        higher_is_better=False,
+        tolerance=margin,
+        n=current_attempted,
+        m=len(baseline_rates),
+        baseline_p50=baseline_rate,
+        current_p50=current_rate,
         baseline_runs=len(baseline_rates),
     )
     if baseline_rate is None:

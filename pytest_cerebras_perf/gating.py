@@ -75,8 +75,13 @@ def not_gated(metric: str, note: str, current: Sequence[float]) -> Verdict:
     spec = METRICS.get(metric)
     higher_is_better = bool(spec and spec.higher_is_better)
     p50 = median(current) if current else None
-    return Verdict.undecided(
-        metric, "not-gated", higher_is_better=higher_is_better, n=len(current), current_p50=p50, note=note
+    return Verdict(
+        metric=metric,
+        verdict="not-gated",
+        higher_is_better=higher_is_better,
+        n=len(current),
+        current_p50=p50,
+        note=note,
     )
 
 

@@ -33,7 +33,7 @@ import numpy as np
 from scipy.stats import beta
 
 from pytest_cerebras_perf.ab_gate import Paired, confirm_paired, gate_paired
-from pytest_cerebras_perf.gate import FloatArray, GatePolicy, Tolerance, confirm, gate_metric
+from pytest_cerebras_perf.gate import Comparison, FloatArray, GatePolicy, Tolerance, confirm, gate_metric
 from pytest_cerebras_perf.load import block_orders
 
 GATES = 16
@@ -104,8 +104,8 @@ def baseline_regresses(current: FloatArray, runs: list[FloatArray], tolerance: T
     shift = float(np.median(np.log(current[:BLOCKS])[:, None] - np.log(pooled)[None, :]))
     if shift <= math.log1p(tolerance.relative):
         return False
-    stage1 = gate_metric(METRIC, current[:BLOCKS], runs, higher_is_better=False, tolerance=tolerance, policy=policy)
-    verdict = confirm(stage1, current, runs, higher_is_better=False, tolerance=tolerance, policy=policy)
+    against = Comparison(runs, higher_is_better=False, tolerance=tolerance, policy=policy)
+    verdict = confirm(gate_metric(METRIC, current[:BLOCKS], against), current, against)
     return verdict.verdict == "regression"
 
 

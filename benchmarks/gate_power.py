@@ -44,7 +44,7 @@ from scipy.stats import mannwhitneyu
 from scipy.stats import t as student_t
 
 from pytest_cerebras_perf.baselines import BaselineRun, ScenarioBaseline
-from pytest_cerebras_perf.gate import FloatArray, GatePolicy, Tolerance, Verdict, confirm, gate_metric
+from pytest_cerebras_perf.gate import Comparison, FloatArray, GatePolicy, Tolerance, Verdict, confirm, gate_metric
 from pytest_cerebras_perf.gating import suite_taus
 
 SUITE_GATES = 16
@@ -197,32 +197,18 @@ def _decide(
     suite_tau: Mapping[str, float] | None = None,
 ) -> tuple[Verdict, Verdict]:
     """Stage 1 and the final verdict, as gating.gate_run makes them."""
-    runs = baseline.pooled_runs(METRIC, keep=k)
-    history = baseline.history(METRIC)
-    pooled_tau = (suite_tau or {}).get(METRIC)
-    stage1 = gate_metric(
-        METRIC,
-        current,
-        runs,
-        history=history,
-        suite_tau=pooled_tau,
+    against = Comparison(
+        baseline.pooled_runs(METRIC, keep=k),
         higher_is_better=False,
         tolerance=TOLERANCE,
         policy=POLICY,
+        history=baseline.history(METRIC),
+        suite_tau=(suite_tau or {}).get(METRIC),
     )
+    stage1 = gate_metric(METRIC, current, against)
     if not stage1.needs_confirmation:
         return stage1, stage1
-    final = confirm(
-        stage1,
-        np.concatenate([current, confirmation]),
-        baseline.pooled_runs(METRIC, keep=k),
-        history=history,
-        suite_tau=pooled_tau,
-        higher_is_better=False,
-        tolerance=TOLERANCE,
-        policy=POLICY,
-    )
-    return stage1, final
+    return stage1, confirm(stage1, np.concatenate([current, confirmation]), against)
 
 
 def _pool_index(cell: Cell) -> list[list[int]]:

@@ -70,7 +70,7 @@ from pytest_cerebras_perf.metrics import Sample
 from pytest_cerebras_perf.retry import RetryPolicy
 from pytest_cerebras_perf.settings import MIN_ACHIEVED_CONCURRENCY, Secret
 from pytest_cerebras_perf.target import Endpoint
-from pytest_cerebras_perf.workers import WorkerPool
+from pytest_cerebras_perf.workers import PoolSpec, WorkerPool
 
 MODEL = "llama-3.3-70b"
 TOKENS = 256
@@ -205,15 +205,15 @@ def _measure_in_process(
 def _measure_with_workers(
     endpoint: Endpoint, plan: LoadPlan, workers: int, emulator: EmulatorProcess, request: dict[str, Any]
 ) -> tuple[LoadResult, int]:
-    pool = WorkerPool(
+    spec = PoolSpec(
         endpoint,
-        workers=workers,
         max_concurrency=plan.concurrency,
         timeout=TIMEOUT,
         policy=RetryPolicy(retries=0),
         max_client_lag=MAX_CLIENT_LAG,
         min_achieved=MIN_ACHIEVED_CONCURRENCY,
     )
+    pool = WorkerPool(spec, workers=workers)
     try:
         pool.warm(MODEL, request, plan)
         connections = emulator.stats()["connections"]

@@ -43,6 +43,7 @@ from pytest_cerebras_perf.ray_pool import RayPool, connect
 from pytest_cerebras_perf.retry import RetryPolicy
 from pytest_cerebras_perf.settings import MIN_ACHIEVED_CONCURRENCY, Secret
 from pytest_cerebras_perf.target import Endpoint
+from pytest_cerebras_perf.workers import PoolSpec
 
 MODEL = "llama-3.3-70b"
 KEY = "ray-capacity-key"
@@ -120,16 +121,15 @@ def main() -> None:
             label = f"ray {nodes} node(s)"
             while ray.available_resources().get("CPU", 0) < 2:  # the last pool's actor gives its CPU back
                 time.sleep(0.2)
-            pool = RayPool(
+            spec = PoolSpec(
                 endpoint,
-                address=None,
-                actors=nodes,
                 max_concurrency=max(levels),
                 timeout=TIMEOUT,
                 policy=RetryPolicy(retries=0),
                 max_client_lag=MAX_CLIENT_LAG,
                 min_achieved=MIN_ACHIEVED_CONCURRENCY,
             )
+            pool = RayPool(spec, address=None, actors=nodes)
             print(pool.describe(), flush=True)
             try:
                 for level in (16, 64):

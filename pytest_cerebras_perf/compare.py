@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .gate import GatePolicy, Verdict, confirm, gate_error_rate, gate_metric
+from .gate import Comparison, GatePolicy, Verdict, confirm, gate_error_rate, gate_metric
 from .gating import ERROR_RATE, tau_prior, tolerance_for
 from .metrics import METRICS, sample_metric_from_json
 from .report.html import write_report
@@ -51,12 +51,14 @@ def compare_entry(
             continue
         if metric not in METRICS:
             continue
-        current, baseline = _values(b, metric), [_values(a, metric)]
-        worse_up, material = METRICS[metric].higher_is_better, tolerance_for(metric, tolerance, {})
-        stage1 = gate_metric(metric, current, baseline, higher_is_better=worse_up, tolerance=material, policy=policy)
-        verdicts.append(
-            confirm(stage1, current, baseline, higher_is_better=worse_up, tolerance=material, policy=policy)
+        current = _values(b, metric)
+        against = Comparison(
+            [_values(a, metric)],
+            higher_is_better=METRICS[metric].higher_is_better,
+            tolerance=tolerance_for(metric, tolerance, {}),
+            policy=policy,
         )
+        verdicts.append(confirm(gate_metric(metric, current, against), current, against))
     return verdicts
 
 

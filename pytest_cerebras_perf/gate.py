@@ -199,9 +199,13 @@ class GatePolicy:
         return self.alpha1 if stage == 1 else self.alpha2
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Verdict:
     """One gate decision, with everything a person needs to judge it.
+
+    A statistic not given is None (a count 0): a verdict of only a metric, a kind and a direction
+    is a decision without estimates (not gated, no baseline, too few samples, or the start of one),
+    which no reader can mistake for a measured change.
 
     ``ratio`` is current/baseline in the metric's own units (tokens/s: 0.7 = 30 % slower);
     ``ratio_bound`` is the one-sided confidence bound on the worse side (latency: the ratio is at
@@ -222,18 +226,18 @@ class Verdict:
 
     metric: str
     verdict: Kind
-    stage: int
-    baseline_p50: float | None
-    current_p50: float | None
-    ratio: float | None
-    ratio_bound: float | None
-    tolerance: float
-    p_value: float | None
-    mde: float | None
-    tau: float | None
-    tau_source: TauSource | None
-    n: int
-    m: int
+    stage: int = 1
+    baseline_p50: float | None = None
+    current_p50: float | None = None
+    ratio: float | None = None
+    ratio_bound: float | None = None
+    tolerance: float = 0.0
+    p_value: float | None = None
+    mde: float | None = None
+    tau: float | None = None
+    tau_source: TauSource | None = None
+    n: int = 0
+    m: int = 0
     higher_is_better: bool
     note: str = ""
     stage1: Verdict | None = None
@@ -249,41 +253,6 @@ class Verdict:
     floor_disabled: bool = False
     shifted: str | None = None
     fail_on_shift: bool = False
-
-    @classmethod
-    def undecided(
-        cls,
-        metric: str,
-        verdict: Kind,
-        *,
-        higher_is_better: bool,
-        tolerance: float = 0.0,
-        n: int = 0,
-        m: int = 0,
-        baseline_p50: float | None = None,
-        current_p50: float | None = None,
-        note: str = "",
-    ) -> Verdict:
-        """A decision without estimates (not gated, no baseline, too few samples, or the start of
-        one): every statistic None, so no reader can mistake it for a measured change."""
-        return cls(
-            metric=metric,
-            verdict=verdict,
-            stage=1,
-            baseline_p50=baseline_p50,
-            current_p50=current_p50,
-            ratio=None,
-            ratio_bound=None,
-            tolerance=tolerance,
-            p_value=None,
-            mde=None,
-            tau=None,
-            tau_source=None,
-            n=n,
-            m=m,
-            higher_is_better=higher_is_better,
-            note=note,
-        )
 
     @property
     def fails(self) -> bool:
@@ -682,28 +651,34 @@ def suite_drift(
     return math.sqrt(_uncertainty_factor(max(dfs), _TAU_QUANTILE) * moment)
 
 
-def gate_metric(
-    metric: str,
-    current: Values,
-    baseline_runs: Sequence[Values],
-    *,
-    history: Sequence[StoredRun] | None = None,
-    suite_tau: float | None = None,
-    higher_is_better: bool,
-    tolerance: Tolerance,
-    policy: GatePolicy,
-    stage: int = 1,
-) -> Verdict:
-    """Decide one metric: current sample vs the baseline's runs (each run a list of raw values).
+@dataclass(frozen=True)
+class Comparison:
+    """What one metric's current sample is judged against, and by which rule: stage 1 and its
+    confirmation (:func:`confirm`) share it, so the two stages cannot be given different baselines.
 
     ``baseline_runs`` are the last K stored runs, pooled for the shift (possibly subsampled);
     ``history`` every stored run, oldest first and ending with those K, with its acceptance time,
     for τ and the trend (default: the baseline runs, times unknown). ``suite_tau`` is the drift
     pooled over the suite's scenarios (:func:`suite_drift`): the test uses the larger of it and
-    this metric's own τ. Non-positive and non-finite values are left out and counted in ``dropped``.
+    the metric's own τ.
     """
+
+    baseline_runs: Sequence[Values]
+    higher_is_better: bool
+    tolerance: Tolerance
+    policy: GatePolicy
+    history: Sequence[StoredRun] | None = None
+    suite_tau: float | None = None
+
+
+def gate_metric(metric: str, current: Values, against: Comparison, *, stage: int = 1) -> Verdict:
+    """Decide one metric: current sample (raw values) vs the baseline runs of ``against``.
+
+    Non-positive and non-finite values are left out and counted in ``dropped``.
+    """
+    baseline_runs, tolerance, policy = against.baseline_runs, against.tolerance, against.policy
     alpha = policy.alpha(stage)
-    stored = list(history) if history is not None else [StoredRun(run) for run in baseline_runs]
+    stored = list(against.history) if against.history is not None else [StoredRun(run) for run in baseline_runs]
     usable_current = _usable(current)
     usable_runs = [_usable(run) for run in baseline_runs]
     dropped = (len(current) - usable_current.size) + sum(
@@ -712,17 +687,15 @@ def gate_metric(
     runs = [run for run in usable_runs if run.size > 0]
     pooled = np.concatenate(runs) if runs else np.empty(0)
     n, m = usable_current.size, pooled.size
-    undecided = replace(
-        Verdict.undecided(
-            metric,
-            "inconclusive",
-            higher_is_better=higher_is_better,
-            tolerance=tolerance.relative,
-            n=n,
-            m=m,
-            baseline_p50=float(np.median(pooled)) if m else None,
-            current_p50=float(np.median(usable_current)) if n else None,
-        ),
+    undecided = Verdict(
+        metric=metric,
+        verdict="inconclusive",
+        higher_is_better=against.higher_is_better,
+        tolerance=tolerance.relative,
+        n=n,
+        m=m,
+        baseline_p50=float(np.median(pooled)) if m else None,
+        current_p50=float(np.median(usable_current)) if n else None,
         stage=stage,
         alpha=alpha,
         baseline_runs=len(runs),
@@ -733,7 +706,7 @@ def gate_metric(
     if reason is not None:
         kind, note = reason
         return replace(undecided, verdict=kind, note=_with_dropped(note, dropped))
-    return _decide(undecided, usable_current, runs, stored, suite_tau, tolerance, policy)
+    return _decide(undecided, usable_current, runs, stored, against.suite_tau, tolerance, policy)
 
 
 def _with_dropped(note: str, dropped: int) -> str:
@@ -941,36 +914,16 @@ def _evidence(
     )
 
 
-def confirm(
-    stage1: Verdict,
-    pooled_current: Values,
-    baseline_runs: Sequence[Values],
-    *,
-    history: Sequence[StoredRun] | None = None,
-    suite_tau: float | None = None,
-    higher_is_better: bool,
-    tolerance: Tolerance,
-    policy: GatePolicy,
-) -> Verdict:
-    """Stage 2: decide on the pooled (stage-1 + confirmation) sample at α2.
+def confirm(stage1: Verdict, pooled_current: Values, against: Comparison) -> Verdict:
+    """Stage 2: decide on the pooled (stage-1 + confirmation) sample at α2, against what stage 1 was.
 
     A regression stands only if stage 2 confirms it; otherwise the result is INCONCLUSIVE, a
     warning rather than a failure. A stage-1 verdict that flagged nothing is returned unchanged.
     """
     if not stage1.needs_confirmation:
         return stage1
-    stage2 = gate_metric(
-        stage1.metric,
-        pooled_current,
-        baseline_runs,
-        history=history,
-        suite_tau=suite_tau,
-        higher_is_better=higher_is_better,
-        tolerance=tolerance,
-        policy=policy,
-        stage=2,
-    )
-    return settle(stage1, stage2, policy)
+    stage2 = gate_metric(stage1.metric, pooled_current, against, stage=2)
+    return settle(stage1, stage2, against.policy)
 
 
 def settle(stage1: Verdict, stage2: Verdict, policy: GatePolicy) -> Verdict:
@@ -1001,17 +954,15 @@ def gate_error_rate(
     """
     current_rate = current_failed / current_attempted if current_attempted else None
     baseline_rate = float(np.mean(baseline_rates)) if len(baseline_rates) else None
-    undecided = replace(
-        Verdict.undecided(
-            "error_rate",
-            "inconclusive",
-            higher_is_better=False,
-            tolerance=margin,
-            n=current_attempted,
-            m=len(baseline_rates),
-            baseline_p50=baseline_rate,
-            current_p50=current_rate,
-        ),
+    undecided = Verdict(
+        metric="error_rate",
+        verdict="inconclusive",
+        higher_is_better=False,
+        tolerance=margin,
+        n=current_attempted,
+        m=len(baseline_rates),
+        baseline_p50=baseline_rate,
+        current_p50=current_rate,
         baseline_runs=len(baseline_rates),
     )
     if baseline_rate is None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from .baselines import ScenarioBaseline
 from .gate import (
+    Comparison,
     GatePolicy,
     Tolerance,
     Verdict,
@@ -74,8 +75,13 @@ def not_gated(metric: str, note: str, current: Sequence[float]) -> Verdict:
     spec = METRICS.get(metric)
     higher_is_better = bool(spec and spec.higher_is_better)
     p50 = median(current) if current else None
-    return Verdict.undecided(
-        metric, "not-gated", higher_is_better=higher_is_better, n=len(current), current_p50=p50, note=note
+    return Verdict(
+        metric=metric,
+        verdict="not-gated",
+        higher_is_better=higher_is_better,
+        n=len(current),
+        current_p50=p50,
+        note=note,
     )
 
 
@@ -105,6 +111,7 @@ def gate_run(
         note = "client saturated: these figures describe the client, not the endpoint"
         return [not_gated(m, note, metric_values(samples, m) if m in METRICS else []) for m in metrics], 0
     stage1: dict[str, Verdict] = {}
+    against: dict[str, Comparison] = {}
     for metric in metrics:
         if metric == GOODPUT:
             stage1[metric] = (
@@ -125,35 +132,22 @@ def gate_run(
         if unpinned is not None and metric in LENGTH_DEPENDENT:
             stage1[metric] = not_gated(metric, "output length not as pinned by the scenario", current)
             continue
-        runs = baseline.pooled_runs(metric, keep=keep_runs) if baseline else []
-        stage1[metric] = gate_metric(
-            metric,
-            current,
-            runs,
-            history=baseline.history(metric) if baseline else [],
-            suite_tau=pooled_tau.get(metric),
+        against[metric] = Comparison(
+            baseline.pooled_runs(metric, keep=keep_runs) if baseline else [],
             higher_is_better=METRICS[metric].higher_is_better,
             tolerance=tolerance_for(metric, global_tolerance, overrides),
             policy=policy,
-            stage=1,
+            history=baseline.history(metric) if baseline else [],
+            suite_tau=pooled_tau.get(metric),
         )
+        stage1[metric] = gate_metric(metric, current, against[metric])
     flagged = [m for m, v in stage1.items() if v.verdict == "regression" and m not in (ERROR_RATE, GOODPUT)]
     if not flagged:
         return list(stage1.values()), 0
     extra = list(confirm_samples())
     pooled = [*samples, *extra]
     for metric in flagged:
-        assert baseline is not None
-        stage1[metric] = confirm(
-            stage1[metric],
-            metric_values(pooled, metric),
-            baseline.pooled_runs(metric, keep=keep_runs),
-            history=baseline.history(metric),
-            suite_tau=pooled_tau.get(metric),
-            higher_is_better=METRICS[metric].higher_is_better,
-            tolerance=tolerance_for(metric, global_tolerance, overrides),
-            policy=policy,
-        )
+        stage1[metric] = confirm(stage1[metric], metric_values(pooled, metric), against[metric])
     return list(stage1.values()), len(extra)
 
 

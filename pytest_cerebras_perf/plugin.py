@@ -40,30 +40,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("cerebras-perf", "LLM inference performance (pytest-cerebras-perf)")
     for option in OPTIONS:
         env = f" [env {option.env}]" if option.env else ""
-        if option.repeatable:
-            group.addoption(
-                option.flag,
-                action="append",
-                default=None,
-                dest=option.dest,
-                metavar=option.metavar,
-                help=cli.escape(option.help + env),
-            )
-            parser.addini(option.ini, option.help, type="linelist", default=[])
-        elif option.is_flag:
+        if option.is_flag:
             group.addoption(
                 option.flag, action="store_true", default=None, dest=option.dest, help=cli.escape(option.help + env)
             )
             parser.addini(option.ini, option.help, type="bool", default=False)
+            continue
+        repeatable = option.repeatable
+        shown_default = "" if repeatable else f" (default {option.default})"
+        group.addoption(
+            option.flag,
+            action="append" if repeatable else "store",
+            default=None,
+            dest=option.dest,
+            metavar=option.metavar,
+            help=cli.escape(option.help + shown_default + env),
+        )
+        if repeatable:
+            parser.addini(option.ini, option.help, type="linelist", default=[])
         else:
-            group.addoption(
-                option.flag,
-                action="store",
-                default=None,
-                dest=option.dest,
-                metavar=option.metavar,
-                help=cli.escape(f"{option.help} (default {option.default}){env}"),
-            )
             parser.addini(option.ini, option.help, default=None)
     parser.addini("perf_api_key", "API key (prefer CEREBRAS_API_KEY or a .env file)", default=None)
 

@@ -44,7 +44,7 @@ from .redact import redact
 from .retry import RetryPolicy
 from .settings import Secret
 from .target import Endpoint
-from .workers import ClientPool, serve, split
+from .workers import ClientPool, PoolSpec, serve
 
 CLOCK_PROBES = 15
 # Ray calls take milliseconds to reach an actor, more across machines: a wider margin than processes need.
@@ -285,25 +285,15 @@ def _first_line(exc: BaseException) -> str:
 class RayPool(ClientPool):
     """Client workers as Ray actors: the pool of ``--perf-workers``, with Ray as the transport."""
 
-    def __init__(
-        self,
-        endpoint: Endpoint,
-        *,
-        address: str | None,
-        actors: int | None,
-        max_concurrency: int,
-        timeout: float,
-        policy: RetryPolicy,
-        max_client_lag: float,
-        min_achieved: float,
-    ) -> None:
+    def __init__(self, spec: PoolSpec, *, address: str | None, actors: int | None) -> None:
         """``address``: the cluster to join (and leave on :meth:`close`); None when this process
         already is a driver."""
         self._joined = address is not None and connect(address)
         count = actors or default_actors()
-        pool_size = max(split(max_concurrency, count)) + 2
-        self.links = RayLinks(endpoint, actors=count, pool_size=pool_size, timeout=timeout, policy=policy)
-        super().__init__(self.links, max_client_lag=max_client_lag, min_achieved=min_achieved)
+        self.links = RayLinks(
+            spec.endpoint, actors=count, pool_size=spec.pool_size(count), timeout=spec.timeout, policy=spec.policy
+        )
+        super().__init__(self.links, max_client_lag=spec.max_client_lag, min_achieved=spec.min_achieved)
 
     def close(self) -> None:
         super().close()

@@ -35,7 +35,7 @@ from .saturation import saturation_warning
 from .scenarios import Scenario
 from .settings import ABSide, Settings, choose_kind
 from .target import Endpoint, TargetError, default_model, endpoint_for, list_models, new_emulator_key
-from .workers import ClientPool, WorkerLost, WorkerPool
+from .workers import ClientPool, PoolSpec, WorkerLost, WorkerPool
 
 
 def commit_info(root: Path) -> CommitDoc | None:
@@ -117,21 +117,20 @@ class PerfSession:
         self.endpoint = self._resolve_endpoint(emulator)
         self._loop = LoopThread()
         self._pool = in_flight_capacity(max(settings.concurrency))
-        policy = RetryPolicy(retries=settings.retries)
         endpoint = self.endpoint
         self._harness = self._loop.run(self._build_harness(self._pool))
+        spec = PoolSpec(
+            endpoint,
+            max_concurrency=max(settings.concurrency),
+            timeout=settings.timeout,
+            policy=RetryPolicy(retries=settings.retries),
+            max_client_lag=settings.max_client_lag,
+            min_achieved=settings.min_achieved,
+        )
         if settings.ray_address is not None:
-            self._workers = self._ray_pool(endpoint, policy)
+            self._workers = self._ray_pool(spec)
         elif settings.workers > 1:
-            self._workers = WorkerPool(
-                endpoint,
-                workers=settings.workers,
-                max_concurrency=max(settings.concurrency),
-                timeout=settings.timeout,
-                policy=policy,
-                max_client_lag=settings.max_client_lag,
-                min_achieved=settings.min_achieved,
-            )
+            self._workers = WorkerPool(spec, workers=settings.workers)
         models = self._loop.run(list_models(self._harness.client, endpoint))
         if settings.model is None:
             resolved = default_model(endpoint, models)
@@ -166,22 +165,13 @@ class PerfSession:
             store, target_key=self.endpoint.key, model=self.model, run_id=self.run_id, started=self.started
         )
 
-    def _ray_pool(self, endpoint: Endpoint, policy: RetryPolicy) -> ClientPool:
+    def _ray_pool(self, spec: PoolSpec) -> ClientPool:
         """Ray loads only here (an optional extra); the note says where the actors run and their clocks."""
         from .ray_pool import RayPool
 
         settings = self.settings
         assert settings.ray_address is not None
-        pool = RayPool(
-            endpoint,
-            address=settings.ray_address,
-            actors=settings.ray_actors,
-            max_concurrency=max(settings.concurrency),
-            timeout=settings.timeout,
-            policy=policy,
-            max_client_lag=settings.max_client_lag,
-            min_achieved=settings.min_achieved,
-        )
+        pool = RayPool(spec, address=settings.ray_address, actors=settings.ray_actors)
         self.notes.append(pool.describe())
         return pool
 

@@ -37,14 +37,18 @@ class SettingsError(ValueError):
 class Option:
     """One setting: its CLI flag, ini key, optional env var, default and help text."""
 
-    dest: str
     flag: str
     help: str
-    default: str | None
+    default: str | None = None
     env: str | None = None
     metavar: str | None = None
     is_flag: bool = False
     repeatable: bool = False  # given once per value (``--perf-ab-set a=1 --perf-ab-set b=2``)
+
+    @property
+    def dest(self) -> str:
+        """The name of the value (pytest's option ``dest``, :func:`resolve`'s key): the flag's."""
+        return self.flag.removeprefix("--").replace("-", "_")
 
     @property
     def ini(self) -> str:
@@ -53,7 +57,6 @@ class Option:
 
 OPTIONS: tuple[Option, ...] = (
     Option(
-        dest="iterations",
         flag="--iterations",
         help="measured iterations per scenario and concurrency level (each iteration is C concurrent requests)",
         default="10",
@@ -61,7 +64,6 @@ OPTIONS: tuple[Option, ...] = (
         metavar="N",
     ),
     Option(
-        dest="warmup",
         flag="--warmup",
         help="unmeasured warmup requests per in-flight slot before timing",
         default="1",
@@ -69,7 +71,6 @@ OPTIONS: tuple[Option, ...] = (
         metavar="N",
     ),
     Option(
-        dest="concurrency",
         flag="--concurrency",
         help="requests in flight; a list such as 1,8,32 makes a sweep",
         default="1",
@@ -77,15 +78,12 @@ OPTIONS: tuple[Option, ...] = (
         metavar="C[,C...]",
     ),
     Option(
-        dest="model",
         flag="--model",
         help="model id (default: the emulator's model, else the first one the endpoint lists)",
-        default=None,
         env="CEREBRAS_PERF_MODEL",
         metavar="NAME",
     ),
     Option(
-        dest="perf_target",
         flag="--perf-target",
         help="auto = base URL if given, else cloud if a key is set, else the built-in emulator",
         default="auto",
@@ -93,23 +91,17 @@ OPTIONS: tuple[Option, ...] = (
         metavar="auto|cloud|emulator|url",
     ),
     Option(
-        dest="perf_base_url",
         flag="--perf-base-url",
         help="any OpenAI-compatible endpoint (vLLM, SGLang, llama.cpp); a trailing /v1 is accepted",
-        default=None,
         env="CEREBRAS_BASE_URL",
         metavar="URL",
     ),
     Option(
-        dest="perf_scenarios",
         flag="--perf-scenarios",
         help="scenarios file (default: scenarios.yaml next to the test module, searched upwards to rootdir)",
-        default=None,
-        env=None,
         metavar="FILE",
     ),
     Option(
-        dest="perf_timeout",
         flag="--perf-timeout",
         help="per-request timeout in seconds; a hung request becomes an error sample",
         default="60",
@@ -117,23 +109,17 @@ OPTIONS: tuple[Option, ...] = (
         metavar="S",
     ),
     Option(
-        dest="perf_json",
         flag="--perf-json",
         help="results JSON path (default perf-results/results-<run id>.json)",
-        default=None,
-        env=None,
         metavar="PATH",
     ),
     Option(
-        dest="perf_retries",
         flag="--perf-retries",
         help="retries of transient faults (5xx, drops, timeouts) per request, outside the timed interval",
         default="3",
-        env=None,
         metavar="N",
     ),
     Option(
-        dest="perf_emulator_profile",
         flag="--perf-emulator-profile",
         help="emulator latency profile (built-in name or YAML file)",
         default=DEFAULT_PROFILE,
@@ -141,15 +127,11 @@ OPTIONS: tuple[Option, ...] = (
         metavar="NAME|FILE",
     ),
     Option(
-        dest="perf_request_rate",
         flag="--request-rate",
         help="open-loop load: Poisson arrivals at R requests/s (seeded) instead of a closed loop",
-        default=None,
-        env=None,
         metavar="R",
     ),
     Option(
-        dest="perf_length_fields",
         flag="--perf-length-fields",
         help="request fields that carry a scenario's pinned output length on this target (README: what each server "
         "honours); auto = max_completion_tokens,min_completion_tokens for Cerebras and the emulator, "
@@ -159,7 +141,6 @@ OPTIONS: tuple[Option, ...] = (
         metavar="auto|F[,F...]",
     ),
     Option(
-        dest="perf_max_error_rate",
         flag="--perf-max-error-rate",
         help="a scenario run whose share of failed requests is above this fails, with or without a baseline",
         default="0.05",
@@ -167,177 +148,130 @@ OPTIONS: tuple[Option, ...] = (
         metavar="FRACTION",
     ),
     Option(
-        dest="perf_workers",
         flag="--perf-workers",
         help="spread in-flight requests over N client processes",
         default="1",
-        env=None,
         metavar="N",
     ),
     Option(
-        dest="perf_ray",
         flag="--perf-ray",
         help="spread in-flight requests over Ray actors of the cluster at ADDRESS (auto = the running local "
         "cluster, ray://host:port, host:port); needs pip install 'pytest-cerebras-perf[ray]'",
-        default=None,
         env="CEREBRAS_PERF_RAY",
         metavar="ADDRESS",
     ),
     Option(
-        dest="perf_ray_actors",
         flag="--perf-ray-actors",
         help="client actors for --perf-ray (default: one per node with a CPU to spare)",
-        default=None,
-        env=None,
         metavar="N",
     ),
     Option(
-        dest="perf_max_client_lag",
         flag="--perf-max-client-lag",
         help="client event-loop lag (s, p99) above which a run is marked client_saturated and not gated; also "
         "the pre-send wait (p99) above which too few requests in flight are the client's doing",
         default="0.010",
-        env=None,
         metavar="S",
     ),
     Option(
-        dest="perf_min_achieved",
         flag="--perf-min-achieved",
         help="achieved concurrency (time-averaged requests in flight) below this fraction of --concurrency marks "
         "the run client_saturated and not gated, when requests also waited for the client (pre-send wait p99 "
         "above --perf-max-client-lag); with --request-rate, requests waiting over 1 - FRACTION of their "
         "time for the client do",
         default=str(MIN_ACHIEVED_CONCURRENCY),
-        env=None,
         metavar="FRACTION",
     ),
     Option(
-        dest="perf_target_name",
         flag="--perf-target-name",
         help="name of the baseline set of this endpoint (default: custom-<host><path>, the port left out)",
-        default=None,
         env="CEREBRAS_PERF_TARGET_NAME",
         metavar="NAME",
     ),
     Option(
-        dest="perf_save",
         flag="--perf-save",
         help="append this run to the baselines (explicit intent)",
-        default=None,
         is_flag=True,
     ),
     Option(
-        dest="perf_accept_regression",
         flag="--perf-accept-regression",
         help="with --perf-save: also save scenarios with a confirmed regression (the regression becomes the baseline)",
-        default=None,
         is_flag=True,
     ),
     Option(
-        dest="perf_history",
         flag="--perf-history",
         help="run history every session appends to: a SQLite file, a postgresql:// URL, or 'none' "
         "(default: perf-history.sqlite beside the baselines)",
-        default=None,
         env="CEREBRAS_PERF_HISTORY",
         metavar="PATH|URL",
     ),
     Option(
-        dest="perf_fail_on_shift",
         flag="--perf-fail-on-shift",
         help="fail a test whose metric has a change point in the last runs of the history (note 'shifted')",
-        default=None,
         is_flag=True,
     ),
     Option(
-        dest="perf_baseline_dir",
         flag="--perf-baseline-dir",
         help="where baselines live",
         default="baselines",
-        env=None,
         metavar="DIR",
     ),
     Option(
-        dest="perf_baseline_runs",
         flag="--perf-baseline-runs",
         help="accepted runs pooled as the baseline",
         default="3",
-        env=None,
         metavar="K",
     ),
     Option(
-        dest="perf_tolerance",
         flag="--perf-tolerance",
         help="materiality threshold of the gate, e.g. 0.10 = 10%",
         default="0.10",
-        env=None,
         metavar="FRACTION",
     ),
     Option(
-        dest="perf_alpha",
         flag="--perf-alpha",
         help="suite-wide false-alarm budget of the confirmation stage",
         default="0.01",
-        env=None,
         metavar="ALPHA",
     ),
     Option(
-        dest="perf_gate_metrics",
         flag="--perf-gate-metrics",
         help="metrics to gate",
         default="ttft,e2e,output_tps,server_total,error_rate",
-        env=None,
         metavar="M[,M...]",
     ),
-    Option(dest="perf_no_gate", flag="--perf-no-gate", help="record only, gate nothing", default=None, is_flag=True),
+    Option(flag="--perf-no-gate", help="record only, gate nothing", is_flag=True),
     Option(
-        dest="perf_require_baseline",
         flag="--perf-require-baseline",
         help="a missing baseline fails the test",
-        default=None,
         is_flag=True,
     ),
     Option(
-        dest="perf_fail_on_drift",
         flag="--perf-fail-on-drift",
         help="fail a test whose metric slid steadily across the stored baseline runs (verdict 'drifting')",
-        default=None,
         is_flag=True,
     ),
     Option(
-        dest="perf_report",
         flag="--perf-report",
         help="HTML report path, or 'none'",
         default="perf-report.html",
-        env=None,
         metavar="PATH",
     ),
     Option(
-        dest="perf_benchmark_json",
         flag="--perf-benchmark-json",
         help="also export latency metrics in pytest-benchmark's JSON format",
-        default=None,
-        env=None,
         metavar="PATH",
     ),
     Option(
-        dest="perf_csv",
         flag="--perf-csv",
         help="also write every measured request as one CSV row (results JSON fields)",
-        default=None,
-        env=None,
         metavar="PATH",
     ),
     Option(
-        dest="perf_jsonl",
         flag="--perf-jsonl",
         help="also write every measured request as one JSON line (the results JSON's samples)",
-        default=None,
-        env=None,
         metavar="PATH",
     ),
     Option(
-        dest="perf_percentiles",
         flag="--perf-percentiles",
         help="percentiles in the terminal summary, e.g. 50,90,99",
         default="50,95,99",
@@ -345,7 +279,6 @@ OPTIONS: tuple[Option, ...] = (
         metavar="P[,P...]",
     ),
     Option(
-        dest="perf_progress",
         flag="--perf-progress",
         help="seconds between progress lines when the output is not a terminal (CI logs); 0 = none",
         default="5",
@@ -353,53 +286,37 @@ OPTIONS: tuple[Option, ...] = (
         metavar="S",
     ),
     Option(
-        dest="perf_seed_results",
         flag="--perf-seed-results",
         help="folder for the original study's results/benchmark_results_*.json files, or 'none'",
         default="results",
-        env=None,
         metavar="DIR",
     ),
     # -- interleaved A/B (ab.py): B is the run as configured, A differs in what these name ------
     Option(
-        dest="perf_ab_scenarios",
         flag="--perf-ab-scenarios",
         help="A/B mode: A's scenarios file (e.g. the base branch's), paired with B's scenarios by name",
-        default=None,
-        env=None,
         metavar="FILE",
     ),
     Option(
-        dest="perf_ab_model",
         flag="--perf-ab-model",
         help="A/B mode: A uses this model on the same endpoint",
-        default=None,
-        env=None,
         metavar="NAME",
     ),
     Option(
-        dest="perf_ab_base_url",
         flag="--perf-ab-base-url",
         help=f"A/B mode: A is this endpoint (its key from {AB_KEY_ENV})",
-        default=None,
-        env=None,
         metavar="URL",
     ),
     Option(
-        dest="perf_ab_set",
         flag="--perf-ab-set",
         help="A/B mode: A's request differs in this field, e.g. reasoning_effort=low (repeatable)",
-        default=None,
-        env=None,
         metavar="FIELD=VALUE",
         repeatable=True,
     ),
     Option(
-        dest="perf_ab_seed",
         flag="--perf-ab-seed",
         help="A/B mode: seed of the randomized order of A and B inside each block",
         default="0",
-        env=None,
         metavar="N",
     ),
 )
@@ -774,7 +691,7 @@ def resolve(values: RawValues, *, root: Path, api_key: str | None, ab_api_key: s
     alpha = _positive_float(value("perf_alpha"), source("perf_alpha"))
     if alpha >= 0.5:
         raise SettingsError(f"{source('perf_alpha')}: must be below 0.5, got {alpha}")
-    rate = value("perf_request_rate")
+    rate = value("request_rate")
     workers = _positive_int(value("perf_workers"), source("perf_workers"))
     actors = value("perf_ray_actors")
     model = value("model")
@@ -798,7 +715,7 @@ def resolve(values: RawValues, *, root: Path, api_key: str | None, ab_api_key: s
         json_path=_path_or_none(value("perf_json"), root),
         retries=_positive_int(value("perf_retries"), source("perf_retries"), minimum=0),
         emulator_profile=str(value("perf_emulator_profile")),
-        request_rate=None if rate in (None, "") else _positive_float(rate, source("perf_request_rate")),
+        request_rate=None if rate in (None, "") else _positive_float(rate, source("request_rate")),
         workers=workers,
         ray_address=_ray_address(value("perf_ray"), source("perf_ray"), workers),
         ray_actors=None if actors in (None, "") else _positive_int(actors, source("perf_ray_actors")),

@@ -423,20 +423,29 @@ class ClientPool:
         self._links.close()
 
 
+@dataclass(frozen=True)
+class PoolSpec:
+    """What a pool of client workers is built from, wherever they run (processes here, Ray actors):
+    the endpoint and how each request is sent, the most requests the pool must hold in flight, and
+    the thresholds of its self-check (``--perf-max-client-lag``, ``--perf-min-achieved``)."""
+
+    endpoint: Endpoint
+    max_concurrency: int
+    timeout: float
+    policy: RetryPolicy
+    max_client_lag: float
+    min_achieved: float
+
+    def pool_size(self, workers: int) -> int:
+        """Connections each of ``workers`` clients keeps: its largest share of the requests in flight, plus 2."""
+        return max(split(self.max_concurrency, workers)) + 2
+
+
 class WorkerPool(ClientPool):
     """N client processes of this machine."""
 
-    def __init__(
-        self,
-        endpoint: Endpoint,
-        *,
-        workers: int,
-        max_concurrency: int,
-        timeout: float,
-        policy: RetryPolicy,
-        max_client_lag: float,
-        min_achieved: float,
-    ) -> None:
-        pool_size = max(split(max_concurrency, workers)) + 2
-        links = PipeLinks(endpoint, workers=workers, pool_size=pool_size, timeout=timeout, policy=policy)
-        super().__init__(links, max_client_lag=max_client_lag, min_achieved=min_achieved)
+    def __init__(self, spec: PoolSpec, *, workers: int) -> None:
+        links = PipeLinks(
+            spec.endpoint, workers=workers, pool_size=spec.pool_size(workers), timeout=spec.timeout, policy=spec.policy
+        )
+        super().__init__(links, max_client_lag=spec.max_client_lag, min_achieved=spec.min_achieved)

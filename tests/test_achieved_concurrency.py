@@ -163,7 +163,7 @@ def test_the_advice_follows_the_cause() -> None:
 
     busy = {"window": 1.0, "client_cpu_seconds": 0.9}
     assert "--perf-workers 2" in advice(busy, settings(), cores=2) and "--concurrency" in advice(busy, settings())
-    assert "--request-rate" in advice(busy, settings(perf_request_rate="20"), cores=2)
+    assert "--request-rate" in advice(busy, settings(request_rate="20"), cores=2)
     assert "bigger machine" in advice(busy, settings(perf_workers="2"), cores=2)
     idle = {"window": 1.0, "client_cpu_seconds": 0.1}
     assert "other processes" in advice(idle, settings(), cores=2) and "--perf-workers" in advice(

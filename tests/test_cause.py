@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 
 from pytest_cerebras_perf.baselines import BaselineRun, ScenarioBaseline
 from pytest_cerebras_perf.cause import e2e_cause
@@ -44,7 +43,7 @@ def baseline(reasoning_mean: float = 400, tps: float = 3000) -> ScenarioBaseline
 
 
 def verdict(kind: Kind) -> Verdict:
-    return replace(Verdict.undecided("e2e", kind, higher_is_better=False, tolerance=0.1, n=10, m=30), stage=2)
+    return Verdict(metric="e2e", verdict=kind, higher_is_better=False, tolerance=0.1, n=10, m=30, stage=2)
 
 
 def test_longer_reasoning_at_the_same_speed_is_blamed_on_reasoning_length() -> None:

@@ -14,7 +14,7 @@ from pytest_cerebras_perf.report.markdown import markdown_summary
 from pytest_cerebras_perf.results_doc import GateDoc, ResultsDoc
 from pytest_cerebras_perf.terminal import underpowered_block
 
-BASE = Verdict.undecided("ttft", "pass", higher_is_better=False).to_json()
+BASE = Verdict(metric="ttft", verdict="pass", higher_is_better=False).to_json()
 UNDERPOWERED: GateDoc = {**BASE, "verdict": "underpowered", "mde": 0.182, "tolerance": 0.15, "iterations_needed": 36}
 DRIFTING: GateDoc = {**BASE, "verdict": "drifting", "trend": 0.24, "trend_runs": 7, "trend_p_value": 0.0021}
 

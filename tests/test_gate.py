@@ -12,6 +12,7 @@ from scipy.stats import mannwhitneyu
 from pytest_cerebras_perf.caveats import FLOOR_DISABLES, caveat
 from pytest_cerebras_perf.gate import (
     FLOOR_MAX_SHARE,
+    Comparison,
     GatePolicy,
     StoredRun,
     Tolerance,
@@ -39,6 +40,11 @@ def runs(k: int = 3, size: int = 10, *, sigma: float = 0.1, median: float = 1.0)
     return [lognormal(size, sigma=sigma, median=median, seed=100 + i) for i in range(k)]
 
 
+def latency_against(baseline: Sequence[Sequence[float]]) -> Comparison:
+    """The baseline runs of a latency metric, at the default tolerance and policy."""
+    return Comparison(baseline, higher_is_better=False, tolerance=TEN_PERCENT, policy=POLICY)
+
+
 def gate(
     current: Sequence[float],
     baseline: Sequence[Sequence[float]],
@@ -49,9 +55,8 @@ def gate(
     stage: int = 1,
     metric: str = "e2e",
 ) -> Verdict:
-    return gate_metric(
-        metric, current, baseline, higher_is_better=higher_is_better, tolerance=tolerance, policy=policy, stage=stage
-    )
+    against = Comparison(baseline, higher_is_better=higher_is_better, tolerance=tolerance, policy=policy)
+    return gate_metric(metric, current, against, stage=stage)
 
 
 # -- the Mann–Whitney bound ------------------------------------------------------------------
@@ -102,9 +107,7 @@ def test_clear_regression_is_flagged_and_confirmed() -> None:
     assert 1.0 < stage1.ratio_bound < stage1.ratio  # type: ignore[operator]
     assert stage1.p_value is not None and stage1.p_value < POLICY.alpha1
     confirmation = lognormal(10, ratio=1.5, seed=2)
-    final = confirm(
-        stage1, current + confirmation, baseline, higher_is_better=False, tolerance=TEN_PERCENT, policy=POLICY
-    )
+    final = confirm(stage1, current + confirmation, latency_against(baseline))
     assert final.verdict == "regression" and final.stage == 2 and final.flagged and not final.needs_confirmation
     assert final.stage1 is stage1 and final.n == 20 and final.alpha == pytest.approx(0.01 / 16)
 
@@ -282,9 +285,7 @@ def test_confirmation_that_does_not_reproduce_is_inconclusive() -> None:
     current = lognormal(10, ratio=1.5, seed=1)
     stage1 = gate(current, baseline)
     back_to_normal = lognormal(30, seed=2)
-    final = confirm(
-        stage1, current + back_to_normal, baseline, higher_is_better=False, tolerance=TEN_PERCENT, policy=POLICY
-    )
+    final = confirm(stage1, current + back_to_normal, latency_against(baseline))
     assert final.verdict == "inconclusive" and final.stage == 2 and final.stage1 is stage1
     assert "did not confirm" in final.note and not final.flagged
 
@@ -292,24 +293,14 @@ def test_confirmation_that_does_not_reproduce_is_inconclusive() -> None:
 def test_confirm_leaves_an_unflagged_verdict_alone() -> None:
     baseline = runs()
     passed = gate(baseline[0], baseline)
-    assert (
-        confirm(passed, baseline[0] * 2, baseline, higher_is_better=False, tolerance=TEN_PERCENT, policy=POLICY)
-        is passed
-    )
+    assert confirm(passed, baseline[0] * 2, latency_against(baseline)) is passed
 
 
 def test_json_carries_the_results_format_keys_and_both_stages() -> None:
     baseline = runs()
     current = lognormal(10, ratio=1.5, seed=1)
     stage1 = gate(current, baseline)
-    final = confirm(
-        stage1,
-        current + lognormal(10, ratio=1.5, seed=2),
-        baseline,
-        higher_is_better=False,
-        tolerance=TEN_PERCENT,
-        policy=POLICY,
-    )
+    final = confirm(stage1, current + lognormal(10, ratio=1.5, seed=2), latency_against(baseline))
     data = final.to_json()
     contract = {
         "metric",
@@ -378,17 +369,15 @@ def with_history(
     stage: int = 1,
 ) -> Verdict:
     """Gate against the last ``keep`` of ``history``, every run stored ``spacing`` seconds apart."""
-    return gate_metric(
-        "e2e",
-        current,
+    against = Comparison(
         history[-keep:],
-        history=stored(history, spacing),
-        suite_tau=suite_tau,
         higher_is_better=False,
         tolerance=TEN_PERCENT,
         policy=policy,
-        stage=stage,
+        history=stored(history, spacing),
+        suite_tau=suite_tau,
     )
+    return gate_metric("e2e", current, against, stage=stage)
 
 
 def test_tau_comes_from_the_whole_stored_history() -> None:

@@ -21,7 +21,7 @@ import pytest
 from perf_sessions import perf_session
 
 from pytest_cerebras_perf.baselines import load_baseline, save_runs
-from pytest_cerebras_perf.gate import GatePolicy, StoredRun, Tolerance, gate_metric
+from pytest_cerebras_perf.gate import Comparison, GatePolicy, StoredRun, Tolerance, gate_metric
 from pytest_cerebras_perf.messages import why_failed
 from pytest_cerebras_perf.metrics import METRICS
 
@@ -122,15 +122,14 @@ def test_drifting_fails_the_test_only_when_asked_to() -> None:
     runs = [[100.0 * 1.04**step * (1 + 0.001 * i) for i in range(10)] for step in range(6)]
     current = [100.0 * 1.04**5 * (1 + 0.001 * i) for i in range(10)]
     for fail_on_drift in (False, True):
-        verdict = gate_metric(
-            "ttft",
-            current,
+        against = Comparison(
             runs[-3:],
-            history=[StoredRun(run) for run in runs],
             higher_is_better=False,
             tolerance=Tolerance(0.10),
             policy=GatePolicy(alpha_suite=0.01, tau_prior=0.05, fail_on_drift=fail_on_drift),
+            history=[StoredRun(run) for run in runs],
         )
+        verdict = gate_metric("ttft", current, against)
         assert verdict.verdict == "drifting", verdict
         record = SimpleNamespace(
             id="story@c1", result=SimpleNamespace(samples=[], stopped=None), verdicts=[verdict], ab=None

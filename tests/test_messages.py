@@ -8,7 +8,7 @@ from pathlib import Path
 from present import present
 from test_gate import POLICY, TEN_PERCENT, gate, lognormal, runs
 
-from pytest_cerebras_perf.gate import Verdict, confirm, gate_error_rate
+from pytest_cerebras_perf.gate import Comparison, Verdict, confirm, gate_error_rate
 from pytest_cerebras_perf.load import LoadResult
 from pytest_cerebras_perf.messages import HEADLINE_WIDTH, why_failed
 from pytest_cerebras_perf.metrics import Sample, SampleError
@@ -28,14 +28,8 @@ def confirmed(ratio: float, *, metric: str = "e2e", higher_is_better: bool = Fal
     current = lognormal(10, median=0.400, ratio=ratio, seed=1)
     stage1 = gate(current, baseline, metric=metric, higher_is_better=higher_is_better)
     assert stage1.verdict == "regression"
-    return confirm(
-        stage1,
-        current + lognormal(10, median=0.400, ratio=ratio, seed=2),
-        baseline,
-        higher_is_better=higher_is_better,
-        tolerance=TEN_PERCENT,
-        policy=POLICY,
-    )
+    against = Comparison(baseline, higher_is_better=higher_is_better, tolerance=TEN_PERCENT, policy=POLICY)
+    return confirm(stage1, current + lognormal(10, median=0.400, ratio=ratio, seed=2), against)
 
 
 def test_first_line_names_metric_and_change_and_fits_80_columns() -> None:

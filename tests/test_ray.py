@@ -34,7 +34,7 @@ from pytest_cerebras_perf.scenarios import build_scenario
 from pytest_cerebras_perf.session import PerfSession
 from pytest_cerebras_perf.settings import MIN_ACHIEVED_CONCURRENCY, RawValues, Secret, resolve
 from pytest_cerebras_perf.target import Endpoint
-from pytest_cerebras_perf.workers import WorkerLost
+from pytest_cerebras_perf.workers import PoolSpec, WorkerLost
 
 MODEL = "llama-3.3-70b"
 API_KEY = "ray-test-key-0123456789"
@@ -68,16 +68,15 @@ def cluster() -> Iterator[LocalRayCluster]:
 def pool(cluster: LocalRayCluster, emulator: EmulatorProcess) -> Iterator[RayPool]:
     emulator.set_profile({**load_profile("fast").to_dict(), **STEADY})
     endpoint = Endpoint("emulator", emulator.url, Secret(API_KEY), "fast")
-    actors = RayPool(
+    spec = PoolSpec(
         endpoint,
-        address=None,
-        actors=2,
         max_concurrency=8,
         timeout=30.0,
         policy=RetryPolicy(retries=0),
         max_client_lag=MAX_CLIENT_LAG,
         min_achieved=MIN_ACHIEVED_CONCURRENCY,
     )
+    actors = RayPool(spec, address=None, actors=2)
     yield actors
     actors.close()
     pids = [identity["pid"] for identity in actors.links.identities]

@@ -77,7 +77,7 @@ def test_priority_cli_over_env_over_ini() -> None:
         ({"perf_workers": "0"}, {}, {}, "--perf-workers: must be >= 1, got 0"),
         ({"perf_baseline_runs": "0"}, {}, {}, "--perf-baseline-runs: must be >= 1, got 0"),
         ({"perf_tolerance": "-0.1"}, {}, {}, "--perf-tolerance: must be a positive number"),
-        ({"perf_request_rate": "0"}, {}, {}, "--request-rate: must be a positive number"),
+        ({"request_rate": "0"}, {}, {}, "--request-rate: must be a positive number"),
         ({"perf_max_client_lag": "fast"}, {}, {}, "--perf-max-client-lag: expected a number"),
         ({}, {"perf_timeout": "nan"}, {}, "ini perf_timeout: must be a positive number"),
         ({"perf_percentiles": "50,ninety"}, {}, {}, "--perf-percentiles: expected percentiles like 50,95,99"),

@@ -13,7 +13,7 @@ from pytest_cerebras_perf.load import LoadPlan, LoadResult, aggregate, poisson_s
 from pytest_cerebras_perf.retry import RetryPolicy
 from pytest_cerebras_perf.settings import MIN_ACHIEVED_CONCURRENCY, Secret
 from pytest_cerebras_perf.target import Endpoint
-from pytest_cerebras_perf.workers import WorkerPool, split
+from pytest_cerebras_perf.workers import PoolSpec, WorkerPool, split
 
 MODEL = "llama-3.3-70b"
 API_KEY = "workers-test-key"
@@ -24,15 +24,15 @@ STEADY = {"ttft_base": 0.01, "decode_tps": 2000.0, "jitter_sigma": 0.0}
 @pytest.fixture(scope="module")
 def pool(emulator: EmulatorProcess) -> Iterator[WorkerPool]:
     endpoint = Endpoint("emulator", emulator.url, Secret(API_KEY), "fast")
-    workers = WorkerPool(
+    spec = PoolSpec(
         endpoint,
-        workers=2,
         max_concurrency=5,
         timeout=30.0,
         policy=RetryPolicy(retries=0),
         max_client_lag=0.010,
         min_achieved=MIN_ACHIEVED_CONCURRENCY,
     )
+    workers = WorkerPool(spec, workers=2)
     yield workers
     workers.close()
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from aiohttp import web
 
@@ -15,17 +17,25 @@ from .state import STATE
 from .validation import ConfigError, as_mapping, as_number
 
 PREFIX = "/_emulator"
+T = TypeVar("T")
 
 
-async def _json_body(request: web.Request, source: str) -> dict[str, object]:
+def _bad_request(error: ValueError) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": str(error)}), content_type="application/json")
+
+
+async def _posted(request: web.Request, name: str, read: Callable[[dict[str, object], str], T]) -> T:
+    """The JSON body of ``POST /_emulator/<name>``, as ``read`` takes it (given the body and where it
+    came from, for its error messages); a body that is no JSON object, or that ``read`` refuses, is a 400."""
+    source = f"POST {PREFIX}/{name}"
     try:
-        return as_mapping(json.loads(await request.read()), source, "body")
+        body = as_mapping(json.loads(await request.read()), source, "body")
     except ValueError as error:  # json.JSONDecodeError and ConfigError both are ValueErrors
-        raise web.HTTPBadRequest(text=json.dumps({"error": str(error)}), content_type="application/json") from error
-
-
-def _bad_request(error: ConfigError) -> web.Response:
-    return web.json_response({"error": str(error)}, status=400)
+        raise _bad_request(error) from error
+    try:
+        return read(body, source)
+    except ConfigError as error:
+        raise _bad_request(error) from error
 
 
 async def get_faults(request: web.Request) -> web.Response:
@@ -33,12 +43,7 @@ async def get_faults(request: web.Request) -> web.Response:
 
 
 async def post_faults(request: web.Request) -> web.Response:
-    source = f"POST {PREFIX}/faults"
-    body = await _json_body(request, source)
-    try:
-        faults = parse_faults(body.get("faults", []), source)
-    except ConfigError as error:
-        return _bad_request(error)
+    faults = await _posted(request, "faults", lambda body, source: parse_faults(body.get("faults", []), source))
     request.app[STATE].set_faults(faults)
     return await get_faults(request)
 
@@ -48,12 +53,7 @@ async def get_profile(request: web.Request) -> web.Response:
 
 
 async def post_profile(request: web.Request) -> web.Response:
-    source = f"POST {PREFIX}/profile"
-    changes = await _json_body(request, source)
-    try:
-        profile = request.app[STATE].update_profile(changes, source)
-    except ConfigError as error:
-        return _bad_request(error)
+    profile = await _posted(request, "profile", request.app[STATE].update_profile)
     return web.json_response(profile.to_dict())
 
 
@@ -73,12 +73,9 @@ async def get_drift(request: web.Request) -> web.Response:
 
 async def post_drift(request: web.Request) -> web.Response:
     """``{"factor": f}`` imposes a drift factor from the next request on (f > 0; 1 = no drift)."""
-    source = f"POST {PREFIX}/drift"
-    body = await _json_body(request, source)
-    try:
-        factor = as_number(body.get("factor"), source, "factor", strict=True)
-    except ConfigError as error:
-        return _bad_request(error)
+    factor = await _posted(
+        request, "drift", lambda body, source: as_number(body.get("factor"), source, "factor", strict=True)
+    )
     return web.json_response(request.app[STATE].set_drift_factor(factor).to_dict())
 
 

@@ -232,8 +232,8 @@ class _Generation:
             "created": self._created,
         }
 
-    def _conclude(self) -> tuple[dict[str, object], dict[str, float], dict[str, object]]:
-        """Usage, time_info and the behind-schedule report, recorded in the truth log."""
+    def _conclude(self) -> wire.Ending:
+        """The finish reason, usage, time_info and the behind-schedule report, recorded in the truth log."""
         record = self._record
         record.completion_tokens = self._completion_tokens
         record.reasoning_tokens = self._reasoning_tokens
@@ -253,7 +253,7 @@ class _Generation:
         usage = wire.dialect_usage(
             self._profile.dialect, self._body.prompt_tokens, self._completion_tokens, self._reasoning_tokens
         )
-        return usage, record.time_info, extra
+        return wire.Ending(self._finish_reason, usage, record.time_info, extra)
 
     async def _stream(self, fault: FaultSpec | None) -> web.StreamResponse:
         record = self._record
@@ -277,10 +277,7 @@ class _Generation:
             if fault is not None and fault.kind == "stream_error":
                 await response.write(wire.stream_error_event())
             else:
-                usage, time_info, extra = self._conclude()
-                final = self._identity.closing_events(
-                    self._profile.dialect, self._finish_reason, usage, time_info, extra, self._body.include_usage
-                )
+                final = self._identity.closing_events(self._profile.dialect, self._conclude(), self._body.include_usage)
                 await response.write(final + wire.DONE)
             await response.write_eof()
         except ConnectionResetError:
@@ -291,12 +288,10 @@ class _Generation:
         record = self._record
         pieces = self._pieces()
         await self._decode(len(self._sizes), None)
-        usage, time_info, extra = self._conclude()
+        ending = self._conclude()
         split = self._reasoning_tokens
-        body = self._identity.body(
-            "".join(pieces[split:]), self._finish_reason, usage, time_info, reasoning="".join(pieces[:split])
-        )
-        headers = {BEHIND_SCHEDULE_HEADER: str(record.behind_schedule_s)} if extra else {}
+        body = self._identity.body("".join(pieces[split:]), ending, reasoning="".join(pieces[:split]))
+        headers = {BEHIND_SCHEDULE_HEADER: str(record.behind_schedule_s)} if ending.extra else {}
         response = web.Response(body=json.dumps(body).encode(), content_type="application/json", headers=headers)
         record.first_byte_ns = time.monotonic_ns()
         return response

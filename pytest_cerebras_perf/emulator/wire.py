@@ -48,6 +48,17 @@ def _event(payload: Mapping[str, object]) -> bytes:
 
 
 @dataclass(frozen=True)
+class Ending:
+    """How a response ended, as its closing event or its body reports it. ``extra`` is the
+    emulator's own report (``x_emulator``: it fell behind its schedule), sent in a stream only."""
+
+    finish_reason: str
+    usage: Mapping[str, object]
+    time_info: Mapping[str, float]
+    extra: Mapping[str, object]
+
+
+@dataclass(frozen=True)
 class ResponseIdentity:
     """The fields every chunk and body of one response repeats."""
 
@@ -77,6 +88,11 @@ class ResponseIdentity:
             "service_tier": self.service_tier,
         }
 
+    def _finished(self, chat: Mapping[str, object], text: str, finish_reason: str) -> dict[str, object]:
+        """The choice that ends a response: ``chat`` (a delta or a message) on the chat endpoint, the
+        ``text`` on text completions, then ``finish_reason``."""
+        return {**(chat if self.endpoint == "chat" else {"text": text}), "finish_reason": finish_reason, "index": 0}
+
     def malformed_chunk(self) -> bytes:
         """A chunk a buggy server sends (the ``malformed`` fault): right envelope, ``choices: [null]``."""
         return _event({**self._envelope({}, self.chunk_object), "choices": [None]})
@@ -98,54 +114,27 @@ class ResponseIdentity:
         head, _, tail = rendered.partition(json.dumps(marker)[1:-1].encode())
         return head, tail
 
-    def final_chunk(
-        self,
-        finish_reason: str,
-        usage: Mapping[str, object],
-        time_info: Mapping[str, object],
-        extra: Mapping[str, object],
-    ) -> bytes:
-        """The closing event: empty delta, ``finish_reason``, and the only ``usage``/``time_info``."""
-        choice: dict[str, object] = {"delta": {}} if self.endpoint == "chat" else {"text": ""}
-        choice.update(finish_reason=finish_reason, index=0)
-        return _event({**self._envelope(choice, self.chunk_object), "usage": usage, "time_info": time_info, **extra})
-
-    def closing_events(
-        self,
-        dialect: Dialect,
-        finish_reason: str,
-        usage: Mapping[str, object],
-        time_info: Mapping[str, float],
-        extra: Mapping[str, object],
-        include_usage: bool,
-    ) -> bytes:
-        """The events that end a stream in ``dialect`` (see :data:`DIALECTS`), before ``[DONE]``."""
+    def closing_events(self, dialect: Dialect, ending: Ending, include_usage: bool) -> bytes:
+        """The events that end a stream in ``dialect`` (see :data:`DIALECTS`), before ``[DONE]``: for
+        the Cerebras API one event, with an empty delta, ``finish_reason`` and the only
+        ``usage``/``time_info``."""
+        closing = self._envelope(self._finished({"delta": {}}, "", ending.finish_reason), self.chunk_object)
         if dialect == "cerebras":
-            return self.final_chunk(finish_reason, usage, time_info, extra)
-        choice: dict[str, object] = {"delta": {}} if self.endpoint == "chat" else {"text": ""}
-        choice.update(finish_reason=finish_reason, index=0)
-        events: list[dict[str, object]] = [{**self._envelope(choice, self.chunk_object), **extra}]
+            return _event({**closing, "usage": ending.usage, "time_info": ending.time_info, **ending.extra})
+        events: list[dict[str, object]] = [{**closing, **ending.extra}]
         if include_usage:
-            events.append({**self._envelope(choice, self.chunk_object), "choices": [], "usage": usage})
+            events.append({**closing, "choices": [], "usage": ending.usage})
         if dialect == "llamacpp":
-            events[-1]["timings"] = llamacpp_timings(usage, time_info)
+            events[-1]["timings"] = llamacpp_timings(ending.usage, ending.time_info)
         return b"".join(_event(event) for event in events)
 
-    def body(
-        self,
-        text: str,
-        finish_reason: str,
-        usage: Mapping[str, object],
-        time_info: Mapping[str, object],
-        reasoning: str = "",
-    ) -> dict[str, object]:
+    def body(self, text: str, ending: Ending, reasoning: str = "") -> dict[str, object]:
         """A non-streaming response body (chat reasoning goes in ``message.reasoning``)."""
         message: dict[str, object] = {"role": "assistant", "content": text}
         if reasoning:
             message["reasoning"] = reasoning
-        choice: dict[str, object] = {"message": message} if self.endpoint == "chat" else {"text": text}
-        choice.update(finish_reason=finish_reason, index=0)
-        return {**self._envelope(choice, self.body_object), "usage": usage, "time_info": time_info}
+        choice = self._finished({"message": message}, text, ending.finish_reason)
+        return {**self._envelope(choice, self.body_object), "usage": ending.usage, "time_info": ending.time_info}
 
 
 def usage(prompt_tokens: int, completion_tokens: int, reasoning_tokens: int = 0) -> dict[str, object]:

@@ -154,111 +154,104 @@ def _paired_panel(ax: Axes, slots: Sequence[Slot], pair: Sequence[tuple[str, str
     _legend_above(ax, handles)
 
 
-def _paired_chart(
-    runs: Sequence[ScenarioRun], key: str, caption: str, ylabel: str, pair: Sequence[tuple[str, str]]
+def _study_chart(
+    runs: Sequence[ScenarioRun],
+    key: str,
+    caption: str,
+    margins: Margins,
+    rows: int,
+    draw: Callable[[Figure, str, list[Slot]], None],
 ) -> Chart:
+    """One of the study's (or the reasoning) figures: its title from :data:`FIGURE_TITLES`, its
+    panels drawn by ``draw`` with the runs laid out side by side."""
     title = FIGURE_TITLES[key]
+    slots = layout(runs)
+    return _render(key, title, caption, margins, rows, lambda figure: draw(figure, title, slots))
 
-    def draw(figure: Figure) -> None:
+
+def _one_panel_chart(
+    runs: Sequence[ScenarioRun],
+    key: str,
+    caption: str,
+    ylabel: str,
+    panel: Callable[[Axes, list[Slot]], None],
+) -> Chart:
+    def draw(figure: Figure, title: str, slots: list[Slot]) -> None:
         ax = figure.subplots()
-        _paired_panel(ax, layout(runs), pair)
+        panel(ax, slots)
         ax.set_ylabel(ylabel)
         ax.set_title(title)
 
-    return _render(key, title, caption, _margins(runs), 1, draw)
+    return _study_chart(runs, key, caption, _margins(runs), 1, draw)
+
+
+def _paired_chart(
+    runs: Sequence[ScenarioRun], key: str, caption: str, ylabel: str, pair: Sequence[tuple[str, str]]
+) -> Chart:
+    return _one_panel_chart(runs, key, caption, ylabel, lambda ax, slots: _paired_panel(ax, slots, pair))
 
 
 def _single_chart(runs: Sequence[ScenarioRun], key: str, metric: str, caption: str) -> Chart:
-    title = STUDY_FIGURES[key]
-
-    def draw(figure: Figure) -> None:
-        ax = figure.subplots()
-        _metric_panel(ax, layout(runs), metric)
-        ax.set_ylabel(_axis_label(metric))
-        ax.set_title(title)
-
-    return _render(key, title, caption, _margins(runs), 1, draw)
+    return _one_panel_chart(runs, key, caption, _axis_label(metric), lambda ax, slots: _metric_panel(ax, slots, metric))
 
 
-def _server_components(runs: Sequence[ScenarioRun]) -> Chart:
-    key = "server-components"
-    title = STUDY_FIGURES[key]
-    caption = (
-        "Where the server spent its time. Top: the median of each component, stacked "
-        "(queue + prompt + completion). Bottom: every sample of each component side by side."
-    )
-
-    def draw(figure: Figure) -> None:
-        stacked, side = figure.subplots(2, 1)
-        slots = layout(runs)
-        boxes = BoxStrips()
-        for slot in slots:
-            components = [_scaled(slot.run, metric) for metric in COMPONENTS]
-            if not all(components):
-                mark_missing(stacked, slot.x)
-                mark_missing(side, slot.x)
-                continue
-            bottom = 0.0
-            for colour, values in zip(COMPONENTS.values(), components, strict=True):
-                height = median(values)
-                stacked.bar(slot.x, height, width=0.62, bottom=bottom, color=colour, edgecolor="white", linewidth=0.5)
-                bottom += height
-            for colour, values, offset in zip(COMPONENTS.values(), components, (-0.27, 0, 0.27), strict=True):
-                boxes.add(slot.x + offset, values, colour, width=0.24)
-        boxes.draw(side)
-        stacked.set_ylim(bottom=0)
-        auto_scale(side, boxes.values)
-        for ax, subtitle in ((stacked, "stacked (medians)"), (side, "side by side (every sample)")):
-            label_axis(ax, slots)
-            ax.set_ylabel("time (ms)")
-            ax.set_title(subtitle, fontsize=9.5, fontweight="normal")
-        _legend_above(
-            stacked,
-            [
-                Patch(color=colour, label=metric_label(metric).removeprefix("server "))
-                for metric, colour in COMPONENTS.items()
-            ],
-        )
-        figure.suptitle(title, x=0.01, y=0.995, ha="left", va="top", fontsize=10.5, fontweight="bold")
-
-    return _render(key, title, caption, _stacked_margins(runs), 2, draw)
-
-
-def _variability(runs: Sequence[ScenarioRun]) -> Chart:
-    key = "variability"
-    title = STUDY_FIGURES[key]
-    caption = (
-        "Coefficient of variation (std / mean, in %) of each metric in each run: the noise a gate "
-        "has to see through. Grey cells: not reported by this endpoint."
-    )
-
-    def draw(figure: Figure) -> None:
-        ax = figure.subplots()
-        slots = layout(runs)
-        percents: dict[tuple[float, str], float | None] = {}
-        for slot in slots:
-            for metric in VARIABILITY_METRICS:
-                cv = slot.run.stat(metric, "cv")
-                percents[(slot.x, metric)] = None if cv is None or not math.isfinite(cv) else cv * 100
-        norm = Normalize(0, max(20.0, math.ceil(max((p for p in percents.values() if p is not None), default=0))))
-        for (x, metric), percent in percents.items():
-            row = VARIABILITY_METRICS.index(metric)
-            shade = 0.0 if percent is None else float(norm(percent))
-            colour = MISSING_CELL if percent is None else HEATMAP(shade)
-            ax.add_patch(Rectangle((x - 0.5, row - 0.5), 1, 1, facecolor=colour, edgecolor="white", linewidth=1))
-            text = "–" if percent is None else format_number(percent, 0)
-            ax.text(x, row, text, ha="center", va="center", fontsize=7, color="white" if shade > 0.6 else "#111827")
-        ax.set_ylim(len(VARIABILITY_METRICS) - 0.5, -0.5)
-        ax.set_yticks(range(len(VARIABILITY_METRICS)), [metric_label(m) for m in VARIABILITY_METRICS])
-        ax.grid(False)
-        ax.tick_params(axis="y", length=0)
-        for spine in ax.spines.values():
-            spine.set_visible(False)
+def _draw_server_components(figure: Figure, title: str, slots: list[Slot]) -> None:
+    stacked, side = figure.subplots(2, 1)
+    boxes = BoxStrips()
+    for slot in slots:
+        components = [_scaled(slot.run, metric) for metric in COMPONENTS]
+        if not all(components):
+            mark_missing(stacked, slot.x)
+            mark_missing(side, slot.x)
+            continue
+        bottom = 0.0
+        for colour, values in zip(COMPONENTS.values(), components, strict=True):
+            height = median(values)
+            stacked.bar(slot.x, height, width=0.62, bottom=bottom, color=colour, edgecolor="white", linewidth=0.5)
+            bottom += height
+        for colour, values, offset in zip(COMPONENTS.values(), components, (-0.27, 0, 0.27), strict=True):
+            boxes.add(slot.x + offset, values, colour, width=0.24)
+    boxes.draw(side)
+    stacked.set_ylim(bottom=0)
+    auto_scale(side, boxes.values)
+    for ax, subtitle in ((stacked, "stacked (medians)"), (side, "side by side (every sample)")):
         label_axis(ax, slots)
-        figure.colorbar(ScalarMappable(norm=norm, cmap=HEATMAP), ax=ax, label="std / mean (%)", fraction=0.04, pad=0.01)
-        ax.set_title(title)
+        ax.set_ylabel("time (ms)")
+        ax.set_title(subtitle, fontsize=9.5, fontweight="normal")
+    _legend_above(
+        stacked,
+        [
+            Patch(color=colour, label=metric_label(metric).removeprefix("server "))
+            for metric, colour in COMPONENTS.items()
+        ],
+    )
+    figure.suptitle(title, x=0.01, y=0.995, ha="left", va="top", fontsize=10.5, fontweight="bold")
 
-    return _render(key, title, caption, _margins(runs, left=1.75), 1, draw)
+
+def _draw_variability(figure: Figure, title: str, slots: list[Slot]) -> None:
+    ax = figure.subplots()
+    percents: dict[tuple[float, str], float | None] = {}
+    for slot in slots:
+        for metric in VARIABILITY_METRICS:
+            cv = slot.run.stat(metric, "cv")
+            percents[(slot.x, metric)] = None if cv is None or not math.isfinite(cv) else cv * 100
+    norm = Normalize(0, max(20.0, math.ceil(max((p for p in percents.values() if p is not None), default=0))))
+    for (x, metric), percent in percents.items():
+        row = VARIABILITY_METRICS.index(metric)
+        shade = 0.0 if percent is None else float(norm(percent))
+        colour = MISSING_CELL if percent is None else HEATMAP(shade)
+        ax.add_patch(Rectangle((x - 0.5, row - 0.5), 1, 1, facecolor=colour, edgecolor="white", linewidth=1))
+        text = "–" if percent is None else format_number(percent, 0)
+        ax.text(x, row, text, ha="center", va="center", fontsize=7, color="white" if shade > 0.6 else "#111827")
+    ax.set_ylim(len(VARIABILITY_METRICS) - 0.5, -0.5)
+    ax.set_yticks(range(len(VARIABILITY_METRICS)), [metric_label(m) for m in VARIABILITY_METRICS])
+    ax.grid(False)
+    ax.tick_params(axis="y", length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    label_axis(ax, slots)
+    figure.colorbar(ScalarMappable(norm=norm, cmap=HEATMAP), ax=ax, label="std / mean (%)", fraction=0.04, pad=0.01)
+    ax.set_title(title)
 
 
 def _scenario_legend(figure: Figure, runs: Sequence[ScenarioRun]) -> None:
@@ -267,25 +260,13 @@ def _scenario_legend(figure: Figure, runs: Sequence[ScenarioRun]) -> None:
     figure.legend(handles=handles, loc="upper right", bbox_to_anchor=(0.995, 0.995), ncols=min(len(handles), 3))
 
 
-def _distributions(runs: Sequence[ScenarioRun]) -> Chart:
-    key = "distributions"
-    title = STUDY_FIGURES[key]
-    caption = (
-        "Box-and-whisker plots built from the raw samples (box: quartiles, whiskers: 1.5 IQR, dots: "
-        "every request) of the metrics the original study boxed, plus time per output token."
-    )
-
-    def draw(figure: Figure) -> None:
-        axes = figure.subplots(3, 2)
-        slots = layout(runs)
-        for ax, metric in zip(axes.flat, KEY_METRICS, strict=True):
-            _metric_panel(ax, slots, metric, compact=True)
-            ax.set_title(_axis_label(metric), fontsize=9, fontweight="normal")
-        _scenario_legend(figure, runs)
-        figure.suptitle(title, x=0.01, y=0.995, ha="left", va="top", fontsize=10.5, fontweight="bold")
-
-    margins = Margins(left=0.7, top=0.95, bottom=0.35, wspace=0.18, hspace=0.75 / PANEL)
-    return _render(key, title, caption, margins, 3, draw)
+def _draw_distributions(figure: Figure, title: str, slots: list[Slot]) -> None:
+    axes = figure.subplots(3, 2)
+    for ax, metric in zip(axes.flat, KEY_METRICS, strict=True):
+        _metric_panel(ax, slots, metric, compact=True)
+        ax.set_title(_axis_label(metric), fontsize=9, fontweight="normal")
+    _scenario_legend(figure, [slot.run for slot in slots])
+    figure.suptitle(title, x=0.01, y=0.995, ha="left", va="top", fontsize=10.5, fontweight="bold")
 
 
 def study_charts(runs: Sequence[ScenarioRun]) -> list[Chart]:
@@ -313,7 +294,15 @@ def study_charts(runs: Sequence[ScenarioRun]) -> list[Chart]:
             "throughput (tok/s)",
             (("server_output_tps", "server output tok/s"), ("output_tps", "client output tok/s")),
         ),
-        _server_components(runs),
+        _study_chart(
+            runs,
+            "server-components",
+            "Where the server spent its time. Top: the median of each component, stacked "
+            "(queue + prompt + completion). Bottom: every sample of each component side by side.",
+            _stacked_margins(runs),
+            2,
+            _draw_server_components,
+        ),
         _single_chart(
             runs,
             "network-overhead",
@@ -328,8 +317,24 @@ def study_charts(runs: Sequence[ScenarioRun]) -> list[Chart]:
             "tokens",
             (("prompt_tokens", "prompt tokens"), ("completion_tokens", "completion tokens")),
         ),
-        _variability(runs),
-        _distributions(runs),
+        _study_chart(
+            runs,
+            "variability",
+            "Coefficient of variation (std / mean, in %) of each metric in each run: the noise a gate "
+            "has to see through. Grey cells: not reported by this endpoint.",
+            _margins(runs, left=1.75),
+            1,
+            _draw_variability,
+        ),
+        _study_chart(
+            runs,
+            "distributions",
+            "Box-and-whisker plots built from the raw samples (box: quartiles, whiskers: 1.5 IQR, dots: "
+            "every request) of the metrics the original study boxed, plus time per output token.",
+            Margins(left=0.7, top=0.95, bottom=0.35, wspace=0.18, hspace=0.75 / PANEL),
+            3,
+            _draw_distributions,
+        ),
     ]
 
 

@@ -14,22 +14,36 @@ from pytest_cerebras_perf.results_doc import GateDoc, ResultsDoc, ScenarioEntry
 
 @dataclass(frozen=True)
 class VerdictStyle:
-    label: str
+    """How a verdict kind is shown: in words (its name), with an emoji, and as a CSS class, which is
+    ``neutral`` for the kinds that decide nothing (no baseline, not gated)."""
+
+    kind: str
     emoji: str
-    css: str
+    neutral: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.kind.replace("-", " ")
+
+    @property
+    def css(self) -> str:
+        return "neutral" if self.neutral else self.kind
 
 
 VERDICTS: dict[str, VerdictStyle] = {
-    "regression": VerdictStyle("regression", "❌", "regression"),
-    "inconclusive": VerdictStyle("inconclusive", "⚠️", "inconclusive"),
-    "improvement": VerdictStyle("improvement", "🚀", "improvement"),
-    "drifting": VerdictStyle("drifting", "📉", "drifting"),
-    "underpowered": VerdictStyle("underpowered", "🔍", "underpowered"),
-    "pass": VerdictStyle("pass", "✅", "pass"),
-    "no-baseline": VerdictStyle("no baseline", "🆕", "neutral"),
-    "not-gated": VerdictStyle("not gated", "➖", "neutral"),
+    style.kind: style
+    for style in (  # most severe first: the summaries list and sort verdicts in this order
+        VerdictStyle("regression", "❌"),
+        VerdictStyle("inconclusive", "⚠️"),
+        VerdictStyle("improvement", "🚀"),
+        VerdictStyle("drifting", "📉"),
+        VerdictStyle("underpowered", "🔍"),
+        VerdictStyle("pass", "✅"),
+        VerdictStyle("no-baseline", "🆕", neutral=True),
+        VerdictStyle("not-gated", "➖", neutral=True),
+    )
 }
-_UNKNOWN = VerdictStyle("unknown", "❔", "neutral")
+_UNKNOWN = VerdictStyle("unknown", "❔", neutral=True)
 
 
 def verdict_style(verdict: str) -> VerdictStyle:

@@ -6,7 +6,14 @@ from collections.abc import Iterator
 
 import pytest
 
+import pytest_cerebras_perf.history.store  # noqa: F401  (see below)
 from pytest_cerebras_perf.emulator import EmulatorProcess
+
+# pytester's in-process sessions restore sys.modules when they end, so a module first imported
+# inside one is imported again by the next. SQLAlchemy's compiled extension modules cannot be
+# imported twice in one process (the second session fails with "'InternalTraversal' object is not
+# callable" and writes no run history): imported here, before any in-process session, the run
+# history's modules (SQLAlchemy with them) outlive every such session.
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,32 @@ import pytest
 PLUGIN = ("-p", "cerebras_perf", "-p", "no:randomly", "-p", "no:cacheprovider")
 
 
+def artifact_options(out: Path) -> tuple[str, ...]:
+    """Every file a session can write, each under ``out``: the results JSON, the HTML report, the
+    seed results, the pytest-benchmark JSON and the baselines.
+
+    For the tests that search everything a run left behind (for a secret): one folder holds it all,
+    and no kind of file is left out of the search.
+    """
+    return (
+        *("--perf-json", str(out / "results.json"), "--perf-report", str(out / "report.html")),
+        *("--perf-seed-results", str(out / "seed"), "--perf-benchmark-json", str(out / "benchmark.json")),
+        *("--perf-baseline-dir", str(out / "baselines")),
+    )
+
+
+def session_files(out: Path) -> tuple[str, ...]:
+    """The results JSON, the HTML report and the baselines under ``out``, and no seed results.
+
+    What the tests read back of a run, in a folder of its own, so that two runs in one test (local
+    and Ray, interrupted and whole) keep their files apart and nothing lands in the test's root.
+    """
+    return (
+        *("--perf-json", str(out / "results.json"), "--perf-report", str(out / "report.html")),
+        *("--perf-seed-results", "none", "--perf-baseline-dir", str(out / "baselines")),
+    )
+
+
 def perf_session(
     pytester: pytest.Pytester,
     results: Path,

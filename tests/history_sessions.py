@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from perf_sessions import perf_suite
+from perf_sessions import PLUGIN, perf_suite
 
 SCENARIOS = """
 scenarios:
@@ -29,18 +29,9 @@ def make_suite(pytester: pytest.Pytester) -> None:
 
 def run_session(pytester: pytest.Pytester, *extra: str, profile: str = "fast") -> pytest.RunResult:
     return pytester.runpytest_subprocess(
-        "-p",
-        "cerebras_perf",
-        "-p",
-        "no:randomly",
-        "--perf-emulator-profile",
-        profile,
-        "--iterations",
-        "2",
-        "--perf-max-client-lag",
-        "1",
-        "--perf-seed-results",
-        "none",
+        *PLUGIN,
+        *("--perf-emulator-profile", profile, "--iterations", "2"),
+        *("--perf-max-client-lag", "1", "--perf-seed-results", "none"),
         *extra,
     )
 

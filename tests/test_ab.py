@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from perf_sessions import perf_suite
+from perf_sessions import PLUGIN, perf_suite
 
 from pytest_cerebras_perf.emulator import EmulatorProcess
 
@@ -61,20 +61,10 @@ def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.
 def session(suite: pytest.Pytester, name: str, *options: str) -> tuple[pytest.RunResult, dict[str, Any], str]:
     results, report = suite.path / f"{name}.json", suite.path / f"{name}.html"
     outcome = suite.runpytest_subprocess(
-        "-p",
-        "cerebras_perf",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:randomly",
-        "--perf-json",
-        str(results),
-        "--perf-report",
-        str(report),
-        "--perf-seed-results",
-        "none",
-        "--perf-max-client-lag",
-        "0.05",  # a busy test machine must not mark the client saturated (nothing would be gated)
+        *PLUGIN,
+        *("--perf-json", str(results), "--perf-report", str(report), "--perf-seed-results", "none"),
+        # a busy test machine must not mark the client saturated (nothing would be gated)
+        *("--perf-max-client-lag", "0.05"),
         *options,
     )
     if not results.exists():  # no scenario run was measured

@@ -6,6 +6,7 @@ import statistics
 from pathlib import Path
 
 import pytest
+from perf_sessions import PLUGIN
 from present import present
 
 from pytest_cerebras_perf.emulator.process import EmulatorProcess
@@ -25,20 +26,7 @@ scenarios:
     min_completion_tokens: 60
 """
 
-FAST = [
-    "-p",
-    "cerebras_perf",
-    "--perf-emulator-profile",
-    "fast",
-    "--perf-seed-results",
-    "none",
-    "--perf-report",
-    "none",
-    "-p",
-    "no:randomly",
-    "-p",
-    "no:cacheprovider",
-]
+FAST = (*PLUGIN, "--perf-emulator-profile", "fast", "--perf-seed-results", "none", "--perf-report", "none")
 
 
 def run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, ResultsDoc | None]:
@@ -248,20 +236,9 @@ def test_capacity_limited_sweep_in_results_and_report(pytester: pytest.Pytester)
     )
     report = pytester.path / "report.html"
     outcome = pytester.runpytest_subprocess(
-        "-p",
-        "cerebras_perf",
-        "--perf-emulator-profile",
-        "capacity-limited",
-        "--concurrency",
-        "1,4,16",
-        "--iterations",
-        "2",
-        "--perf-json",
-        "results.json",
-        "--perf-report",
-        str(report),
-        "--perf-seed-results",
-        "none",
+        *PLUGIN,
+        *("--perf-emulator-profile", "capacity-limited", "--concurrency", "1,4,16", "--iterations", "2"),
+        *("--perf-json", "results.json", "--perf-report", str(report), "--perf-seed-results", "none"),
         "--perf-no-gate",
     )
     outcome.assert_outcomes(passed=3)

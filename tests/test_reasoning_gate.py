@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from perf_sessions import perf_session, perf_suite
+from perf_sessions import PLUGIN, perf_session, perf_suite
 
 SCENARIOS = """
 scenarios:
@@ -71,18 +71,9 @@ def test_the_failure_message_names_what_moved(suite: pytest.Pytester) -> None:
 def test_the_retired_study_profile_still_measures_and_says_it_is_retired(pytester: pytest.Pytester) -> None:
     perf_suite(pytester, 'scenarios:\n  tiny:\n    prompt: "hi"\n    max_completion_tokens: 4\n')
     outcome = pytester.runpytest_subprocess(
-        "-p",
-        "cerebras_perf",
-        "-p",
-        "no:randomly",
-        "--perf-emulator-profile",
-        "cerebras-llama-3.3-70b",
-        "--iterations",
-        "2",
-        "--perf-report",
-        "none",
-        "--perf-seed-results",
-        "none",
+        *PLUGIN,
+        *("--perf-emulator-profile", "cerebras-llama-3.3-70b", "--iterations", "2"),
+        *("--perf-report", "none", "--perf-seed-results", "none"),
     )
     outcome.assert_outcomes(passed=1)
     outcome.stdout.fnmatch_lines(["*model llama-3.3-70b (resolved from /v1/models)*", "*Cerebras has RETIRED*"])

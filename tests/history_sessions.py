@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from perf_sessions import PLUGIN, perf_suite
 
 SCENARIOS = """
 scenarios:
@@ -21,34 +22,16 @@ scenarios:
     min_completion_tokens: 2
 """
 
-TEST = """
-import pytest
-
-@pytest.mark.scenario
-def test_perf(cerebras_call):
-    cerebras_call()
-"""
-
 
 def make_suite(pytester: pytest.Pytester) -> None:
-    pytester.makefile(".yaml", scenarios=SCENARIOS)
-    pytester.makepyfile(test_perf=TEST)
+    perf_suite(pytester, SCENARIOS)
 
 
 def run_session(pytester: pytest.Pytester, *extra: str, profile: str = "fast") -> pytest.RunResult:
     return pytester.runpytest_subprocess(
-        "-p",
-        "cerebras_perf",
-        "-p",
-        "no:randomly",
-        "--perf-emulator-profile",
-        profile,
-        "--iterations",
-        "2",
-        "--perf-max-client-lag",
-        "1",
-        "--perf-seed-results",
-        "none",
+        *PLUGIN,
+        *("--perf-emulator-profile", profile, "--iterations", "2"),
+        *("--perf-max-client-lag", "1", "--perf-seed-results", "none"),
         *extra,
     )
 

@@ -1,11 +1,40 @@
-"""Watching the processes a test started: wait for a condition, find a process's descendants,
-tell whether one is still alive (Linux: /proc)."""
+"""Watching the processes a test started: start pytest in the background, wait for a condition,
+find a process's descendants, tell whether one is still alive (Linux: /proc)."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+
+
+@contextmanager
+def background_pytest(*args: str, cwd: Path, env: Mapping[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """``python -m pytest ARGS`` in ``cwd``, running while the ``with`` block signals it.
+
+    Its output is one text stream (stderr into stdout) for ``communicate()``. SIGINT is put back to
+    its default action: a background job starts with it ignored, and the tests send it on purpose.
+    A pytest still running when the block ends is killed, so that a failed test leaves none behind.
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:

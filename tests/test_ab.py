@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from perf_sessions import PLUGIN, perf_suite
 
 from pytest_cerebras_perf.emulator import EmulatorProcess
 
@@ -28,13 +29,6 @@ scenarios:
     prompt: "Write a long story about a robot."
     max_completion_tokens: 300
     min_completion_tokens: 300
-"""
-TEST = """
-import pytest
-
-@pytest.mark.scenario
-def test_perf(cerebras_call):
-    cerebras_call()
 """
 
 
@@ -58,8 +52,7 @@ def endpoint_b(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorPro
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    pytester.makefile(".yaml", scenarios=SCENARIOS)
-    pytester.makepyfile(test_perf=TEST)
+    perf_suite(pytester, SCENARIOS)
     monkeypatch.setenv("CEREBRAS_API_KEY", KEY_B)
     monkeypatch.setenv("CEREBRAS_AB_API_KEY", KEY_A)
     return pytester
@@ -68,20 +61,10 @@ def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.
 def session(suite: pytest.Pytester, name: str, *options: str) -> tuple[pytest.RunResult, dict[str, Any], str]:
     results, report = suite.path / f"{name}.json", suite.path / f"{name}.html"
     outcome = suite.runpytest_subprocess(
-        "-p",
-        "cerebras_perf",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:randomly",
-        "--perf-json",
-        str(results),
-        "--perf-report",
-        str(report),
-        "--perf-seed-results",
-        "none",
-        "--perf-max-client-lag",
-        "0.05",  # a busy test machine must not mark the client saturated (nothing would be gated)
+        *PLUGIN,
+        *("--perf-json", str(results), "--perf-report", str(report), "--perf-seed-results", "none"),
+        # a busy test machine must not mark the client saturated (nothing would be gated)
+        *("--perf-max-client-lag", "0.05"),
         *options,
     )
     if not results.exists():  # no scenario run was measured

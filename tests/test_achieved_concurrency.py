@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from perf_sessions import PLUGIN
 from present import present
 
 from pytest_cerebras_perf.emulator import EmulatorProcess, load_profile
@@ -136,7 +137,7 @@ def test_the_summary_results_and_report_show_the_achieved_concurrency(pytester: 
     pytester.makepyfile("import pytest\n\n@pytest.mark.scenario\ndef test_many(cerebras_call):\n    cerebras_call()\n")
     results, report = pytester.path / "results.json", pytester.path / "report.html"
     outcome = pytester.runpytest_subprocess(
-        "-p", "cerebras_perf", "-p", "no:randomly", "--perf-target", "emulator", "--perf-emulator-profile", "fast",
+        *PLUGIN, "--perf-target", "emulator", "--perf-emulator-profile", "fast",
         "--concurrency", "64", "--iterations", "2",
         "--perf-report", str(report), "--perf-seed-results", "none", "--perf-json", str(results),
     )  # fmt: skip

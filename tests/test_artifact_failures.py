@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from perf_sessions import PLUGIN
 
 from pytest_cerebras_perf.emulator import EmulatorProcess
 
@@ -31,29 +32,12 @@ def test_unwritable_results_and_report_paths_cost_only_those_files(
     pytester.makepyfile(TEST)
     (pytester.path / "blocker").write_text("a file where a folder should be\n")  # root ignores permissions
     outcome = pytester.runpytest_subprocess(
-        "-p",
-        "cerebras_perf",
-        "-p",
-        "no:cacheprovider",
-        "--iterations",
-        "2",
-        "--warmup",
-        "0",
-        "--perf-target",
-        "url",
-        "--perf-base-url",
-        emulator.url,
-        "--perf-json",
-        "blocker/results.json",
-        "--perf-report",
-        "blocker/report.html",
-        "--perf-benchmark-json",
-        "bench.json",
-        "--perf-seed-results",
-        "none",
-        "--perf-baseline-dir",
-        "baselines",
-        "--perf-save",
+        *PLUGIN,
+        *("--iterations", "2", "--warmup", "0"),
+        *("--perf-target", "url", "--perf-base-url", emulator.url),
+        *("--perf-json", "blocker/results.json", "--perf-report", "blocker/report.html"),
+        *("--perf-benchmark-json", "bench.json", "--perf-seed-results", "none"),
+        *("--perf-baseline-dir", "baselines", "--perf-save"),
     )
     assert outcome.ret == pytest.ExitCode.OK
     outcome.assert_outcomes(passed=1, warnings=2)

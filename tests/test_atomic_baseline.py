@@ -12,6 +12,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from perf_sessions import PLUGIN
 
 from pytest_cerebras_perf.baselines import lock_path
 
@@ -41,23 +42,10 @@ KILL_AT_BASELINE_RENAME = """
 
 def save_run(pytester: pytest.Pytester, unhurried: tuple[str, ...]) -> pytest.RunResult:
     return pytester.runpytest_subprocess(
-        "-p",
-        "cerebras_perf",
-        "-p",
-        "no:cacheprovider",
-        "--perf-emulator-profile",
-        "fast",
-        "--iterations",
-        "3",
-        "--perf-report",
-        "none",
-        "--perf-seed-results",
-        "none",
-        "--perf-json",
-        "results.json",
-        "--perf-baseline-dir",
-        "baselines",
-        "--perf-save",
+        *PLUGIN,
+        *("--perf-emulator-profile", "fast", "--iterations", "3"),
+        *("--perf-report", "none", "--perf-seed-results", "none"),
+        *("--perf-json", "results.json", "--perf-baseline-dir", "baselines", "--perf-save"),
         *unhurried,
     )
 

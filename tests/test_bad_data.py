@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from hostile_server import HostileServer
+from perf_sessions import PLUGIN
 
 SCENARIOS = """
 scenarios:
@@ -36,26 +37,10 @@ def run(pytester: pytest.Pytester, base_url: str, *extra: str, iterations: int =
     pytester.makefile(".yaml", scenarios=SCENARIOS)
     pytester.makepyfile(TEST)
     return pytester.runpytest_subprocess(
-        "-p",
-        "cerebras_perf",
-        "-p",
-        "no:cacheprovider",
-        "--iterations",
-        str(iterations),
-        "--warmup",
-        "0",
-        "--perf-retries",
-        "0",
-        "--perf-target",
-        "url",
-        "--perf-base-url",
-        base_url,
-        "--perf-json",
-        "results.json",
-        "--perf-report",
-        "report.html",
-        "--perf-seed-results",
-        "none",
+        *PLUGIN,
+        *("--iterations", str(iterations), "--warmup", "0", "--perf-retries", "0"),
+        *("--perf-target", "url", "--perf-base-url", base_url),
+        *("--perf-json", "results.json", "--perf-report", "report.html", "--perf-seed-results", "none"),
         *extra,
     )
 

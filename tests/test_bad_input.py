@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 
 import pytest
+from perf_sessions import PLUGIN
 
 from pytest_cerebras_perf.baselines import baseline_path
 from pytest_cerebras_perf.settings import Secret
@@ -25,18 +26,9 @@ BARE_MARKER_TEST = """
 
 def run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, str]:
     outcome = pytester.runpytest_inprocess(
-        "-p",
-        "cerebras_perf",
-        "-p",
-        "no:cacheprovider",
-        "--perf-emulator-profile",
-        "fast",
-        "--iterations",
-        "2",
-        "--perf-report",
-        "none",
-        "--perf-seed-results",
-        "none",
+        *PLUGIN,
+        *("--perf-emulator-profile", "fast", "--iterations", "2"),
+        *("--perf-report", "none", "--perf-seed-results", "none"),
         *args,
     )
     text = outcome.stdout.str() + outcome.stderr.str()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from perf_sessions import perf_session
+from perf_sessions import perf_session, perf_suite
 
 from pytest_cerebras_perf.emulator.process import EmulatorProcess
 from pytest_cerebras_perf.settings import Secret
@@ -26,13 +26,6 @@ scenarios:
     min_completion_tokens: 20
 """
 
-TEST = """
-import pytest
-
-@pytest.mark.scenario
-def test_perf(cerebras_call):
-    cerebras_call()
-"""
 
 DEFAULT_FILE = "baselines/custom-127.0.0.1/llama-3.3-70b.json"
 #: ~0.3 s requests: the client's own time is a small share of them (a saturated run is not saved)
@@ -66,9 +59,7 @@ def test_the_default_key_leaves_the_port_out_and_a_name_replaces_the_address() -
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makefile(".yaml", scenarios=SCENARIOS)
-    pytester.makepyfile(test_perf=TEST)
-    return pytester
+    return perf_suite(pytester, SCENARIOS)
 
 
 def test_a_port_change_keeps_the_baseline_set_and_a_name_separates_endpoints(

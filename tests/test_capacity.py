@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from perf_sessions import PLUGIN
 
 from pytest_cerebras_perf.capacity import SPARE, in_flight_capacity
 
@@ -25,7 +26,7 @@ def test_an_open_loop_is_not_held_to_concurrency_plus_two(pytester: pytest.Pytes
     pytester.makepyfile("import pytest\n\n@pytest.mark.scenario\ndef test_rate(cerebras_call):\n    cerebras_call()\n")
     results = pytester.path / "results.json"
     outcome = pytester.runpytest_subprocess(
-        "-p", "cerebras_perf", "-p", "no:randomly", "--perf-emulator-profile", "slow.yaml", "--request-rate", "20",
+        *PLUGIN, "--perf-emulator-profile", "slow.yaml", "--request-rate", "20",
         "--iterations", "20", "--perf-no-gate", "--perf-report", "none", "--perf-seed-results", "none",
         "--perf-json", str(results),
     )  # fmt: skip

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from perf_sessions import perf_session
+from perf_sessions import perf_session, perf_suite
 
 from pytest_cerebras_perf.compare import main
 from pytest_cerebras_perf.emulator import EmulatorProcess
@@ -32,13 +32,6 @@ scenarios:
     prompt: "What is AI?"
     max_completion_tokens: 100
     min_completion_tokens: 100
-"""
-TEST = """
-import pytest
-
-@pytest.mark.scenario
-def test_perf(cerebras_call):
-    cerebras_call()
 """
 
 
@@ -58,8 +51,7 @@ def test_unchanged_passes_and_a_slower_scenario_fails_by_name(
     pytester: pytest.Pytester, emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CEREBRAS_API_KEY", API_KEY)
-    pytester.makefile(".yaml", scenarios=SCENARIOS)
-    pytester.makepyfile(test_perf=TEST)
+    perf_suite(pytester, SCENARIOS)
     emulator.set_profile({"ttft_base": 0.005, "decode_tps": 2000, "jitter_sigma": 0.03})
     a = run(pytester, emulator.url, "a")
     b = run(pytester, emulator.url, "b")

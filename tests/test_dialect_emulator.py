@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from perf_sessions import perf_session
+from perf_sessions import perf_session, perf_suite
 
 SCENARIOS = """
 scenarios:
@@ -17,13 +17,6 @@ scenarios:
     min_completion_tokens: 24
 """
 
-TEST = """
-import pytest
-
-@pytest.mark.scenario
-def test_perf(cerebras_call):
-    cerebras_call()
-"""
 
 PROFILES = {
     # default_output_tokens 16 (fast) + 4 reasoning tokens: 20, unless the server honours a minimum
@@ -35,11 +28,7 @@ PROFILES = {
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makefile(".yaml", scenarios=SCENARIOS)
-    pytester.makepyfile(test_perf=TEST)
-    for name, text in PROFILES.items():
-        (pytester.path / f"{name}.yaml").write_text(text)
-    return pytester
+    return perf_suite(pytester, SCENARIOS, PROFILES)
 
 
 def run(pytester: pytest.Pytester, profile: str, *extra: str) -> tuple[pytest.RunResult, dict[str, Any]]:

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from perf_sessions import PLUGIN
 
 TEST = """
 import os
@@ -54,18 +55,9 @@ def test_no_emulator_survives(
     pytester.makepyfile(test_lifecycle=TEST)
     monkeypatch.setenv("OUTCOME", outcome)
     result = pytester.runpytest_subprocess(
-        "-p",
-        "cerebras_perf",
-        "--perf-emulator-profile",
-        "fast",
-        "--iterations",
-        "1",
-        "--perf-report",
-        "none",
-        "--perf-seed-results",
-        "none",
-        "--perf-json",
-        "r.json",
+        *PLUGIN,
+        *("--perf-emulator-profile", "fast", "--iterations", "1"),
+        *("--perf-report", "none", "--perf-seed-results", "none", "--perf-json", "r.json"),
     )
     result.assert_outcomes(**expected)
     pids = (pytester.path / "emulator.pid").read_text().split(",")

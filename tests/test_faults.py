@@ -17,6 +17,7 @@ import aiohttp
 import httpx
 import pytest
 from cerebras.cloud.sdk import APITimeoutError
+from perf_sessions import PLUGIN
 
 from pytest_cerebras_perf.emulator import EmulatorProcess
 from pytest_cerebras_perf.load import Harness, LoadPlan, LoadResult, run_measured
@@ -55,23 +56,10 @@ def run_plugin(
     profile_file.write_text(json.dumps({"base": "fast", **profile}))
     results = pytester.path / "out" / "results.json"
     outcome = pytester.runpytest_inprocess(
-        "-p",
-        "cerebras_perf",
-        "-p",
-        "no:cacheprovider",
-        "-rs",
-        "--perf-emulator-profile",
-        str(profile_file),
-        "--warmup",
-        "0",
-        "--perf-json",
-        str(results),
-        "--perf-report",
-        report,
-        "--perf-seed-results",
-        "none",
-        "--perf-baseline-dir",
-        str(pytester.path / "baselines"),
+        *PLUGIN,
+        *("-rs", "--perf-emulator-profile", str(profile_file), "--warmup", "0"),
+        *("--perf-json", str(results), "--perf-report", report, "--perf-seed-results", "none"),
+        *("--perf-baseline-dir", str(pytester.path / "baselines")),
         *args,
     )
     return outcome, (json.loads(results.read_text()) if results.exists() else None)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from perf_sessions import perf_session
+from perf_sessions import perf_session, perf_suite
 
 SCENARIOS = """
 scenarios:
@@ -36,22 +36,14 @@ decode_tps: {decode}
 jitter_sigma: 0.03
 """
 
-TEST = """
-import pytest
-
-@pytest.mark.scenario
-def test_perf(cerebras_call):
-    cerebras_call()
-"""
-
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makefile(".yaml", scenarios=SCENARIOS)
-    pytester.makepyfile(test_perf=TEST)
-    for name, decode in (("base", 2000), ("slow", round(2000 / 1.3)), ("fast", 2600)):
-        (pytester.path / f"profile_{name}.yaml").write_text(PROFILE.format(decode=decode))
-    return pytester
+    profiles = {
+        f"profile_{name}": PROFILE.format(decode=decode)
+        for name, decode in (("base", 2000), ("slow", round(2000 / 1.3)), ("fast", 2600))
+    }
+    return perf_suite(pytester, SCENARIOS, profiles)
 
 
 def run(pytester: pytest.Pytester, profile: str, *extra: str) -> tuple[pytest.RunResult, dict[str, Any]]:

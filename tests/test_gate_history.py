@@ -18,7 +18,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from perf_sessions import perf_session
+from perf_sessions import perf_session, perf_suite
 
 from pytest_cerebras_perf.baselines import load_baseline, save_runs
 from pytest_cerebras_perf.gate import Comparison, GatePolicy, StoredRun, Tolerance, gate_metric
@@ -33,13 +33,6 @@ scenarios:
     min_completion_tokens: 40
 """
 
-TEST = """
-import pytest
-
-@pytest.mark.scenario
-def test_perf(cerebras_call):
-    cerebras_call()
-"""
 
 #: ~0.8 s requests, so the client's own time stays a small share of them even at concurrency 8 on a
 #: busy machine (a saturated run is neither gated nor saved)
@@ -70,9 +63,7 @@ def gates(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makefile(".yaml", scenarios=SCENARIOS)
-    pytester.makepyfile(test_perf=TEST)
-    return pytester
+    return perf_suite(pytester, SCENARIOS)
 
 
 def save_slide(path: Path, scenario: str, steps: int, per_step: float) -> None:

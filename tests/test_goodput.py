@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from perf_sessions import PLUGIN
 from test_figures import sample
 
 from pytest_cerebras_perf.baselines import BaselineRun, ScenarioBaseline
@@ -86,22 +87,9 @@ def test_latency(cerebras_call):
 # Requests that long also keep a busy test machine from saturating the client (not gated then).
 PROFILE = "base: fast\nttft_base: {ttft}\n"
 COMMON = (
-    "-p",
-    "cerebras_perf",
-    "--perf-max-client-lag",
-    "1",
-    "--perf-report",
-    "none",
-    "--perf-seed-results",
-    "none",
-    "-p",
-    "no:randomly",
-    "--iterations",
-    "3",
-    "--concurrency",
-    "2",
-    "--perf-gate-metrics",
-    "goodput,error_rate",
+    *PLUGIN,
+    *("--perf-max-client-lag", "1", "--perf-report", "none", "--perf-seed-results", "none"),
+    *("--iterations", "3", "--concurrency", "2", "--perf-gate-metrics", "goodput,error_rate"),
 )
 
 
@@ -116,14 +104,8 @@ def test_goodput_is_shown_exported_and_gated_end_to_end(pytester: pytest.Pyteste
     csv_path, jsonl_path, results_path = (pytester.path / name for name in ("r.csv", "r.jsonl", "results.json"))
     failed = pytester.runpytest_subprocess(
         *COMMON,
-        "--perf-emulator-profile",
-        "slower.yaml",
-        "--perf-csv",
-        str(csv_path),
-        "--perf-jsonl",
-        str(jsonl_path),
-        "--perf-json",
-        str(results_path),
+        *("--perf-emulator-profile", "slower.yaml", "--perf-csv", str(csv_path)),
+        *("--perf-jsonl", str(jsonl_path), "--perf-json", str(results_path)),
     )
     failed.assert_outcomes(failed=1)
     failed.stdout.fnmatch_lines(["FAILED test_perf.py::test_latency?short? - Failed: goodput 0.0 % vs baseline"])

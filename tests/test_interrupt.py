@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from processes import wait_for
+from perf_sessions import PLUGIN, session_files
+from processes import background_pytest, wait_for
 
 SCENARIOS = """
 scenarios:
@@ -57,50 +57,20 @@ def test_ctrl_c_writes_what_was_measured_and_stops_the_emulator(pytester: pytest
     (pytester.path / "profile.yaml").write_text(PROFILE)
     started = pytester.mkdir("started")
     out = pytester.path / "out"
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "cerebras_perf",
-        "-p",
-        "no:cacheprovider",
-        "--perf-emulator-profile",
-        "profile.yaml",
-        "--iterations",
-        "100",
-        "--warmup",
-        "0",
-        "--perf-json",
-        str(out / "results.json"),
-        "--perf-report",
-        str(out / "report.html"),
-        "--perf-seed-results",
-        "none",
-        "--perf-baseline-dir",
-        str(out / "baselines"),
+    with background_pytest(
+        *PLUGIN,
+        *("--perf-emulator-profile", "profile.yaml", "--iterations", "100", "--warmup", "0"),
+        *session_files(out),
         "--perf-save",
-    ]
-    process = subprocess.Popen(
-        command,
         cwd=pytester.path,
         env={**os.environ, "STARTED_DIR": str(started)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background job ignores it
-    )
-    try:
+    ) as process:
         wait_for(lambda: (started / "slow").exists(), 60, "the slow scenario to start")
         time.sleep(1.0)  # about ten of its requests
         emulators = emulator_children(process.pid)
         assert len(emulators) == 1
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
 
     assert process.returncode == pytest.ExitCode.INTERRUPTED, output
     assert "PARTIAL RUN: interrupted" in output

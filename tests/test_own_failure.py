@@ -5,6 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
+from perf_sessions import PLUGIN
 
 TEST = """
     import pytest
@@ -20,24 +21,10 @@ def test_a_test_failing_its_own_assertion_keeps_properties_and_gate_message(pyte
     pytester.makepyfile(TEST)
     junit = pytester.path / "junit.xml"
     outcome = pytester.runpytest_inprocess(
-        "-p",
-        "cerebras_perf",
-        "-p",
-        "no:cacheprovider",
-        "--perf-emulator-profile",
-        "fast",
-        "--iterations",
-        "2",
-        "--warmup",
-        "0",
-        "--perf-report",
-        "none",
-        "--perf-seed-results",
-        "none",
-        "--perf-baseline-dir",
-        str(pytester.path / "baselines"),
-        "--junitxml",
-        str(junit),
+        *PLUGIN,
+        *("--perf-emulator-profile", "fast", "--iterations", "2", "--warmup", "0"),
+        *("--perf-report", "none", "--perf-seed-results", "none"),
+        *("--perf-baseline-dir", str(pytester.path / "baselines"), "--junitxml", str(junit)),
     )
     outcome.assert_outcomes(failed=1)
     outcome.stdout.fnmatch_lines(["*the test's own check*", "*refused@c1: all 2 requests failed*client_error 400*"])

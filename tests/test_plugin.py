@@ -6,6 +6,7 @@ import statistics
 from pathlib import Path
 
 import pytest
+from perf_sessions import PLUGIN
 from present import present
 
 from pytest_cerebras_perf.emulator.process import EmulatorProcess
@@ -25,20 +26,7 @@ scenarios:
     min_completion_tokens: 60
 """
 
-FAST = [
-    "-p",
-    "cerebras_perf",
-    "--perf-emulator-profile",
-    "fast",
-    "--perf-seed-results",
-    "none",
-    "--perf-report",
-    "none",
-    "-p",
-    "no:randomly",
-    "-p",
-    "no:cacheprovider",
-]
+FAST = (*PLUGIN, "--perf-emulator-profile", "fast", "--perf-seed-results", "none", "--perf-report", "none")
 
 
 def run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, ResultsDoc | None]:
@@ -52,6 +40,21 @@ def run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, Result
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makefile(".yaml", scenarios=SCENARIOS)
     return pytester
+
+
+@pytest.fixture
+def long_suite(suite: pytest.Pytester) -> pytest.Pytester:
+    """The suite's scenarios and one test measuring the "long" one."""
+    suite.makepyfile(
+        test_perf="""
+        import pytest
+
+        @pytest.mark.scenario("long")
+        def test_long(cerebras_call):
+            cerebras_call()
+    """
+    )
+    return suite
 
 
 def test_bare_marker_runs_every_scenario_and_writes_results(suite: pytest.Pytester) -> None:
@@ -188,22 +191,12 @@ def test_plugin_does_nothing_to_ordinary_tests(pytester: pytest.Pytester) -> Non
     assert not (pytester.path / "perf-results").exists()
 
 
-def test_medians_match_emulator_ground_truth(pytester: pytest.Pytester, tmp_path: Path) -> None:
+def test_medians_match_emulator_ground_truth(long_suite: pytest.Pytester, tmp_path: Path) -> None:
     """Against a custom URL (an emulator we started, so we can read its truth log): our ttft and e2e
     medians are within 3 ms of what the server really did (acceptance 3 of the foundation issue)."""
-    pytester.makefile(".yaml", scenarios=SCENARIOS)
-    pytester.makepyfile(
-        test_perf="""
-        import pytest
-
-        @pytest.mark.scenario("long")
-        def test_truth(cerebras_call):
-            cerebras_call()
-    """
-    )
     with EmulatorProcess() as emulator:
         url = emulator.start(profile="cerebras-llama-3.3-70b", overrides={"default_output_tokens": 60})
-        outcome, results = run(pytester, "--perf-base-url", url, "--iterations", "10", "--model", "llama-3.3-70b")
+        outcome, results = run(long_suite, "--perf-base-url", url, "--iterations", "10", "--model", "llama-3.3-70b")
         truth = {t["request_id"]: t for t in emulator.truth()}
     outcome.assert_outcomes(passed=1)
     assert results is not None and results["target"]["kind"] == "custom"
@@ -234,38 +227,17 @@ def test_warnings_are_grouped_per_distinct_text() -> None:
     }
 
 
-def test_capacity_limited_sweep_in_results_and_report(pytester: pytest.Pytester) -> None:
+def test_capacity_limited_sweep_in_results_and_report(long_suite: pytest.Pytester) -> None:
     """Continuous batching, seen end to end: per-request tok/s falls, aggregate tok/s rises."""
-    pytester.makefile(".yaml", scenarios=SCENARIOS)
-    pytester.makepyfile(
-        test_perf="""
-        import pytest
-
-        @pytest.mark.scenario("long")
-        def test_sweep(cerebras_call):
-            cerebras_call()
-    """
-    )
-    report = pytester.path / "report.html"
-    outcome = pytester.runpytest_subprocess(
-        "-p",
-        "cerebras_perf",
-        "--perf-emulator-profile",
-        "capacity-limited",
-        "--concurrency",
-        "1,4,16",
-        "--iterations",
-        "2",
-        "--perf-json",
-        "results.json",
-        "--perf-report",
-        str(report),
-        "--perf-seed-results",
-        "none",
+    report = long_suite.path / "report.html"
+    outcome = long_suite.runpytest_subprocess(
+        *PLUGIN,
+        *("--perf-emulator-profile", "capacity-limited", "--concurrency", "1,4,16", "--iterations", "2"),
+        *("--perf-json", "results.json", "--perf-report", str(report), "--perf-seed-results", "none"),
         "--perf-no-gate",
     )
     outcome.assert_outcomes(passed=3)
-    results = load((pytester.path / "results.json").read_text())
+    results = load((long_suite.path / "results.json").read_text())
     by_level = {s["concurrency"]: s for s in results["scenarios"]}
     per_request = [present(by_level[c]["summary"]["output_tps"])["p50"] for c in (1, 4, 16)]
     aggregate = [present(by_level[c]["aggregate"]["aggregate_output_tps"]) for c in (1, 4, 16)]

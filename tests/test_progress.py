@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from perf_sessions import PLUGIN
 
 from pytest_cerebras_perf.progress import progress_line
 
@@ -26,7 +27,7 @@ def test_latency(cerebras_call):
     cerebras_call()
     assert False, "fails on purpose"
 """
-COMMON = ("-p", "cerebras_perf", "--perf-report", "none", "--perf-seed-results", "none", "-p", "no:randomly")
+COMMON = (*PLUGIN, "--perf-report", "none", "--perf-seed-results", "none")
 PROGRESS = re.compile(r"short@c1: (\d+)/8 requests, (\d+) errors, [\d.]+ s elapsed")
 
 

@@ -22,6 +22,7 @@ import pytest
 import ray
 from hostile_gateways import MODEL as ECHO_MODEL
 from hostile_gateways import echoing_401_server
+from perf_sessions import PLUGIN, session_files
 from processes import alive, wait_for
 from ray_cluster import LocalRayCluster
 
@@ -182,21 +183,7 @@ def test_a_killed_actor_keeps_its_samples_and_the_run_is_partial(cluster: LocalR
 
 def _run(pytester: pytest.Pytester, out: Path, *options: str) -> pytest.RunResult:
     """The plugin in a pytest of its own, with every file it writes under ``out``."""
-    return pytester.runpytest_subprocess(
-        "-p",
-        "cerebras_perf",
-        "--iterations",
-        "2",
-        "--perf-json",
-        str(out / "results.json"),
-        "--perf-report",
-        str(out / "report.html"),
-        "--perf-seed-results",
-        "none",
-        "--perf-baseline-dir",
-        str(out / "baselines"),
-        *options,
-    )
+    return pytester.runpytest_subprocess(*PLUGIN, "--iterations", "2", *session_files(out), *options)
 
 
 def _shape(document: Any) -> Any:

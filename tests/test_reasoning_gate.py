@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from perf_sessions import perf_session
+from perf_sessions import PLUGIN, perf_session, perf_suite
 
 SCENARIOS = """
 scenarios:
@@ -27,22 +27,14 @@ default_reasoning_effort: medium
 reasoning_sigma: 0.1
 """
 
-TEST = """
-import pytest
-
-@pytest.mark.scenario
-def test_perf(cerebras_call):
-    cerebras_call()
-"""
-
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makefile(".yaml", scenarios=SCENARIOS)
-    pytester.makepyfile(test_perf=TEST)
-    for name, decode, reasoning in (("base", 2000, 80), ("thinks_longer", 2000, 160), ("slower", 1300, 80)):
-        (pytester.path / f"profile_{name}.yaml").write_text(PROFILE.format(decode=decode, reasoning=reasoning))
-    return pytester
+    profiles = {
+        f"profile_{name}": PROFILE.format(decode=decode, reasoning=reasoning)
+        for name, decode, reasoning in (("base", 2000, 80), ("thinks_longer", 2000, 160), ("slower", 1300, 80))
+    }
+    return perf_suite(pytester, SCENARIOS, profiles)
 
 
 def run(pytester: pytest.Pytester, profile: str, *extra: str) -> tuple[pytest.RunResult, dict[str, Any]]:
@@ -77,21 +69,11 @@ def test_the_failure_message_names_what_moved(suite: pytest.Pytester) -> None:
 
 
 def test_the_retired_study_profile_still_measures_and_says_it_is_retired(pytester: pytest.Pytester) -> None:
-    pytester.makefile(".yaml", scenarios='scenarios:\n  tiny:\n    prompt: "hi"\n    max_completion_tokens: 4\n')
-    pytester.makepyfile(test_perf=TEST)
+    perf_suite(pytester, 'scenarios:\n  tiny:\n    prompt: "hi"\n    max_completion_tokens: 4\n')
     outcome = pytester.runpytest_subprocess(
-        "-p",
-        "cerebras_perf",
-        "-p",
-        "no:randomly",
-        "--perf-emulator-profile",
-        "cerebras-llama-3.3-70b",
-        "--iterations",
-        "2",
-        "--perf-report",
-        "none",
-        "--perf-seed-results",
-        "none",
+        *PLUGIN,
+        *("--perf-emulator-profile", "cerebras-llama-3.3-70b", "--iterations", "2"),
+        *("--perf-report", "none", "--perf-seed-results", "none"),
     )
     outcome.assert_outcomes(passed=1)
     outcome.stdout.fnmatch_lines(["*model llama-3.3-70b (resolved from /v1/models)*", "*Cerebras has RETIRED*"])

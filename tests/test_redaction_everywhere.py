@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from hostile_server import HostileServer
+from perf_sessions import PLUGIN, artifact_options
 
 from pytest_cerebras_perf.redact import MIN_FRAGMENT
 
@@ -53,36 +54,12 @@ def test_a_key_in_the_prompt_and_the_output_is_masked_in_every_file_and_line(
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(out / "step-summary.md"))
     outcome = pytester.runpytest_subprocess(
         "suite",
-        "-p",
-        "cerebras_perf",
-        "-p",
-        "no:cacheprovider",
-        "-rA",
-        "--showlocals",
-        "--full-trace",
-        "--iterations",
-        "2",
-        "--warmup",
-        "0",
-        "--perf-target",
-        "url",
-        "--perf-base-url",
-        hostile.url("echo"),
-        "--perf-json",
-        str(out / "results.json"),
-        "--perf-report",
-        str(out / "report.html"),
-        "--perf-seed-results",
-        str(out / "seed"),
-        "--perf-benchmark-json",
-        str(out / "benchmark.json"),
-        "--perf-baseline-dir",
-        str(out / "baselines"),
+        *PLUGIN,
+        *("-rA", "--showlocals", "--full-trace", "--iterations", "2", "--warmup", "0"),
+        *("--perf-target", "url", "--perf-base-url", hostile.url("echo")),
+        *artifact_options(out),
         "--perf-save",
-        "--junitxml",
-        str(out / "junit.xml"),
-        "-o",
-        "junit_logging=all",
+        *("--junitxml", str(out / "junit.xml"), "-o", "junit_logging=all"),
     )
     outcome.assert_outcomes(passed=1, failed=1)
     written = [p for p in out.rglob("*") if p.is_file()]

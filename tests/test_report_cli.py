@@ -19,15 +19,20 @@ def _results_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_module_regenerates_the_report_next_to_the_json(tmp_path: Path) -> None:
-    source = _results_file(tmp_path)
-    done = subprocess.run(
+def _report_module(source: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m pytest_cerebras_perf.report SOURCE``, as a user runs it."""
+    return subprocess.run(
         [sys.executable, "-m", "pytest_cerebras_perf.report", str(source)],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def test_module_regenerates_the_report_next_to_the_json(tmp_path: Path) -> None:
+    source = _results_file(tmp_path)
+    done = _report_module(source)
     assert done.returncode == 0, done.stderr
     report = tmp_path / "results-run.html"
     assert done.stdout.strip() == str(report)
@@ -68,13 +73,7 @@ def test_bad_input_is_one_line_naming_the_file_and_exit_2(
 def test_bad_input_from_the_command_line_has_no_traceback(tmp_path: Path) -> None:
     source = tmp_path / "broken.json"
     source.write_text("{", encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest_cerebras_perf.report", str(source)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _report_module(source)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     reason = "not valid JSON (line 1, column 2: Expecting property name enclosed in double quotes)"

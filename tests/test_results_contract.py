@@ -8,7 +8,8 @@ import statistics
 from pathlib import Path
 
 import pytest
-from test_baseline_identity import SCENARIOS, TEST  # one "short" scenario, one bare-marker test
+from perf_sessions import PLUGIN, perf_suite
+from test_baseline_identity import SCENARIOS  # one "short" scenario
 
 from pytest_cerebras_perf.baselines import BaselineRun, load_baseline, save_runs
 from pytest_cerebras_perf.results_doc import load
@@ -40,11 +41,10 @@ def test_results_and_report_show_the_baseline_samples_the_gate_used(pytester: py
     baseline_file = pytester.path / "baselines" / "emulator" / f"{MODEL}.json"
     for index in range(6):  # one more than is pooled, and 200 samples in the last five: over the cap of 100
         save_runs(baseline_file, target=TARGET, model=MODEL, runs={"short@c1": stored_run(index)}, tolerances={})
-    pytester.makefile(".yaml", scenarios=SCENARIOS)
-    pytester.makepyfile(test_perf=TEST)
+    perf_suite(pytester, SCENARIOS)
     results_path, report_path = pytester.path / "results.json", pytester.path / "report.html"
     outcome = pytester.runpytest_subprocess(
-        "-p", "cerebras_perf", "-p", "no:randomly", "-p", "no:cacheprovider",
+        *PLUGIN,
         "--perf-emulator-profile", "fast", "--iterations", "3", "--perf-baseline-runs", "5",
         "--perf-gate-metrics", ",".join(GATED), "--perf-max-client-lag", "1",
         "--perf-baseline-dir", str(pytester.path / "baselines"), "--perf-seed-results", "none",

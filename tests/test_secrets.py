@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from perf_sessions import PLUGIN, artifact_options
 
 from pytest_cerebras_perf.emulator import EmulatorProcess
 from pytest_cerebras_perf.redact import redact
@@ -78,43 +79,13 @@ def test_a_full_session_with_faults_leaks_neither_the_key_nor_url_credentials(
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(out / "step-summary.md"))
     base_url = emulator.url.replace("http://", f"http://user:{URL_PASSWORD}@")
     outcome = pytester.runpytest_subprocess(
-        "-p",
-        "cerebras_perf",
-        "-p",
-        "no:cacheprovider",
-        "-v",
-        "-rA",
-        "--iterations",
-        "2",
-        "--warmup",
-        "0",
-        "--perf-target",
-        "url",
-        "--perf-base-url",
-        base_url,
-        "--perf-json",
-        str(out / "results.json"),
-        "--perf-report",
-        str(out / "report.html"),
-        "--perf-seed-results",
-        str(out / "seed"),
-        "--perf-benchmark-json",
-        str(out / "benchmark.json"),
-        "--perf-baseline-dir",
-        str(out / "baselines"),
-        "--perf-save",
-        "--perf-max-client-lag",
-        "1",
-        "--junitxml",
-        str(out / "junit.xml"),
-        "-o",
-        "junit_logging=all",
-        "--log-level",
-        "DEBUG",
-        "--log-file",
-        str(out / "debug.log"),
-        "--log-file-level",
-        "DEBUG",
+        *PLUGIN,
+        *("-v", "-rA", "--iterations", "2", "--warmup", "0"),
+        *("--perf-target", "url", "--perf-base-url", base_url),
+        *artifact_options(out),
+        *("--perf-save", "--perf-max-client-lag", "1"),
+        *("--junitxml", str(out / "junit.xml"), "-o", "junit_logging=all"),
+        *("--log-level", "DEBUG", "--log-file", str(out / "debug.log"), "--log-file-level", "DEBUG"),
     )
     emulator.set_profile({"ttft_base": 0.001})  # the fast profile's again, for the module's other tests
     outcome.assert_outcomes(passed=2, failed=1)
@@ -169,24 +140,10 @@ def test_a_key_from_dotenv_or_ini_is_used_and_never_shown(
     pytester.makepyfile(LATENCY_TEST)
     pytester.makefile(".yaml", scenarios=SCENARIOS)
     outcome = pytester.runpytest_subprocess(
-        "-p",
-        "cerebras_perf",
-        "-p",
-        "no:cacheprovider",
-        "--iterations",
-        "2",
-        "--warmup",
-        "0",
-        "--perf-target",
-        "url",
-        "--perf-base-url",
-        emulator.url,
-        "--perf-json",
-        "results.json",
-        "--perf-report",
-        "report.html",
-        "--perf-seed-results",
-        "none",
+        *PLUGIN,
+        *("--iterations", "2", "--warmup", "0"),
+        *("--perf-target", "url", "--perf-base-url", emulator.url),
+        *("--perf-json", "results.json", "--perf-report", "report.html", "--perf-seed-results", "none"),
     )
     outcome.assert_outcomes(passed=2)  # the emulator accepts only the canary: the key was found and sent
     assert leaks(pytester.path, outcome, inputs=inputs) == []

@@ -13,7 +13,8 @@ import sys
 import time
 
 import pytest
-from processes import alive, descendants, wait_for
+from perf_sessions import PLUGIN, session_files
+from processes import alive, background_pytest, descendants, wait_for
 
 from pytest_cerebras_perf.emulator import EmulatorProcess
 
@@ -58,24 +59,15 @@ def signal_mid_run(
     pytester.makepyfile(TEST)
     started = pytester.mkdir("started")
     out = pytester.path / "out"
-    command = [
-        *(sys.executable, "-m", "pytest", "-p", "cerebras_perf", "-p", "no:cacheprovider", "-p", "no:randomly"),
+    with background_pytest(
+        *PLUGIN,
         *("--perf-base-url", emulator.url, "--iterations", "100", "--warmup", "0"),
         *("--concurrency", str(CONCURRENCY), "--perf-no-gate", "--perf-save"),
-        *("--perf-json", str(out / "results.json"), "--perf-report", str(out / "report.html")),
-        *("--perf-seed-results", "none", "--perf-baseline-dir", str(out / "baselines")),
+        *session_files(out),
         *MODES[mode],
-    ]
-    process = subprocess.Popen(
-        command,
         cwd=pytester.path,
         env={**os.environ, "STARTED_DIR": str(started), "CEREBRAS_API_KEY": API_KEY},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background job ignores it
-    )
-    try:
+    ) as process:
         wait_for(lambda: (started / "slow").exists(), 90, "the slow scenario to start")
 
         def slow_done() -> int:
@@ -85,10 +77,6 @@ def signal_mid_run(
         children = descendants(process.pid)
         process.send_signal(signum)
         output, _ = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     return process, output, children, time.monotonic_ns()
 
 

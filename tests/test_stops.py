@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from hostile_gateways import MODEL, millisecond_gateway
+from perf_sessions import PLUGIN
 
 from pytest_cerebras_perf.emulator import EmulatorProcess, load_profile
 from pytest_cerebras_perf.retry import BREAKER_THRESHOLD, MAX_ENDPOINT_WAIT_S
@@ -26,8 +27,8 @@ def key(monkeypatch: pytest.MonkeyPatch) -> None:
 def run(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
     results = pytester.path / "out" / "results.json"
     outcome = pytester.runpytest_subprocess(
-        *("-p", "cerebras_perf", "-p", "no:cacheprovider", "-p", "no:randomly", "--warmup", "0"),
-        *("--perf-json", str(results), "--perf-report", "none", "--perf-seed-results", "none"),
+        *PLUGIN,
+        *("--warmup", "0", "--perf-json", str(results), "--perf-report", "none", "--perf-seed-results", "none"),
         *("--perf-baseline-dir", str(pytester.path / "baselines"), "--perf-no-gate"),
         *args,
         timeout=HANG_GUARD_S,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from hostile_gateways import MODEL, echoing_401_server
+from perf_sessions import PLUGIN, session_files
 
 CANARY_KEY = f"sk-canary-{secrets.token_hex(8)}"
 TEST = """
@@ -34,32 +35,11 @@ def test_an_echoed_key_is_masked_everywhere(
     monkeypatch.setenv("CEREBRAS_API_KEY", CANARY_KEY)
     with echoing_401_server() as url:
         outcome = pytester.runpytest_subprocess(
-            "-p",
-            "cerebras_perf",
-            "-p",
-            "no:cacheprovider",
-            "--perf-base-url",
-            url,
-            "--model",
-            MODEL,
-            "--iterations",
-            "2",
-            "--warmup",
-            "0",
-            "--concurrency",
-            "2",
-            "--perf-json",
-            str(out / "results.json"),
-            "--perf-report",
-            str(out / "report.html"),
-            "--perf-seed-results",
-            "none",
-            "--perf-baseline-dir",
-            str(out / "baselines"),
-            "--junitxml",
-            str(out / "junit.xml"),
-            "--showlocals",
-            "--full-trace",
+            *PLUGIN,
+            *("--perf-base-url", url, "--model", MODEL),
+            *("--iterations", "2", "--warmup", "0", "--concurrency", "2"),
+            *session_files(out),
+            *("--junitxml", str(out / "junit.xml"), "--showlocals", "--full-trace"),
             *processes,
         )
     outcome.assert_outcomes(failed=1)

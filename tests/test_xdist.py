@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from perf_sessions import PLUGIN, session_files
 
 SCENARIOS = """
 scenarios:
@@ -36,22 +37,9 @@ TEST = """
 
 def run(pytester: pytest.Pytester, out: Path, *args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
     outcome = pytester.runpytest_subprocess(
-        "-p",
-        "cerebras_perf",
-        "-p",
-        "no:cacheprovider",
-        "--perf-emulator-profile",
-        "fast",
-        "--iterations",
-        "3",
-        "--perf-seed-results",
-        "none",
-        "--perf-json",
-        str(out / "results.json"),
-        "--perf-report",
-        str(out / "report.html"),
-        "--perf-baseline-dir",
-        str(out / "baselines"),
+        *PLUGIN,
+        *("--perf-emulator-profile", "fast", "--iterations", "3"),
+        *session_files(out),
         "--perf-save",
         *args,
     )
@@ -120,20 +108,9 @@ def test_a_worker_that_cannot_start_errors_its_tests_with_one_line(pytester: pyt
             cerebras_call()
     """)
     outcome = pytester.runpytest_subprocess(
-        "-p",
-        "cerebras_perf",
-        "-p",
-        "no:cacheprovider",
-        "-n",
-        "2",
-        "--perf-emulator-profile",
-        "fast",
-        "--model",
-        "nope",
-        "--perf-report",
-        "none",
-        "--perf-seed-results",
-        "none",
+        *PLUGIN,
+        *("-n", "2", "--perf-emulator-profile", "fast", "--model", "nope"),
+        *("--perf-report", "none", "--perf-seed-results", "none"),
     )
     outcome.assert_outcomes(errors=4)
     outcome.stdout.fnmatch_lines(["--model nope: unknown at http://127.0.0.1:*; it serves: llama-3.3-70b, *"])

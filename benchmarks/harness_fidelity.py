@@ -33,7 +33,7 @@ sample with the emulator's ground-truth log (matched by the ``x-request-id`` hea
 - behind: measured responses the emulator flagged as written behind its own schedule (then the
   emulator, not the client, is the limit); new conns: TCP connections the emulator saw during the
   measured window (0 = keep-alive worked, no handshake inside a TTFT); saturated / self-check:
-  whether our self-check marked the run ``client_saturated`` (load.aggregate).
+  whether our self-check marked the run saturated (``aggregate.client``, load.py).
 
 Both clocks are CLOCK_MONOTONIC on Linux (``perf_counter_ns`` here, ``monotonic_ns`` in the
 emulator), so cross-process legs need no correction; elsewhere the emulator's estimated offset is
@@ -239,6 +239,7 @@ def measure_level(
     else:
         result, new_connections = _measure_with_workers(endpoint, plan, workers, emulator, request)
     figures = aggregate(result, MAX_CLIENT_LAG, requested=concurrency)
+    client = figures["client"]
     found = compare(result.samples, emulator.truth(), offset_ns)
     return Row(
         concurrency=concurrency,
@@ -251,16 +252,16 @@ def measure_level(
         token_leg_ms=found["token_leg"],
         tps=figures["aggregate_output_tps"],
         truth_tps=found["truth_tps"],
-        cpu_per_1k=figures["client_cpu_per_1k_tokens"],
+        cpu_per_1k=client["cpu_per_1k_tokens"],
         in_flight=figures["mean_in_flight"],
-        loop_lag_ms=figures["loop_lag_p99"] * 1000,
-        dispatch_share=figures["dispatch_share"],
-        saturated=figures["client_saturated"],
+        loop_lag_ms=client["loop_lag_p99"] * 1000,
+        dispatch_share=client["dispatch_share"],
+        saturated=client["saturated"],
         behind=found["behind"],
         new_connections=new_connections,
         achieved=figures["achieved_concurrency"],
         truth_achieved=achieved_concurrency(found["server_intervals"], concurrency),
-        pre_send_ms=(1000 * (figures["pre_send_wait_p50"] or 0.0), 1000 * (figures["pre_send_wait_p99"] or 0.0)),
+        pre_send_ms=(1000 * (client["pre_send_wait_p50"] or 0.0), 1000 * (client["pre_send_wait_p99"] or 0.0)),
         cpu_per_1k_requests=1000 * result.cpu_seconds / len(result.samples),
     )
 
@@ -302,7 +303,7 @@ def format_load_row(row: Row) -> str:
         f"{row.concurrency:>4} {row.workers:>3} {row.samples:>4} | {row.concurrency:>9} {_optional(row.achieved):>8} "
         f"{_optional(row.truth_achieved):>7} | {row.pre_send_ms[0]:>6.2f}/{row.pre_send_ms[1]:>6.2f} | "
         f"{_pair(row.ttft_ms)} | {_pair(row.e2e_ms)} | {row.cpu_per_1k_requests:>12.2f} | "
-        f"{'client_saturated' if row.saturated else 'ok'}"
+        f"{'saturated' if row.saturated else 'ok'}"
     )
 
 

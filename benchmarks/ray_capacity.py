@@ -7,7 +7,7 @@ no capacity limit), then for 1 actor on 1 node and 2 actors on 2 nodes (the ``--
 :class:`RayPool`, the real SDK in each actor):
 
 - capacity: concurrency doubled from 4 until the actors' self-check marks the run
-  ``client_saturated`` (the default 10 ms lag limit); the highest green level is printed;
+  saturated (``aggregate.client``; the default 10 ms lag limit); the highest green level is printed;
 - TTFT error at 16 and 64: client TTFT (first token read - t0, on the driver's clock) minus the
   emulator's (first token write - arrival), p50 and p99 over the measured requests, matched by
   request id. A local in-process row (``Harness``) is measured beside them at the same moment, so
@@ -97,13 +97,14 @@ def line(label: str, level: int, result: LoadResult, emulator: EmulatorProcess) 
     errors = ttft_errors_ms(result, emulator.truth())
     figures = aggregate(result, MAX_CLIENT_LAG, requested=level)
     p50, p99 = np.percentile(errors, [50, 99]) if errors else (float("nan"), float("nan"))
+    client = figures["client"]
     print(
         f"{label:<18} c={level:<4} ok {figures['ok']:>4}/{figures['requests']:<4} "
-        f"TTFT error p50 {p50:+7.2f} ms  p99 {p99:+7.2f} ms  loop lag p99 {1e3 * figures['loop_lag_p99']:6.2f} ms  "
-        f"saturated {figures['client_saturated']}",
+        f"TTFT error p50 {p50:+7.2f} ms  p99 {p99:+7.2f} ms  loop lag p99 {1e3 * client['loop_lag_p99']:6.2f} ms  "
+        f"saturated {client['saturated']}",
         flush=True,
     )
-    return bool(figures["client_saturated"])
+    return client["saturated"]
 
 
 def main() -> None:

@@ -20,10 +20,10 @@ from .gating import ERROR_RATE, not_gated, tolerance_for
 from .load import LoadResult, aggregate
 from .metrics import METRICS, Sample, metric_values
 from .redact import strip_credentials
-from .results_doc import ABRunDoc, ABScenarioDoc, Aggregate, SummaryDoc
+from .results_doc import ABRunDoc, ABScenarioDoc, Aggregate
 from .scenarios import Scenario, ScenarioError, load_scenarios
 from .settings import ABSide, Secret
-from .stats import summarize
+from .stats import summaries
 from .target import Endpoint, TargetError
 
 DESIGN = "interleaved: randomized balanced blocks (ABBA/BAAB) on every slot, after both sides were warmed"
@@ -181,10 +181,6 @@ def request_config(request: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in request.items() if key != "messages"}
 
 
-def _summaries(samples: Sequence[Sample]) -> dict[str, SummaryDoc | None]:
-    return {m: (s.to_json() if (s := summarize(metric_values(samples, m))) else None) for m in METRICS}
-
-
 def scenario_entry(
     a: ABRecord, *, b_model: str | None, b_base_url: str | None, b_request: Mapping[str, Any]
 ) -> ABScenarioDoc:
@@ -202,7 +198,7 @@ def scenario_entry(
             "prompt": a.scenario.prompt_text,
             "request": request_config(a.request),
             "samples": [s.to_json() for s in a.result.samples],
-            "summary": _summaries(a.result.samples),
+            "summary": summaries(a.result.samples),
             "aggregate": a.aggregate,
         },
         "b": {"model": b_model, "base_url": b_base_url, "request": request_config(b_request)},

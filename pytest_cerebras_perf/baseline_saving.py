@@ -78,7 +78,7 @@ def _not_saved_because(record: ScenarioRecord, accept_regression: bool, measured
         return "the run is incomplete"
     if any(not s.ok for s in record.result.samples):
         return "it had errors"
-    if record.aggregate["client_saturated"]:
+    if record.aggregate["client"]["saturated"]:
         return "the client was saturated, so the run describes the client and was not gated"
     regressed = [v.metric for v in record.verdicts if v.verdict == "regression"]
     if regressed and not accept_regression:

@@ -15,7 +15,7 @@ each is kept out of the measured window here:
 
 The client also watches itself: if its event loop still stalls, or the endpoint sees fewer
 requests in flight than asked for because they wait for the client, its figures describe the
-client, not the endpoint, so the run is marked ``client_saturated`` and the gate leaves it alone.
+client, not the endpoint, so the run is marked saturated (``aggregate.client.saturated``) and the gate leaves it alone.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 from cerebras.cloud.sdk import APIStatusError
@@ -35,7 +35,7 @@ from cerebras.cloud.sdk import APIStatusError
 from .dialect import cold
 from .measure import BadResponse, IncompleteStream, RawStream, RequestClock, StreamError, read_stream
 from .metrics import Sample, SampleError
-from .results_doc import Aggregate
+from .results_doc import Aggregate, ClientCheckDoc, Saturation
 from .retry import (
     Breaker,
     BreakerOpen,
@@ -129,7 +129,7 @@ class LoadResult:
     unparsed_bytes: int = 0
     completed: int = 0  # requests finished so far, and how many of them failed: live progress
     failed: int = 0
-    saturated_clients: list[str] = field(default_factory=list)  # client workers whose own self-check failed
+    saturated_workers: list[str] = field(default_factory=list)  # client workers whose own self-check failed
 
     def add(self, outcome: Outcome, dispatch_lag: float | None) -> None:
         self.completed += 1
@@ -157,7 +157,7 @@ class LoadResult:
         self.dispatch_lag.extend(other.dispatch_lag)
         self.cpu_seconds += other.cpu_seconds
         self.stopped = self.stopped or other.stopped
-        self.saturated_clients.extend(other.saturated_clients)
+        self.saturated_workers.extend(other.saturated_workers)
 
 
 def _size(outcome: Outcome) -> int:
@@ -192,50 +192,17 @@ def aggregate(
     min_achieved: float = MIN_ACHIEVED_CONCURRENCY,
 ) -> Aggregate:
     """Window figures of docs/metrics.md (aggregate tokens/s, request throughput, error rate), the load
-    the endpoint saw, and the client's self-check.
+    the endpoint saw, and the client's self-check (:func:`_client_check`).
 
     ``requested`` is the closed loop's concurrency C (None in an open loop, where the rate sets the
-    load). The client is saturated when its figures stop describing the endpoint:
-
-    - its event loop wakes up more than ``max_client_lag`` late (p99), so chunks are stamped late
-      (``saturation`` = ``event_loop``);
-    - closed loop: the achieved concurrency is below ``min_achieved`` x C while requests waited for
-      the client to send them (pre-send wait p99 above ``max_client_lag``): the endpoint saw fewer
-      requests than the run claims because of the client (``saturation`` = ``pre_send``). The wait
-      must be material too: a fast endpoint answers in a few milliseconds, so at concurrency 1 the
-      SDK's own build between two requests is a large share of the time with nothing in flight,
-      which says nothing about the client;
-    - open loop: requests spent more than ``1 - min_achieved`` of their lives waiting for the client
-      (started late or queued before the socket), with the same materiality.
-
-    A client worker whose own self-check failed (``saturated_clients``, judged in workers.py) marks
-    the run too.
+    load).
     """
     timed = [s.timing for s in result.samples if s.ok and s.timing is not None]
     window = (max(t.end_ns for t in timed) - min(t.t0_ns for t in timed)) / 1e9 if timed else 0.0
     busy = sum(t.end_ns - t.t0_ns for t in timed) / 1e9
     ok = [s for s in result.samples if s.ok]
     tokens = sum(s.completion_tokens or 0 for s in ok)
-    loop = summarize(result.loop_lag)
-    pre_send = summarize(result.dispatch_lag)
-    loop_p99 = loop.p99 if loop else 0.0
-    pre_send_p99 = pre_send.p99 if pre_send else 0.0
-    waited = sum(result.dispatch_lag)
-    dispatch_share = waited / (waited + busy) if waited + busy > 0 else 0.0
     achieved = achieved_concurrency([(t.t0_ns, t.end_ns) for t in timed], requested or 1)
-    if requested is not None:
-        short = achieved is not None and achieved < min_achieved * requested
-    else:
-        short = dispatch_share > 1 - min_achieved
-    saturation: Literal["event_loop", "pre_send", "worker"] | None = (
-        "event_loop"
-        if loop_p99 > max_client_lag
-        else "pre_send"
-        if short and pre_send_p99 > max_client_lag
-        else "worker"
-        if result.saturated_clients
-        else None
-    )
     requests = len(result.samples)
     return {
         "aggregate_output_tps": tokens / window if window > 0 else None,
@@ -249,17 +216,74 @@ def aggregate(
         "ok": len(ok),
         "errors": requests - len(ok),
         "retries": sum(s.retries for s in result.samples),
-        "client_lag": max(loop_p99, pre_send_p99),
-        "client_lag_max": max([0.0, *result.loop_lag, *result.dispatch_lag]),
+        "client": _client_check(
+            result,
+            max_client_lag,
+            requested=requested,
+            achieved=achieved,
+            busy=busy,
+            tokens=tokens,
+            min_achieved=min_achieved,
+        ),
+    }
+
+
+def _client_check(
+    result: LoadResult,
+    max_client_lag: float,
+    *,
+    requested: int | None,
+    achieved: float | None,
+    busy: float,
+    tokens: int,
+    min_achieved: float,
+) -> ClientCheckDoc:
+    """Do the run's figures still describe the endpoint? ``busy`` is the requests' summed time in
+    flight (s), ``tokens`` their completion tokens. The client is saturated when:
+
+    - its event loop wakes up more than ``max_client_lag`` late (p99), so chunks are stamped late
+      (``saturation`` = ``event_loop``);
+    - closed loop: the ``achieved`` concurrency is below ``min_achieved`` x ``requested`` while
+      requests waited for the client to send them (pre-send wait p99 above ``max_client_lag``): the
+      endpoint saw fewer requests than the run claims because of the client (``saturation`` =
+      ``pre_send``). The wait must be material too: a fast endpoint answers in a few milliseconds,
+      so at concurrency 1 the SDK's own build between two requests is a large share of the time
+      with nothing in flight, which says nothing about the client;
+    - open loop: requests spent more than ``1 - min_achieved`` of their lives waiting for the client
+      (started late or queued before the socket), with the same materiality;
+    - a client worker's own self-check failed (``saturated_workers``, judged in workers.py).
+    """
+    loop = summarize(result.loop_lag)
+    pre_send = summarize(result.dispatch_lag)
+    loop_p99 = loop.p99 if loop else 0.0
+    pre_send_p99 = pre_send.p99 if pre_send else 0.0
+    waited = sum(result.dispatch_lag)
+    dispatch_share = waited / (waited + busy) if waited + busy > 0 else 0.0
+    if requested is not None:
+        short = achieved is not None and achieved < min_achieved * requested
+    else:
+        short = dispatch_share > 1 - min_achieved
+    saturation: Saturation | None = (
+        "event_loop"
+        if loop_p99 > max_client_lag
+        else "pre_send"
+        if short and pre_send_p99 > max_client_lag
+        else "worker"
+        if result.saturated_workers
+        else None
+    )
+    return {
+        "saturated": saturation is not None,
+        "saturation": saturation,
+        "lag": max(loop_p99, pre_send_p99),
+        "lag_max": max([0.0, *result.loop_lag, *result.dispatch_lag]),
         "loop_lag_p99": loop_p99,
         "pre_send_wait_p50": pre_send.p50 if pre_send else None,
         "pre_send_wait_p99": pre_send.p99 if pre_send else None,
         "dispatch_share": dispatch_share,
-        "client_saturated": saturation is not None,
-        "saturation": saturation,
-        "saturated_clients": list(result.saturated_clients),
-        "client_cpu_seconds": result.cpu_seconds,
-        "client_cpu_per_1k_tokens": 1000 * result.cpu_seconds / tokens if tokens else None,
+        "saturated_workers": list(result.saturated_workers),
+        "cpu_seconds": result.cpu_seconds,
+        "cpu_per_1k_tokens": 1000 * result.cpu_seconds / tokens if tokens else None,
     }
 
 

@@ -14,9 +14,9 @@ from .baselines import ScenarioBaseline
 from .gate import Verdict
 from .load import LoadResult, aggregate
 from .metrics import METRICS, Sample, metric_values
-from .results_doc import Aggregate
+from .results_doc import Aggregate, Summary
 from .scenarios import Scenario
-from .stats import Summary, summarize
+from .stats import summarize
 
 if TYPE_CHECKING:  # ab.py measures (the SDK); a record only holds what it measured
     from .ab import ABRecord

@@ -14,9 +14,9 @@ from .dialect import describe
 from .files import write_atomic
 from .fingerprint import fingerprints
 from .goodput import goodput
-from .metrics import METRICS, metric_values
+from .metrics import METRICS
 from .results_doc import SCHEMA, BaselineDoc, ResultsDoc, ScenarioEntry, TargetDoc, dump
-from .stats import summarize
+from .stats import summaries
 
 if TYPE_CHECKING:
     from .records import ScenarioRecord
@@ -48,7 +48,6 @@ def scenario_entry(
     """One scenario's results; ``baseline_runs`` is the K the gate pooled (--perf-baseline-runs).
     In A/B mode ``ab`` holds A's side; ``b_model`` and ``b_base_url`` say what B was."""
     samples = record.result.samples
-    summaries = {m: summarize(metric_values(samples, m)) for m in METRICS}
     entry: ScenarioEntry = {
         "id": record.id,
         "name": record.scenario.name,
@@ -62,7 +61,7 @@ def scenario_entry(
         "complete": record.complete,
         "stopped": record.result.stopped,
         "samples": [s.to_json() for s in samples],
-        "summary": {m: (s.to_json() if s else None) for m, s in summaries.items()},
+        "summary": summaries(samples),
         "aggregate": record.aggregate,
         "slo": dict(record.scenario.slo) or None,
         "goodput": goodput(samples, record.scenario.slo),

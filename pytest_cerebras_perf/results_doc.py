@@ -1,30 +1,38 @@
 """The results document's one typed shape, and the one way to write it and read it back.
 
 Everything that writes the results JSON (``results.py`` through ``Sample.to_json``,
-``Verdict.to_json``, ``Summary.to_json`` and ``load.aggregate``) and everything that reads it (the
-HTML report, the Markdown summary, the exports, the per-request files) uses these types, so a key
+``Verdict.to_json``, ``load.aggregate`` and :func:`~.stats.summarize`) and everything that reads it
+(the HTML report, the Markdown summary, the exports, the per-request files) uses these types, so a key
 renamed on one side is a type error on the other instead of a blank cell in a report. The format is
 described for users in docs/results-format.md.
 
 Keys marked ``NotRequired`` are written by every current run but were added to the format after
-files of it were already on disk; readers treat a missing one as "not recorded". Unknown keys are
-kept on load (``extra="allow"``): a newer writer's additions survive an older reader's round trip.
+files of it were already on disk; readers treat a missing one as "not recorded". Every other key was
+written by the first version's writer already, so a reader may rely on it in any file. Unknown keys
+are kept on load (``extra="allow"``): a newer writer's additions survive an older reader's round trip.
+
+A metric's summary is the frozen :class:`Summary` (:func:`~.stats.summarize`), not a copy of its fields: in memory the
+document holds the same object that ``cerebras_call()`` hands a test (``run.ttft.p50``), and
+:func:`dump` writes it as a JSON object.
 
 Versions: ``cerebras-perf-results/2`` renamed the aggregate's ``output_tps`` (the run's tokens per
 second over its window) to ``aggregate_output_tps``, so it no longer shares a name with the
-per-request metric. :func:`load` reads ``/1`` files too, renaming that key as it reads.
+per-request metric. ``/3`` moved the client's self-check into ``aggregate.client``
+(:class:`ClientCheckDoc`), apart from the figures of the endpoint. :func:`load` reads ``/1`` and ``/2``
+files too, upgrading them as it reads.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 from typing_extensions import NotRequired, TypedDict
 
-SCHEMA = "cerebras-perf-results/2"
+SCHEMA = "cerebras-perf-results/3"
 
 _OPEN = ConfigDict(extra="allow")
 
@@ -39,6 +47,28 @@ VerdictKind = Literal[
     "drifting",  # no regression against the rolling baseline, but a material trend across the stored runs
 ]
 TauSource = Literal["history", "prior"]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One metric over one run's samples (:func:`~.stats.summarize`): n, mean, sample standard
+    deviation (ddof=1; 0.0 for a single value), extremes, percentiles, CV. It is what a test gets
+    from ``cerebras_call()`` (``run.ttft.p90``) and what the document holds under ``summary``.
+
+    ``cv`` is std/mean, the relative noise that decides what the gate can see; it is ``None``
+    when the mean is 0 because a ratio to zero means nothing.
+    """
+
+    n: int
+    mean: float
+    std: float
+    min: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    max: float
+    cv: float | None
 
 
 @with_config(_OPEN)
@@ -70,8 +100,8 @@ class UsageDoc(TypedDict):
     prompt_tokens: int | None
     completion_tokens: int
     total_tokens: int | None
-    cached_tokens: NotRequired[int | None]
-    counted_from_chunks: NotRequired[bool]
+    cached_tokens: int | None
+    counted_from_chunks: bool
     source: NotRequired[Literal["usage", "timings", "chunks"]]
     reasoning_tokens: NotRequired[int | None]
     reasoning_estimated: NotRequired[bool]
@@ -104,29 +134,38 @@ class SampleDoc(TypedDict):
     network_overhead: float | None
     network_overhead_pct: float | None
     usage: UsageDoc | None
-    request_id: NotRequired[str | None]
+    request_id: str | None
+    decode_time: float | None
+    itl: list[float]
+    latency_from_schedule: float | None
+    content: str
     ttfo: NotRequired[float | None]
-    decode_time: NotRequired[float | None]
-    itl: NotRequired[list[float]]
-    latency_from_schedule: NotRequired[float | None]
     response: NotRequired[ResponseDoc]
-    content: NotRequired[str]
+
+
+Saturation = Literal["event_loop", "pre_send", "worker"]
+"""Why the client was saturated (``load.aggregate`` says how each is judged)."""
 
 
 @with_config(_OPEN)
-class SummaryDoc(TypedDict):
-    """:class:`~pytest_cerebras_perf.stats.Summary` of one metric over one run's samples."""
+class ClientCheckDoc(TypedDict):
+    """The client's self-check over the run (``load.aggregate``): whether its own figures still describe
+    the endpoint. ``saturated`` runs are neither gated nor saved; ``saturation`` says why. ``lag`` is
+    the worse p99 of the event loop's wake-up lag and the pre-send wait (how long requests waited for
+    the client before reaching the socket); ``dispatch_share`` the share of the requests' lives spent
+    in that wait; ``saturated_workers`` the client workers whose own self-check failed."""
 
-    n: int
-    mean: float
-    std: float
-    min: float
-    p50: float
-    p90: float
-    p95: float
-    p99: float
-    max: float
-    cv: float | None
+    saturated: bool
+    saturation: NotRequired[Saturation | None]
+    lag: float
+    lag_max: float
+    loop_lag_p99: float
+    pre_send_wait_p50: NotRequired[float | None]
+    pre_send_wait_p99: NotRequired[float | None]
+    dispatch_share: NotRequired[float]
+    saturated_workers: NotRequired[list[str]]
+    cpu_seconds: NotRequired[float]
+    cpu_per_1k_tokens: NotRequired[float | None]
 
 
 @with_config(_OPEN)
@@ -135,31 +174,20 @@ class Aggregate(TypedDict):
     self-check (``load.aggregate``). ``aggregate_output_tps`` is every completion token of the run
     over the window: with 8 requests in flight it is about 8 × the per-request ``output_tps``.
     ``achieved_concurrency`` is the load the endpoint saw (``load.achieved_concurrency``), next to
-    the ``requested_concurrency`` (None in an open loop); ``pre_send_wait_*`` how long requests
-    waited for the client before reaching the socket; ``saturation`` why ``client_saturated``."""
+    the ``requested_concurrency`` (None in an open loop)."""
 
     aggregate_output_tps: float | None
     request_throughput: float | None
     window: float
     error_rate: float
-    client_saturated: bool
+    client: ClientCheckDoc
+    requests: int
+    ok: int
+    errors: int
+    retries: int
     mean_in_flight: NotRequired[float | None]
-    requests: NotRequired[int]
-    ok: NotRequired[int]
-    errors: NotRequired[int]
-    retries: NotRequired[int]
-    client_lag: NotRequired[float]
-    client_lag_max: NotRequired[float]
-    loop_lag_p99: NotRequired[float]
-    dispatch_share: NotRequired[float]
-    client_cpu_per_1k_tokens: NotRequired[float | None]
     requested_concurrency: NotRequired[int | None]
     achieved_concurrency: NotRequired[float | None]
-    pre_send_wait_p50: NotRequired[float | None]
-    pre_send_wait_p99: NotRequired[float | None]
-    saturation: NotRequired[Literal["event_loop", "pre_send", "worker"] | None]
-    saturated_clients: NotRequired[list[str]]
-    client_cpu_seconds: NotRequired[float]
 
 
 @with_config(_OPEN)
@@ -176,12 +204,15 @@ class GateDoc(TypedDict):
     tolerance: float
     p_value: float | None
     mde: float | None
-    alpha: NotRequired[float | None]
-    tau: NotRequired[float | None]
-    tau_source: NotRequired[TauSource | None]
-    n: NotRequired[int]
-    m: NotRequired[int]
-    baseline_runs: NotRequired[int]
+    alpha: float | None
+    tau: float | None
+    tau_source: TauSource | None
+    n: int
+    m: int
+    baseline_runs: int
+    higher_is_better: bool
+    note: str
+    stage1: GateDoc | None
     iterations_needed: NotRequired[int | None]
     trend: NotRequired[float | None]
     trend_p_value: NotRequired[float | None]
@@ -190,10 +221,7 @@ class GateDoc(TypedDict):
     tau_runs: NotRequired[int]
     floor_disabled: NotRequired[bool]
     fails: NotRequired[bool]
-    higher_is_better: NotRequired[bool]
-    note: NotRequired[str]
     shifted: NotRequired[str | None]  # a change point in the run history's last runs (history/trends.py)
-    stage1: NotRequired[GateDoc | None]
 
 
 @with_config(_OPEN)
@@ -219,7 +247,7 @@ class ABSideDoc(TypedDict):
     scenario_source: NotRequired[str]
     prompt: NotRequired[str]
     samples: NotRequired[list[SampleDoc]]
-    summary: NotRequired[dict[str, SummaryDoc | None]]
+    summary: NotRequired[dict[str, Summary | None]]
     aggregate: NotRequired[Aggregate]
 
 
@@ -281,23 +309,23 @@ class ScenarioEntry(TypedDict):
     concurrency: int
     nodeid: str
     samples: list[SampleDoc]
-    summary: dict[str, SummaryDoc | None]
+    summary: dict[str, Summary | None]
     aggregate: Aggregate
     gate: list[GateDoc]
-    description: NotRequired[str]
-    prompt: NotRequired[str]
-    max_completion_tokens: NotRequired[int | None]
-    min_completion_tokens: NotRequired[int | None]
+    description: str
+    prompt: str
+    max_completion_tokens: int | None
+    min_completion_tokens: int | None
+    complete: bool
+    stopped: str | None
+    baseline: BaselineDoc | None
+    confirmation_samples: int
+    warnings: list[str]
     prompt_cache: NotRequired[Literal["warm", "cold"]]
-    complete: NotRequired[bool]
-    stopped: NotRequired[str | None]
     slo: NotRequired[dict[str, float] | None]
     goodput: NotRequired[float | None]
     e2e_cause: NotRequired[str | None]
     system_fingerprints: NotRequired[list[str]]
-    baseline: NotRequired[BaselineDoc | None]
-    confirmation_samples: NotRequired[int]
-    warnings: NotRequired[list[str]]
     ab: NotRequired[ABScenarioDoc]  # A/B mode only
 
 
@@ -323,9 +351,9 @@ class RunDoc(TypedDict):
     sdk_version: str
     python: str
     commit: CommitDoc | None
-    partial_reason: NotRequired[str | None]
-    platform: NotRequired[str]
-    argv: NotRequired[list[str]]
+    partial_reason: str | None
+    platform: str
+    argv: list[str]
 
 
 @with_config(_OPEN)
@@ -346,11 +374,11 @@ class SettingsDoc(TypedDict):
     iterations: int
     warmup: int
     concurrency: list[int]
-    request_rate: NotRequired[float | None]
-    gate_metrics: NotRequired[list[str]]
-    tolerance: NotRequired[float]
-    alpha_suite: NotRequired[float]
-    timeout: NotRequired[float]
+    request_rate: float | None
+    gate_metrics: list[str]
+    tolerance: float
+    alpha_suite: float
+    timeout: float
 
 
 @with_config(_OPEN)
@@ -416,22 +444,67 @@ _ADAPTER: TypeAdapter[ResultsDoc] = TypeAdapter(ResultsDoc)
 
 def dump(doc: ResultsDoc) -> str:
     """The document as strict JSON (no NaN: a value that cannot be written is an error here, not a broken file)."""
-    return json.dumps(doc, indent=2, sort_keys=False, allow_nan=False, default=str) + "\n"
+    return json.dumps(doc, indent=2, sort_keys=False, allow_nan=False, default=_encode) + "\n"
+
+
+def _encode(value: object) -> object:
+    """JSON for what :mod:`json` cannot write itself: a :class:`Summary` as its fields, anything else as text."""
+    if isinstance(value, Summary):
+        return asdict(value)
+    return str(value)
+
+
+def _aggregates(raw: dict[str, object]) -> Iterator[dict[str, object]]:
+    """Every aggregate of a raw document: each scenario entry's, and A's side of an A/B entry."""
+    scenarios = raw.get("scenarios")
+    for scenario in scenarios if isinstance(scenarios, list) else []:
+        if not isinstance(scenario, dict):
+            continue
+        ab = scenario.get("ab")
+        a_side = ab.get("a") if isinstance(ab, dict) else None
+        for holder in (scenario, a_side):
+            aggregate = holder.get("aggregate") if isinstance(holder, dict) else None
+            if isinstance(aggregate, dict):
+                yield aggregate
 
 
 def _from_v1(raw: dict[str, object]) -> None:
-    """Version 1 called the aggregate tokens/s ``output_tps``; everything else reads unchanged."""
-    scenarios = raw.get("scenarios")
-    for scenario in scenarios if isinstance(scenarios, list) else []:
-        aggregate = scenario.get("aggregate") if isinstance(scenario, dict) else None
-        if isinstance(aggregate, dict) and "output_tps" in aggregate:
+    """Version 1 called the aggregate tokens/s ``output_tps``."""
+    for aggregate in _aggregates(raw):
+        if "output_tps" in aggregate:
             aggregate["aggregate_output_tps"] = aggregate.pop("output_tps")
 
 
-_UPGRADES: dict[str, Callable[[dict[str, object]], None]] = {
-    "cerebras-perf-results/1": _from_v1,
-    SCHEMA: lambda raw: None,
+_CLIENT_CHECK_KEYS_V2 = {
+    "client_saturated": "saturated",
+    "saturation": "saturation",
+    "client_lag": "lag",
+    "client_lag_max": "lag_max",
+    "loop_lag_p99": "loop_lag_p99",
+    "pre_send_wait_p50": "pre_send_wait_p50",
+    "pre_send_wait_p99": "pre_send_wait_p99",
+    "dispatch_share": "dispatch_share",
+    "saturated_clients": "saturated_workers",
+    "client_cpu_seconds": "cpu_seconds",
+    "client_cpu_per_1k_tokens": "cpu_per_1k_tokens",
 }
+"""Version 2's flat aggregate keys of the client's self-check, and their names in ``aggregate.client``."""
+
+
+def _from_v2(raw: dict[str, object]) -> None:
+    """Version 2 kept the client's self-check flat in the aggregate."""
+    for aggregate in _aggregates(raw):
+        if "client" not in aggregate:
+            moved = {new: aggregate.pop(old) for old, new in _CLIENT_CHECK_KEYS_V2.items() if old in aggregate}
+            aggregate["client"] = {"saturated": False, **moved}
+
+
+_UPGRADES: dict[str, tuple[Callable[[dict[str, object]], None], ...]] = {
+    "cerebras-perf-results/1": (_from_v1, _from_v2),
+    "cerebras-perf-results/2": (_from_v2,),
+    SCHEMA: (),
+}
+"""Each version read, and the steps that bring it to :data:`SCHEMA`, oldest first."""
 
 
 def load(text: str) -> ResultsDoc:
@@ -443,14 +516,15 @@ def load(text: str) -> ResultsDoc:
         raise ResultsFormatError(f"not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
     if not isinstance(raw, dict):
         raise ResultsFormatError(f"expected a JSON object, found {type(raw).__name__}")
-    upgrade = _UPGRADES.get(raw.get("schema"))  # type: ignore[arg-type]
-    if upgrade is None:
+    upgrades = _UPGRADES.get(raw.get("schema"))  # type: ignore[arg-type]
+    if upgrades is None:
         readable = ", ".join(repr(version) for version in _UPGRADES)
         raise ResultsFormatError(f"schema is {raw.get('schema')!r}, expected one of {readable}")
-    upgrade(raw)
+    for upgrade in upgrades:
+        upgrade(raw)
     raw["schema"] = SCHEMA
     try:
-        return _ADAPTER.validate_python(raw, strict=True)
+        return _ADAPTER.validate_json(json.dumps(raw), strict=True)
     except ValidationError as error:
         first = error.errors()[0]
         where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".")

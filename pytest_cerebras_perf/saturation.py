@@ -1,4 +1,4 @@
-"""What a ``client_saturated`` run says: what the endpoint really saw, why, and what would help.
+"""What a saturated run (``aggregate.client.saturated``) says: what the endpoint really saw, why, and what would help.
 
 One sentence, built from the run's aggregate (load.py) when it is measured, so the terminal, the
 results JSON and the report say the same thing. The advice follows the cause: more client processes
@@ -10,17 +10,16 @@ first a quieter machine.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any
 
 from .report.units import format_percent, format_value
+from .results_doc import Aggregate
 from .settings import OPTIONS, Settings
 
 BUSY_CLIENT = 0.5
 """Share of a core per client process above which the client's own work is taken as the cause."""
 
 
-def achieved_text(aggregate: Mapping[str, Any]) -> str:
+def achieved_text(aggregate: Aggregate) -> str:
     """The achieved concurrency next to the requested one: ``55.3 of 64`` (open loop: ``55.3``)."""
     achieved, requested = aggregate.get("achieved_concurrency"), aggregate.get("requested_concurrency")
     if achieved is None:
@@ -31,32 +30,33 @@ def achieved_text(aggregate: Mapping[str, Any]) -> str:
 SATURATED = "the client was saturated"
 
 
-def describe(aggregate: Mapping[str, Any]) -> str:
+def describe(aggregate: Aggregate) -> str:
     """What a saturated run's endpoint saw and why, with the figures (no advice)."""
-    wait = format_value(aggregate.get("pre_send_wait_p99"), "s")
-    lag = format_value(aggregate.get("loop_lag_p99"), "s")
+    client = aggregate["client"]
+    wait = format_value(client.get("pre_send_wait_p99"), "s")
+    lag = format_value(client.get("loop_lag_p99"), "s")
     held = (
         f"the endpoint saw {achieved_text(aggregate)} requests in flight on average"
         if aggregate.get("achieved_concurrency") is not None
-        else f"requests spent {format_percent(aggregate.get('dispatch_share'))} of their time waiting to be sent"
+        else f"requests spent {format_percent(client.get('dispatch_share'))} of their time waiting to be sent"
     )
-    if aggregate.get("saturation") == "worker":
-        workers = ", ".join(aggregate.get("saturated_clients") or [])
+    if client.get("saturation") == "worker":
+        workers = ", ".join(client.get("saturated_workers") or [])
         return f"{SATURATED}: client worker(s) {workers} failed their own self-check; {held}"
-    if aggregate.get("saturation") == "event_loop":
+    if client.get("saturation") == "event_loop":
         return f"{SATURATED}: its event loop woke up {lag} late (p99), so chunks were stamped late; {held}"
     return f"{SATURATED}: {held}; requests waited {wait} (p99) for the client before they were sent"
 
 
-def client_busy_share(aggregate: Mapping[str, Any], workers: int) -> float | None:
+def client_busy_share(aggregate: Aggregate, workers: int) -> float | None:
     """CPU the client processes used, as a share of one core each, over the measured window."""
-    window, cpu = aggregate.get("window"), aggregate.get("client_cpu_seconds")
+    window, cpu = aggregate["window"], aggregate["client"].get("cpu_seconds")
     if not window or cpu is None:
         return None
-    return float(cpu) / (float(window) * workers)
+    return cpu / (window * workers)
 
 
-def advice(aggregate: Mapping[str, Any], settings: Settings, cores: int | None = None) -> str:
+def advice(aggregate: Aggregate, settings: Settings, cores: int | None = None) -> str:
     """What would help, for the cause at hand (see the module docstring)."""
     cores = cores or os.cpu_count() or 1
     fewer = "a lower --request-rate" if settings.request_rate else "fewer streams (a lower --concurrency)"
@@ -77,8 +77,8 @@ def advice(aggregate: Mapping[str, Any], settings: Settings, cores: int | None =
     return text
 
 
-def saturation_warning(aggregate: Mapping[str, Any], settings: Settings) -> str | None:
+def saturation_warning(aggregate: Aggregate, settings: Settings) -> str | None:
     """The run's one-line warning when it was not gated because the client was saturated."""
-    if not aggregate.get("client_saturated"):
+    if not aggregate["client"]["saturated"]:
         return None
     return f"{describe(aggregate)}; its figures are not gated; {advice(aggregate, settings)}"

@@ -412,7 +412,7 @@ class PerfSession:
             overrides={**record.scenario.tolerances, **overrides.get("tolerances", {})},
             policy=policy,
             keep_runs=s.baseline_runs,
-            saturated=bool(record.aggregate.get("client_saturated")),
+            saturated=bool(record.aggregate["client"]["saturated"]),
             unpinned=record.unpinned,
             confirm_samples=confirmation,
             suite_tau=suite_taus(self.baseline.scenarios.values(), s.gate_metrics, policy) if self.baseline else None,
@@ -475,7 +475,7 @@ class PerfSession:
             ab.merge_blocks(a_side, record.result, extra, extra_b.result)
             return a_side.result.samples, record.result.samples, a_side.pairs
 
-        saturated = bool(record.aggregate.get("client_saturated") or a_side.aggregate.get("client_saturated"))
+        saturated = bool(record.aggregate["client"]["saturated"] or a_side.aggregate["client"]["saturated"])
         record.verdicts, blocks = ab.gate_ab(
             a_side,
             record.result.samples,

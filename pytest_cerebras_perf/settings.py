@@ -167,7 +167,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         flag="--perf-max-client-lag",
-        help="client event-loop lag (s, p99) above which a run is marked client_saturated and not gated; also "
+        help="client event-loop lag (s, p99) above which a run is marked client-saturated and not gated; also "
         "the pre-send wait (p99) above which too few requests in flight are the client's doing",
         default="0.010",
         metavar="S",
@@ -175,7 +175,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         flag="--perf-min-achieved",
         help="achieved concurrency (time-averaged requests in flight) below this fraction of --concurrency marks "
-        "the run client_saturated and not gated, when requests also waited for the client (pre-send wait p99 "
+        "the run client-saturated and not gated, when requests also waited for the client (pre-send wait p99 "
         "above --perf-max-client-lag); with --request-rate, requests waiting over 1 - FRACTION of their "
         "time for the client do",
         default=str(MIN_ACHIEVED_CONCURRENCY),

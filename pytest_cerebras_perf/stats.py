@@ -1,6 +1,6 @@
 """Descriptive summaries of one metric's samples, computed once and shown everywhere.
 
-The terminal, the results JSON and the HTML report all read the same :class:`Summary`, so a p90
+The terminal, the results JSON and the HTML report all read the same :class:`~.results_doc.Summary`, so a p90
 printed in the terminal is, to the last digit, the p90 in the report. Percentiles use linear
 interpolation between order statistics (numpy's default), which is what most readers expect and
 what pytest-benchmark's ``median`` agrees with.
@@ -10,47 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from .results_doc import SummaryDoc
+from .metrics import METRICS, Sample, metric_values
+from .results_doc import Summary
 
 _PERCENTILES = (50.0, 90.0, 95.0, 99.0)
-
-
-@dataclass(frozen=True)
-class Summary:
-    """n, mean, sample standard deviation (ddof=1; 0.0 for a single value), extremes, percentiles, CV.
-
-    ``cv`` is std/mean, the relative noise that decides what the gate can see; it is ``None``
-    when the mean is 0 because a ratio to zero means nothing.
-    """
-
-    n: int
-    mean: float
-    std: float
-    min: float
-    p50: float
-    p90: float
-    p95: float
-    p99: float
-    max: float
-    cv: float | None
-
-    def to_json(self) -> SummaryDoc:
-        return {
-            "n": self.n,
-            "mean": self.mean,
-            "std": self.std,
-            "min": self.min,
-            "p50": self.p50,
-            "p90": self.p90,
-            "p95": self.p95,
-            "p99": self.p99,
-            "max": self.max,
-            "cv": self.cv,
-        }
 
 
 def summarize(values: Sequence[float]) -> Summary | None:
@@ -94,3 +60,8 @@ def median(values: Sequence[float]) -> float:
     if found is None:
         raise ValueError("the median of no values")
     return found[0]
+
+
+def summaries(samples: Sequence[Sample]) -> dict[str, Summary | None]:
+    """Every metric's :class:`Summary` over successful samples (None where no sample has it)."""
+    return {metric: summarize(metric_values(samples, metric)) for metric in METRICS}

@@ -16,7 +16,7 @@ The parent's side, :class:`ClientPool`, does not know where its workers run: it 
 through :class:`Links` (local processes over pipes here, Ray actors in ``ray_pool.py``), with one
 message protocol. A worker that dies mid-run keeps what it sent (:class:`WorkerLost`), later runs
 go to the others, and each worker's self-check is judged on its own figures: a saturated worker
-marks the whole run ``client_saturated``.
+marks the whole run saturated (``aggregate.client.saturated``).
 """
 
 from __future__ import annotations
@@ -409,8 +409,8 @@ class ClientPool:
             share = plans[i]
             slots = None if share is None or share.request_rate is not None else share.concurrency
             judged = aggregate(own, self._max_client_lag, requested=slots, min_achieved=self._min_achieved)
-            if judged["client_saturated"]:
-                result.saturated_clients.append(self._links.name(i))
+            if judged["client"]["saturated"]:
+                result.saturated_workers.append(self._links.name(i))
 
     def measure(
         self, model: str, request: Mapping[str, Any], plan: LoadPlan, result: LoadResult | None = None

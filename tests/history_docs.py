@@ -11,7 +11,7 @@ from typing import cast
 
 import numpy as np
 
-from pytest_cerebras_perf.results_doc import ResultsDoc
+from pytest_cerebras_perf.results_doc import SCHEMA, ResultsDoc
 
 SCENARIO = "decode_heavy@c1"
 NO_SERVER_TIMES = {"queue_time": None, "prompt_time": None, "completion_time": None, "total_time": None}
@@ -27,7 +27,7 @@ def history_doc(run: int, *, decode: float = 1.0, seed: int = 0, samples: int = 
         e2e = ttft + 0.050 * decode * drift * float(rng.lognormal(0.0, 0.03))
         rows.append({"ok": True, "ttft": ttft, "e2e": e2e, "server": NO_SERVER_TIMES, "usage": None})
     doc = {
-        "schema": "cerebras-perf-results/2",
+        "schema": SCHEMA,
         "run": {"id": f"run-{run:02d}", "started": f"2026-01-01T00:{run:02d}:00+00:00", "partial": False},
         "target": TARGET,
         "settings": {"iterations": samples},

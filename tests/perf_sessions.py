@@ -3,7 +3,7 @@
 Every such test needs the same frame: the plugin loaded explicitly (it never loads itself), no
 random test order and no cache directory, the results JSON where the test can read it, no seed
 results, and a client-lag limit raised so that a busy shared test machine does not mark a run
-``client_saturated`` (such a run is neither gated nor saved, which is not what these tests test).
+saturated (``aggregate.client``: such a run is neither gated nor saved, which is not what these tests test).
 """
 
 from __future__ import annotations

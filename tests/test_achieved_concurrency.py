@@ -1,5 +1,5 @@
 """The load the endpoint saw: achieved concurrency against the emulator's ground truth, the
-``client_saturated`` flag when the client is the bottleneck, and the request id header."""
+saturation flag (``aggregate.client``) when the client is the bottleneck, and the request id header."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from present import present
 from pytest_cerebras_perf.emulator import EmulatorProcess, load_profile
 from pytest_cerebras_perf.load import Harness, LoadPlan, LoadResult, achieved_concurrency, aggregate, run_measured, warm
 from pytest_cerebras_perf.request_id import REQUEST_ID_HEADER
+from pytest_cerebras_perf.results_doc import Aggregate
 from pytest_cerebras_perf.retry import RetryPolicy
 from pytest_cerebras_perf.settings import Secret
 from pytest_cerebras_perf.target import Endpoint
@@ -75,9 +76,11 @@ def test_a_client_that_cannot_keep_up_is_flagged_with_the_figure(emulator: Emula
     assert (
         present(figures.get("achieved_concurrency")) < 0.5 * requested and truth is not None and truth < 0.5 * requested
     )
-    assert present(figures.get("pre_send_wait_p99")) > MAX_CLIENT_LAG  # the waits are material: the client's doing
-    assert figures["client_saturated"] is True  # whether or not a busy machine also delayed its event loop
-    assert figures["saturation"] in ("pre_send", "event_loop")
+    assert (
+        present(figures["client"]["pre_send_wait_p99"]) > MAX_CLIENT_LAG
+    )  # the waits are material: the client's doing
+    assert figures["client"]["saturated"] is True  # whether or not a busy machine also delayed its event loop
+    assert figures["client"]["saturation"] in ("pre_send", "event_loop")
 
 
 def test_a_client_that_keeps_up_is_not_flagged(emulator: EmulatorProcess, endpoint: Endpoint) -> None:
@@ -88,7 +91,7 @@ def test_a_client_that_keeps_up_is_not_flagged(emulator: EmulatorProcess, endpoi
     result = measure(endpoint, LoadPlan(iterations=3, warmup=1, concurrency=requested))
     figures = aggregate(result, LENIENT_LAG, requested=requested)
     truth = truth_achieved(emulator, result, requested)
-    assert figures["client_saturated"] is False and figures["saturation"] is None
+    assert figures["client"]["saturated"] is False and figures["client"]["saturation"] is None
     assert truth is not None and figures["achieved_concurrency"] == pytest.approx(truth, rel=0.15)
     assert present(figures.get("achieved_concurrency")) > 0.8 * requested
 
@@ -109,13 +112,13 @@ def test_one_stream_on_a_fast_endpoint_is_not_flagged() -> None:
         return LoadResult(samples=samples, dispatch_lag=[wait_s] * len(samples))
 
     fast = aggregate(closed_loop(0.005, 0.0015, 1), MAX_CLIENT_LAG, requested=1)
-    assert present(fast.get("achieved_concurrency")) < 0.95 and fast["client_saturated"] is False
+    assert present(fast.get("achieved_concurrency")) < 0.95 and fast["client"]["saturated"] is False
     behind = aggregate(closed_loop(0.1, 0.03, 2), MAX_CLIENT_LAG, requested=2)
-    assert present(behind.get("achieved_concurrency")) < 0.95 * 2 and behind["saturation"] == "pre_send"
+    assert present(behind.get("achieved_concurrency")) < 0.95 * 2 and behind["client"]["saturation"] == "pre_send"
     lenient = aggregate(closed_loop(0.1, 0.03, 2), MAX_CLIENT_LAG, requested=2, min_achieved=0.5)
-    assert lenient["client_saturated"] is False
+    assert lenient["client"]["saturated"] is False
     open_loop = aggregate(closed_loop(0.1, 0.03, 2), MAX_CLIENT_LAG)  # no requested C: the waiting share decides
-    assert open_loop["requested_concurrency"] is None and open_loop["saturation"] == "pre_send"
+    assert open_loop["requested_concurrency"] is None and open_loop["client"]["saturation"] == "pre_send"
 
 
 def test_every_request_carries_its_id_in_the_x_request_id_header(emulator: EmulatorProcess, endpoint: Endpoint) -> None:
@@ -144,7 +147,7 @@ def test_the_summary_results_and_report_show_the_achieved_concurrency(pytester: 
     outcome.assert_outcomes(passed=1)
     (scenario,) = json.loads(results.read_text())["scenarios"]
     figures = scenario["aggregate"]
-    assert figures["client_saturated"] is True and figures["requested_concurrency"] == 64
+    assert figures["client"]["saturated"] is True and figures["requested_concurrency"] == 64
     achieved = f"{figures['achieved_concurrency']:.1f} of 64"
     assert present(figures.get("achieved_concurrency")) < 0.95 * 64
     assert {v["verdict"] for v in scenario["gate"]} == {"not-gated"}
@@ -162,11 +165,18 @@ def test_the_advice_follows_the_cause() -> None:
     def settings(**cli: str) -> Settings:
         return resolve(RawValues(cli.get, lambda key: None, {}), root=Path("/p"), api_key=None)
 
-    busy = {"window": 1.0, "client_cpu_seconds": 0.9}
+    def used(cpu_seconds: float) -> Aggregate:
+        """A one-second run (one request) whose client processes used ``cpu_seconds`` of CPU."""
+        from pytest_cerebras_perf.metrics import Sample, Timing
+
+        request = Sample(ok=True, timing=Timing(t0_ns=0, first_event_ns=0, first_token_ns=0, end_ns=10**9))
+        return aggregate(LoadResult(samples=[request], cpu_seconds=cpu_seconds), MAX_CLIENT_LAG, requested=1)
+
+    busy = used(0.9)
     assert "--perf-workers 2" in advice(busy, settings(), cores=2) and "--concurrency" in advice(busy, settings())
     assert "--request-rate" in advice(busy, settings(request_rate="20"), cores=2)
     assert "bigger machine" in advice(busy, settings(perf_workers="2"), cores=2)
-    idle = {"window": 1.0, "client_cpu_seconds": 0.1}
+    idle = used(0.1)
     assert "other processes" in advice(idle, settings(), cores=2) and "--perf-workers" in advice(
         idle, settings(), cores=2
     )

@@ -73,9 +73,9 @@ def test_one_saturated_worker_marks_the_run_though_the_pooled_figures_look_healt
     pool = ClientPool(ScriptedLinks([healthy, stalled]), max_client_lag=MAX_CLIENT_LAG, min_achieved=MIN_ACHIEVED)
     result = pool.run("m", {}, PLAN)
     pooled = LoadResult(samples=result.samples, loop_lag=result.loop_lag, dispatch_lag=result.dispatch_lag)
-    assert not aggregate(pooled, MAX_CLIENT_LAG)["client_saturated"]  # averaged away...
-    assert result.saturated_clients == ["worker 1"]  # ...but judged alone it is saturated
-    assert aggregate(result, MAX_CLIENT_LAG)["client_saturated"]
+    assert not aggregate(pooled, MAX_CLIENT_LAG)["client"]["saturated"]  # averaged away...
+    assert result.saturated_workers == ["worker 1"]  # ...but judged alone it is saturated
+    assert aggregate(result, MAX_CLIENT_LAG)["client"]["saturated"]
 
 
 def test_a_lost_worker_keeps_its_samples_and_gets_no_share_later() -> None:
@@ -104,11 +104,11 @@ def test_a_worker_is_judged_against_its_own_share_of_the_slots() -> None:
         min_achieved=MIN_ACHIEVED,
     )
     result = pool.run("m", {}, LoadPlan(iterations=12, warmup=0, concurrency=4))
-    assert result.saturated_clients == ["worker 1"]
+    assert result.saturated_workers == ["worker 1"]
     second = LoadResult(
         samples=[s for s in result.samples if (s.request_id or "").startswith("b")], dispatch_lag=[0.02] * 12
     )
     judged_by_slots = aggregate(second, MAX_CLIENT_LAG, requested=2, min_achieved=MIN_ACHIEVED)
     judged_by_share = aggregate(second, MAX_CLIENT_LAG, min_achieved=MIN_ACHIEVED)
-    assert judged_by_slots["client_saturated"] and not judged_by_share["client_saturated"]
+    assert judged_by_slots["client"]["saturated"] and not judged_by_share["client"]["saturated"]
     assert judged_by_slots["achieved_concurrency"] == pytest.approx(1.0, abs=0.05)

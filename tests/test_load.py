@@ -114,10 +114,10 @@ def test_a_client_that_blocks_its_loop_is_flagged_and_not_gated(emulator: Emulat
     healthy = aggregate(measure(endpoint, plan, request_for(40)), MAX_CLIENT_LAG)
     blocked_result = measure(endpoint, plan, request_for(40), beside=_hog_the_loop)
     blocked = aggregate(blocked_result, MAX_CLIENT_LAG)
-    assert blocked["client_saturated"] is True
-    assert blocked["loop_lag_p99"] >= 0.04  # the probe saw the 50 ms stalls
-    assert healthy["loop_lag_p99"] < blocked["loop_lag_p99"] / 3
-    assert aggregate(measure(endpoint, plan, request_for(40)), 0.025)["client_saturated"] is False
+    assert blocked["client"]["saturated"] is True
+    assert blocked["client"]["loop_lag_p99"] >= 0.04  # the probe saw the 50 ms stalls
+    assert healthy["client"]["loop_lag_p99"] < blocked["client"]["loop_lag_p99"] / 3
+    assert aggregate(measure(endpoint, plan, request_for(40)), 0.025)["client"]["saturated"] is False
 
     metrics = ["ttft", "e2e"]
     baseline = _baseline_twice_as_fast(blocked_result, metrics)
@@ -137,7 +137,7 @@ def test_a_client_that_blocks_its_loop_is_flagged_and_not_gated(emulator: Emulat
         return [v.verdict for v in verdicts]
 
     assert "regression" in gate(saturated=False)  # the same figures would fail a gate...
-    assert gate(saturated=bool(blocked["client_saturated"])) == ["not-gated", "not-gated"]  # ...but are not gated
+    assert gate(saturated=bool(blocked["client"]["saturated"])) == ["not-gated", "not-gated"]  # ...but are not gated
 
 
 def test_healthy_closed_loop_keeps_its_slots_busy(emulator: EmulatorProcess, endpoint: Endpoint) -> None:
@@ -147,7 +147,7 @@ def test_healthy_closed_loop_keeps_its_slots_busy(emulator: EmulatorProcess, end
     result = measure(endpoint, LoadPlan(iterations=4, warmup=1, concurrency=8), request_for(40))
     figures = aggregate(result, MAX_CLIENT_LAG)
     assert figures["requests"] == figures["ok"] == 32
-    assert 0 <= figures["dispatch_share"] < 0.10
+    assert 0 <= figures["client"]["dispatch_share"] < 0.10
     assert present(figures.get("mean_in_flight")) > 8 * 0.7
     assert present(aggregate(result, MAX_CLIENT_LAG, requested=8).get("achieved_concurrency")) > 8 * 0.7
 

@@ -79,7 +79,7 @@ def test_bare_marker_runs_every_scenario_and_writes_results(suite: pytest.Pytest
             "*cerebras-perf summary*",
         ]
     )
-    assert results is not None and results["schema"] == "cerebras-perf-results/2"
+    assert results is not None and results["schema"] == "cerebras-perf-results/3"
     assert results["target"]["kind"] == "emulator" and results["run"]["partial"] is False
     assert [s["id"] for s in results["scenarios"]] == ["short@c1", "long@c1"]
     for scenario in results["scenarios"]:
@@ -97,7 +97,7 @@ def test_bare_marker_runs_every_scenario_and_writes_results(suite: pytest.Pytest
             queue, prompt, completion = (present(server[k]) for k in ("queue_time", "prompt_time", "completion_time"))
             assert present(server["total_time"]) >= queue + prompt + completion
             assert sample["network_overhead"] == pytest.approx(e2e - present(server["total_time"]))
-        assert present(scenario["summary"]["ttft"])["n"] == 3
+        assert present(scenario["summary"]["ttft"]).n == 3
         assert scenario["aggregate"]["requests"] == 3 and scenario["aggregate"]["error_rate"] == 0
 
 
@@ -239,7 +239,7 @@ def test_capacity_limited_sweep_in_results_and_report(long_suite: pytest.Pyteste
     outcome.assert_outcomes(passed=3)
     results = load((long_suite.path / "results.json").read_text())
     by_level = {s["concurrency"]: s for s in results["scenarios"]}
-    per_request = [present(by_level[c]["summary"]["output_tps"])["p50"] for c in (1, 4, 16)]
+    per_request = [present(by_level[c]["summary"]["output_tps"]).p50 for c in (1, 4, 16)]
     aggregate = [present(by_level[c]["aggregate"]["aggregate_output_tps"]) for c in (1, 4, 16)]
     # 1 and 4 streams stay under the 8,000 tok/s budget (each at its own 2,000); 16 must share it
     assert abs(per_request[0] / per_request[1] - 1) < 0.1 and per_request[1] > 2 * per_request[2], per_request

@@ -118,7 +118,7 @@ def test_eight_in_flight_over_two_nodes_are_the_emulators_truth(pool: RayPool, e
     true_e2e = statistics.median((r["last_token_ns"] - r["arrival_ns"]) / 1e9 for r in truth.values())
     legs = (
         f"TTFT {1e3 * (ttft - true_ttft):+.2f} ms, e2e {1e3 * (e2e - true_e2e):+.2f} ms from the truth; "
-        f"self-check {figures['saturation'] or 'green'}; "
+        f"self-check {figures['client'].get('saturation') or 'green'}; "
         f"request leg (arrival - t0) median {statistics.median(legs_ms(result, truth, 'arrival_ns', 't0_ns')):.1f} ms, "
         f"first-token leg median {statistics.median(legs_ms(result, truth, 'first_token_ns', 'first_token_ns')):.1f} ms"
     )

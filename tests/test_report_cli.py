@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,11 +10,12 @@ import pytest
 from results_factory import make_results
 
 from pytest_cerebras_perf.report.__main__ import main
+from pytest_cerebras_perf.results_doc import dump
 
 
 def _results_file(tmp_path: Path) -> Path:
     path = tmp_path / "results-run.json"
-    path.write_text(json.dumps(make_results(iterations=4)), encoding="utf-8")
+    path.write_text(dump(make_results(iterations=4)), encoding="utf-8")
     return path
 
 

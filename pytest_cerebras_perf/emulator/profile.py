@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -26,72 +26,6 @@ DEFAULT_MODELS = ("llama-3.3-70b", "llama3.1-8b", "gpt-oss-120b", "qwen-3-32b")
 UNLIMITED = 1_000_000_000
 DEFAULT_PROFILE = "cerebras-gpt-oss-120b"
 """The profile the plugin's emulator and ``python -m pytest_cerebras_perf.emulator`` start with."""
-
-
-@dataclass(frozen=True)
-class Profile:
-    """Every knob of the emulator. Times are seconds, rates tokens/s (see the package docstring)."""
-
-    name: str = "default"
-    models: tuple[str, ...] = DEFAULT_MODELS
-    seed: int = 0
-    queue_time: float = 0.0001
-    queue_spike_probability: float = 0.0
-    queue_spike_min: float = 0.016
-    queue_spike_max: float = 0.020
-    server_overhead: float = 0.0
-    ttft_base: float = 0.0
-    prompt_tps: float = 26_000.0
-    decode_tps: float = 2_200.0
-    capacity_tps: float | None = None
-    tokens_per_chunk: int = 1
-    jitter_sigma: float = 0.0
-    default_output_tokens: int = 100
-    requests_per_minute: int = UNLIMITED
-    requests_per_day: int = UNLIMITED
-    tokens_per_minute: int = UNLIMITED
-    tokens_per_day: int = UNLIMITED
-    retry_after_header: bool = False
-    behind_schedule_fraction: float = 0.05
-    behind_schedule_min: float = 0.002
-    faults: tuple[FaultSpec, ...] = field(default_factory=tuple)
-    drift_tau: float = 0.0
-    drift_seed: int | None = None
-    slowdowns: tuple[Slowdown, ...] = field(default_factory=tuple)
-    reasoning_tokens: Mapping[str, float] = field(default_factory=dict)
-    default_reasoning_effort: str | None = None
-    reasoning_sigma: float = 0.0
-    retired: bool = False
-    dialect: Dialect = "cerebras"  # wire.DIALECTS: whose streams the emulator imitates
-
-    def updated(self, changes: Mapping[str, object], source: str) -> Profile:
-        """A copy with ``changes`` applied; raises ConfigError naming ``source`` and the bad field."""
-        values: dict[str, Any] = {
-            name: _FIELD_PARSERS[name](value, source, name) for name, value in _known(changes, source)
-        }
-        profile = dataclasses.replace(self, **values)
-        if profile.queue_spike_min > profile.queue_spike_max:
-            raise ConfigError(source, "queue_spike_min", "must not exceed queue_spike_max")
-        effort = profile.default_reasoning_effort
-        if effort is not None and effort not in profile.reasoning_tokens:
-            known = ", ".join(profile.reasoning_tokens) or "none configured"
-            raise ConfigError(source, "default_reasoning_effort", f"{effort!r} is not in reasoning_tokens ({known})")
-        return profile
-
-    def to_dict(self) -> dict[str, object]:
-        values = dataclasses.asdict(self)
-        values["models"] = list(self.models)
-        values["faults"] = [fault.to_dict() for fault in self.faults]
-        values["slowdowns"] = [rule.to_dict() for rule in self.slowdowns]
-        values["reasoning_tokens"] = dict(self.reasoning_tokens)
-        return values
-
-
-def _known(changes: Mapping[str, object], source: str) -> Iterable[tuple[str, object]]:
-    for name, value in changes.items():
-        if name not in _FIELD_PARSERS:
-            raise ConfigError(source, name, f"unknown profile field; known: {', '.join(sorted(_FIELD_PARSERS))}")
-        yield name, value
 
 
 def _models(value: object, source: str, name: str) -> tuple[str, ...]:
@@ -142,39 +76,90 @@ def _optional_effort(value: object, source: str, name: str) -> str | None:
     return None if value is None else as_str(value, source, name)
 
 
-_FIELD_PARSERS: dict[str, Callable[[object, str, str], object]] = {
-    "name": as_str,
-    "models": _models,
-    "seed": _seed,
-    "queue_time": as_number,
-    "queue_spike_probability": as_probability,
-    "queue_spike_min": as_number,
-    "queue_spike_max": as_number,
-    "server_overhead": as_number,
-    "ttft_base": as_number,
-    "prompt_tps": _rate,
-    "decode_tps": _rate,
-    "capacity_tps": _optional_rate,
-    "tokens_per_chunk": _count,
-    "jitter_sigma": as_number,
-    "default_output_tokens": _count,
-    "requests_per_minute": _count,
-    "requests_per_day": _count,
-    "tokens_per_minute": _count,
-    "tokens_per_day": _count,
-    "retry_after_header": as_bool,
-    "behind_schedule_fraction": as_probability,
-    "behind_schedule_min": as_number,
-    "faults": parse_faults,
-    "drift_tau": as_number,
-    "drift_seed": _optional_seed,
-    "slowdowns": parse_slowdowns,
-    "reasoning_tokens": _reasoning_tokens,
-    "default_reasoning_effort": _optional_effort,
-    "reasoning_sigma": as_number,
-    "retired": as_bool,
-    "dialect": _dialect,
-}
+T = TypeVar("T")
+Parser = Callable[[object, str, str], object]
+"""``parse(value, source, field_name)``: the value a profile field holds, or a :class:`ConfigError` naming both."""
+_PARSE = "parse"
+"""The key, in a profile field's metadata, of its :data:`Parser`."""
+
+
+def _knob(default: T, parse: Parser) -> T:
+    """A profile field: its default and, beside it, how a value from YAML, ``--set`` or the admin
+    endpoint is validated."""
+    return field(default=default, metadata={_PARSE: parse})
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Every knob of the emulator. Times are seconds, rates tokens/s (see the package docstring).
+
+    Each field carries its validator (:func:`_knob`), so a knob's name, type, default and accepted
+    values are written once, and a knob cannot be added without saying how a YAML value is checked.
+    """
+
+    name: str = _knob("default", as_str)
+    models: tuple[str, ...] = _knob(DEFAULT_MODELS, _models)
+    seed: int = _knob(0, _seed)
+    queue_time: float = _knob(0.0001, as_number)
+    queue_spike_probability: float = _knob(0.0, as_probability)
+    queue_spike_min: float = _knob(0.016, as_number)
+    queue_spike_max: float = _knob(0.020, as_number)
+    server_overhead: float = _knob(0.0, as_number)
+    ttft_base: float = _knob(0.0, as_number)
+    prompt_tps: float = _knob(26_000.0, _rate)
+    decode_tps: float = _knob(2_200.0, _rate)
+    capacity_tps: float | None = _knob(None, _optional_rate)
+    tokens_per_chunk: int = _knob(1, _count)
+    jitter_sigma: float = _knob(0.0, as_number)
+    default_output_tokens: int = _knob(100, _count)
+    requests_per_minute: int = _knob(UNLIMITED, _count)
+    requests_per_day: int = _knob(UNLIMITED, _count)
+    tokens_per_minute: int = _knob(UNLIMITED, _count)
+    tokens_per_day: int = _knob(UNLIMITED, _count)
+    retry_after_header: bool = _knob(False, as_bool)
+    behind_schedule_fraction: float = _knob(0.05, as_probability)
+    behind_schedule_min: float = _knob(0.002, as_number)
+    faults: tuple[FaultSpec, ...] = _knob((), parse_faults)
+    drift_tau: float = _knob(0.0, as_number)
+    drift_seed: int | None = _knob(None, _optional_seed)
+    slowdowns: tuple[Slowdown, ...] = _knob((), parse_slowdowns)
+    reasoning_tokens: Mapping[str, float] = field(default_factory=dict, metadata={_PARSE: _reasoning_tokens})
+    default_reasoning_effort: str | None = _knob(None, _optional_effort)
+    reasoning_sigma: float = _knob(0.0, as_number)
+    retired: bool = _knob(False, as_bool)
+    dialect: Dialect = _knob("cerebras", _dialect)  # wire.DIALECTS: whose streams the emulator imitates
+
+    def updated(self, changes: Mapping[str, object], source: str) -> Profile:
+        """A copy with ``changes`` applied; raises ConfigError naming ``source`` and the bad field."""
+        values: dict[str, Any] = {
+            name: _FIELD_PARSERS[name](value, source, name) for name, value in _known(changes, source)
+        }
+        profile = dataclasses.replace(self, **values)
+        if profile.queue_spike_min > profile.queue_spike_max:
+            raise ConfigError(source, "queue_spike_min", "must not exceed queue_spike_max")
+        effort = profile.default_reasoning_effort
+        if effort is not None and effort not in profile.reasoning_tokens:
+            known = ", ".join(profile.reasoning_tokens) or "none configured"
+            raise ConfigError(source, "default_reasoning_effort", f"{effort!r} is not in reasoning_tokens ({known})")
+        return profile
+
+    def to_dict(self) -> dict[str, object]:
+        values = dataclasses.asdict(self)
+        values["models"] = list(self.models)
+        values["faults"] = [fault.to_dict() for fault in self.faults]
+        values["slowdowns"] = [rule.to_dict() for rule in self.slowdowns]
+        values["reasoning_tokens"] = dict(self.reasoning_tokens)
+        return values
+
+
+_FIELD_PARSERS: dict[str, Parser] = {knob.name: knob.metadata[_PARSE] for knob in dataclasses.fields(Profile)}
+
+
+def _known(changes: Mapping[str, object], source: str) -> Iterable[tuple[str, object]]:
+    for name, value in changes.items():
+        if name not in _FIELD_PARSERS:
+            raise ConfigError(source, name, f"unknown profile field; known: {', '.join(sorted(_FIELD_PARSERS))}")
+        yield name, value
 
 
 def builtin_names() -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from pytest_cerebras_perf.report.runs import ScenarioRun
 from pytest_cerebras_perf.report.units import format_metric
+from pytest_cerebras_perf.results_doc import ResultsDoc
 from pytest_cerebras_perf.stats import summarize
 
 SIDES = ("A", "B")
@@ -32,24 +33,26 @@ class SideRow:
     cells: list[str]
 
 
-def heading(results: Mapping[str, Any]) -> tuple[str, str] | None:
+def heading(results: ResultsDoc) -> tuple[str, str] | None:
     """(title, text) of an A/B run (``A/B, interleaved, 40 blocks``) or of a comparison of two saved
     runs (compare.py); None for an ordinary run."""
     ab, compared = results.get("ab"), results.get("compare")
-    if isinstance(ab, Mapping):
-        blocks = ab.get("blocks", 0)
-        return "A/B, INTERLEAVED", f"A/B, interleaved, {blocks} blocks. A = {ab.get('describe') or '?'}; B = this run."
-    if isinstance(compared, Mapping):
+    if ab is not None:
+        return (
+            "A/B, INTERLEAVED",
+            f"A/B, interleaved, {ab['blocks']} blocks. A = {ab['describe'] or '?'}; B = this run.",
+        )
+    if compared is not None:
         return "COMPARE", (
-            f"Two saved runs: {compared.get('describe') or '?'}; the baseline gate with its drift term "
-            f"(τ = {compared.get('tau_prior')}), since they are different sessions."
+            f"Two saved runs: {compared['describe'] or '?'}; the baseline gate with its drift term "
+            f"(τ = {compared['tau_prior']}), since they are different sessions."
         )
     return None
 
 
-def sides(results: Mapping[str, Any]) -> tuple[str, str]:
+def sides(results: ResultsDoc) -> tuple[str, str]:
     """What the two columns of a decision are called: A and B, or baseline and current."""
-    return SIDES if isinstance(results.get("ab") or results.get("compare"), Mapping) else BASELINE_SIDES
+    return SIDES if "ab" in results or "compare" in results else BASELINE_SIDES
 
 
 def _request(config: Mapping[str, Any]) -> str:

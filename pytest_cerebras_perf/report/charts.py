@@ -461,7 +461,7 @@ def concurrency_chart(runs: Sequence[ScenarioRun]) -> Chart | None:
             trade.plot(ttft, aggregate, "-", color=colour, linewidth=1.5)
             per_request.plot(levels, speed, "-", color=colour, linewidth=1.5)
             for run, x, y, s in zip(group, ttft, aggregate, speed, strict=True):
-                marker = "x" if run.aggregate["client_saturated"] else "o"
+                marker = "x" if run.aggregate["client"]["saturated"] else "o"
                 trade.plot([x], [y], marker, color=colour, markersize=5)
                 per_request.plot([run.concurrency], [s], marker, color=colour, markersize=5)
                 trade.annotate(

@@ -367,7 +367,7 @@ def _run_rows(runs: Sequence[ScenarioRun]) -> list[RunRow]:
         cells.append(format_value(aggregate["aggregate_output_tps"], "tok/s"))
         cells.append(format_number(aggregate["request_throughput"], 2))
         flags = []
-        if aggregate["client_saturated"]:
+        if aggregate["client"]["saturated"]:
             flags.append("client saturated")
         if not run.reports_server_times:
             flags.append("no server times")
@@ -381,7 +381,7 @@ def _warnings(runs: Sequence[ScenarioRun]) -> list[str]:
     for run in runs:
         said = run.raw.get("warnings", [])
         warnings += [f"{run.id}: {warning}" for warning in said]
-        if run.aggregate["client_saturated"] and not any(SATURATED in warning for warning in said):
+        if run.aggregate["client"]["saturated"] and not any(SATURATED in warning for warning in said):
             # a results file written before the run's own warning said so
             warnings.append(f"{run.id}: {describe(run.aggregate)}; its figures were not gated.")
         if run.failed_samples:
@@ -430,9 +430,9 @@ def _summary_rows(run: ScenarioRun) -> list[SummaryRow]:
             label = "not reported by this endpoint" if metric.startswith("server") else "no data"
             rows.append(SummaryRow(metric_label(metric), "", [label]))
             continue
-        cells = [str(summary["n"])]
-        cells += [format_metric(summary[key], metric, with_unit=False) for key in _STATS]
-        cells.append(format_percent(summary["cv"]))
+        cells = [str(summary.n)]
+        cells += [format_metric(getattr(summary, key), metric, with_unit=False) for key in _STATS]
+        cells.append(format_percent(summary.cv))
         rows.append(SummaryRow(metric_label(metric), display_unit(metric).label, cells))
     return rows
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pytest_cerebras_perf.metrics import sample_metric_from_json
-from pytest_cerebras_perf.results_doc import Aggregate, GateDoc, ResultsDoc, SampleDoc, ScenarioEntry, SummaryDoc
+from pytest_cerebras_perf.results_doc import Aggregate, GateDoc, ResultsDoc, SampleDoc, ScenarioEntry, Summary
 from pytest_cerebras_perf.stats import summarize
 
 SummaryKey = Literal["mean", "std", "min", "p50", "p90", "p95", "p99", "max", "cv"]
@@ -81,17 +81,13 @@ class ScenarioRun:
         baseline = self.raw.get("baseline")
         return list(baseline["samples"].get(metric, [])) if baseline else []
 
-    def summary(self, metric: str) -> SummaryDoc | None:
+    def summary(self, metric: str) -> Summary | None:
         """The run's stored summary of a metric, or one computed from its samples when absent."""
-        stored = self.raw["summary"].get(metric)
-        if stored:
-            return stored
-        computed = summarize(self.values(metric))
-        return None if computed is None else computed.to_json()
+        return self.raw["summary"].get(metric) or summarize(self.values(metric))
 
     def stat(self, metric: str, key: SummaryKey) -> float | None:
         summary = self.summary(metric)
-        return None if summary is None else summary[key]
+        return None if summary is None else getattr(summary, key)
 
     @property
     def reports_server_times(self) -> bool:

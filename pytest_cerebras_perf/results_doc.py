@@ -496,7 +496,7 @@ def _from_v2(raw: dict[str, object]) -> None:
     for aggregate in _aggregates(raw):
         if "client" not in aggregate:
             moved = {new: aggregate.pop(old) for old, new in _CLIENT_CHECK_KEYS_V2.items() if old in aggregate}
-            aggregate["client"] = {"saturated": False, **moved}
+            aggregate["client"] = moved  # a file without client_saturated is refused by name, not guessed
 
 
 _UPGRADES: dict[str, tuple[Callable[[dict[str, object]], None], ...]] = {
